@@ -1,0 +1,1 @@
+"""Vendor adapters: one module per vendor and role, found through entry points."""

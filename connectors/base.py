@@ -1,0 +1,105 @@
+"""The two adapter contracts. Keep them small: every vendor implements one.
+
+A connector never writes pouracquit state. It receives a cursor and returns
+the next one; it receives an idempotency key and must make a replayed write
+find the earlier result instead of writing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from pouracquit.core.model import Invoice
+
+
+@dataclass(frozen=True)
+class Page:
+    """Invoices changed since a cursor; ``cursor`` is safe to store once they are."""
+
+    invoices: list[Invoice]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class Document:
+    """A rendered receipt. ``name`` is deterministic per receipt: the marker
+    an idempotent ``attach`` searches for before uploading."""
+
+    name: str
+    content: bytes
+    media_type: str = "application/pdf"
+    sha256: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", hashlib.sha256(self.content).hexdigest())
+
+
+@dataclass(frozen=True)
+class ReceiptOrder:
+    """What a ledger records: the paid invoice under its final number.
+
+    ``key`` is derived from the receipt id and identical on every replay; the
+    ledger sends it as the vendor idempotency key and stores ``number`` where
+    a later lookup can find it (DocNumber, Reference).
+    """
+
+    key: str
+    number: str
+    invoice: Invoice
+
+
+@runtime_checkable
+class CrmSource(Protocol):
+    """Where invoices and their payment state come from."""
+
+    vendor: str
+
+    def changes(self, cursor: str | None) -> Iterator[Page]:
+        """Pages of invoices modified since ``cursor`` (all of them when None)."""
+        ...
+
+    def get(self, ref: str) -> Invoice:
+        """The current state of one invoice by its CRM id."""
+        ...
+
+    def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
+        """Attach ``document`` to the invoice record; returns the attachment id.
+
+        With ``may_exist`` (an earlier attempt may have written), first look
+        for an attachment named ``document.name`` and return it if found.
+        """
+        ...
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """Where the paid receipt is booked."""
+
+    vendor: str
+
+    def find_receipt(self, order: ReceiptOrder) -> str | None:
+        """The id of a receipt already booked for ``order``, if any."""
+        ...
+
+    def record_receipt(self, order: ReceiptOrder, *, may_exist: bool) -> str:
+        """Book the receipt once; with ``may_exist`` look it up before creating."""
+        ...
+
+    def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
+        """Attach ``document`` to the booked receipt ``ref``; idempotent by name."""
+        ...
+
+
+class TokenStore(Protocol):
+    """Where a connector keeps credentials that rotate (OAuth refresh tokens).
+
+    ``put`` must be durable before it returns: a rotated refresh token that is
+    lost disconnects the customer.
+    """
+
+    def get(self, name: str) -> str | None: ...
+
+    def put(self, name: str, value: str) -> None: ...

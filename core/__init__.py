@@ -1,0 +1,1 @@
+"""Vendor-neutral heart of pouracquit: model, diff, pipeline, service entry points."""

@@ -1,0 +1,210 @@
+"""Every vendor API call goes through here: retries, pacing and counting.
+
+Connectors wrap each SDK or HTTP call in ``VendorClient.call``; they never
+import tenacity themselves. A call that fails with a ``RetryableError`` is
+retried with exponential backoff, or after the vendor's ``Retry-After`` when
+it sent one; an ``AuthExpired`` first runs the connector's refresh hook.
+The ``CallGate`` keeps us under the vendor's published limits so that the
+sandbox's (and the vendor's) 429s are the exception, not the rhythm.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import structlog
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from .errors import (
+    AuthExpired,
+    BadRecord,
+    ConfigError,
+    PermanentError,
+    PouracquitError,
+    RateLimited,
+    RetryableError,
+)
+
+T = TypeVar("T")
+log = structlog.get_logger("pouracquit.calls")
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+ErrorClass = type[PouracquitError]
+
+DEFAULT_STATUS_TABLE: Mapping[int, ErrorClass] = {
+    400: BadRecord,
+    401: AuthExpired,
+    403: ConfigError,
+    404: PermanentError,
+    409: PermanentError,
+    422: BadRecord,
+    429: RateLimited,
+}
+
+
+def error_for_status(
+    vendor: str,
+    status: int,
+    message: str,
+    retry_after: float | None = None,
+    table: Mapping[int, ErrorClass] = DEFAULT_STATUS_TABLE,
+) -> PouracquitError:
+    """Translate an HTTP status into the error class the pipeline acts on."""
+    text = f"{vendor} answered HTTP {status}: {message}"[:500]
+    cls = table.get(status)
+    if cls is None:
+        cls = RetryableError if status >= 500 or status in (408, 425) else PermanentError
+    if issubclass(cls, RetryableError):
+        return cls(text, retry_after=retry_after)
+    return cls(text)
+
+
+@dataclass
+class CallGate:
+    """Client-side pacing: at most ``limit`` calls per ``window`` seconds and
+    ``concurrency`` in flight, per vendor account."""
+
+    limit: int | None = None
+    window: float = 60.0
+    concurrency: int | None = None
+    _stamps: deque[float] = field(default_factory=deque, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _slots: threading.BoundedSemaphore | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.concurrency:
+            self._slots = threading.BoundedSemaphore(self.concurrency)
+
+    def _wait_for_slot(self) -> None:
+        if not self.limit:
+            return
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._stamps and now - self._stamps[0] >= self.window:
+                    self._stamps.popleft()
+                if len(self._stamps) < self.limit:
+                    self._stamps.append(now)
+                    return
+                delay = self.window - (now - self._stamps[0])
+            time.sleep(max(delay, 0.001))
+
+    def run(self, fn: Callable[[], T]) -> T:
+        self._wait_for_slot()
+        if self._slots is None:
+            return fn()
+        with self._slots:
+            return fn()
+
+
+class CallMeter:
+    """Counts calls and errors per vendor; read by the summary and /metrics."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.errors: Counter[tuple[str, str]] = Counter()
+
+    def count_call(self, vendor: str) -> None:
+        with self._lock:
+            self.calls[vendor] += 1
+
+    def count_error(self, vendor: str, error: PouracquitError) -> None:
+        with self._lock:
+            self.errors[(vendor, type(error).__name__)] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.calls)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+
+
+@dataclass
+class VendorClient:
+    """Runs one vendor's calls under its gate, error table and retry policy.
+
+    ``classify`` turns whatever the SDK or HTTP library raised into a
+    ``PouracquitError``; ``refresh`` renews credentials after ``AuthExpired``.
+    """
+
+    vendor: str
+    classify: Callable[[Exception], PouracquitError]
+    meter: CallMeter
+    gate: CallGate = field(default_factory=CallGate)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    refresh: Callable[[], None] | None = None
+
+    def _attempt(self, fn: Callable[[], T]) -> T:
+        self.meter.count_call(self.vendor)
+        try:
+            return self.gate.run(fn)
+        except PouracquitError as exc:
+            error: PouracquitError = exc
+        except Exception as exc:  # noqa: BLE001 - every SDK failure is classified here
+            error = self.classify(exc)
+            error.__cause__ = exc
+        self.meter.count_error(self.vendor, error)
+        raise error
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = getattr(exc, "retry_after", None)
+        if hinted is not None:
+            return min(float(hinted), self.retry.backoff_max)
+        return min(self.retry.backoff_base * 2 ** (state.attempt_number - 1), self.retry.backoff_max)
+
+    def _before_sleep(self, op: str) -> Callable[[RetryCallState], None]:
+        def hook(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, AuthExpired) and self.refresh is not None:
+                self.refresh()
+            log.warning(
+                "vendor call retried",
+                vendor=self.vendor,
+                op=op,
+                attempt=state.attempt_number,
+                error=type(exc).__name__,
+                wait=round(state.upcoming_sleep, 3),
+            )
+
+        return hook
+
+    def call(self, op: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (one vendor request) with pacing, classification and retries."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(RetryableError),
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=self._wait,
+            before_sleep=self._before_sleep(op),
+            reraise=True,
+        )
+        return retrying(self._attempt, fn)

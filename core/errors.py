@@ -1,0 +1,47 @@
+"""One error hierarchy, grouped by what the pipeline does with an error.
+
+Connectors translate vendor failures into these classes (one table per
+vendor); the pipeline decides by class alone:
+
+* ``RetryableError`` - try again later (``RateLimited`` honours ``retry_after``,
+  ``AuthExpired`` refreshes credentials first);
+* ``BadRecord`` - this record cannot be processed as it is: quarantine it with
+  the reason and go on with the others;
+* ``ConfigError`` - the installation is wrong: stop and tell the user;
+* ``PermanentError`` - the vendor refused for good: the receipt stops at its
+  step with the reason.
+"""
+
+from __future__ import annotations
+
+
+class PouracquitError(Exception):
+    """Base of every error the product raises on purpose."""
+
+
+class RetryableError(PouracquitError):
+    """A transient failure: the same call may succeed later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(RetryableError):
+    """The vendor asked us to slow down (HTTP 429 or an equivalent)."""
+
+
+class AuthExpired(RetryableError):
+    """The access token expired or was revoked; refresh, then retry."""
+
+
+class PermanentError(PouracquitError):
+    """The vendor rejected the call for good; retrying will not help."""
+
+
+class BadRecord(PouracquitError):
+    """A CRM record is unusable as it stands; quarantine it, name what to fix."""
+
+
+class ConfigError(PouracquitError):
+    """The configuration or the installation is wrong; stop and say which key."""

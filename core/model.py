@@ -1,0 +1,190 @@
+"""The vendor-neutral invoice every mapping produces and every step consumes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .money import Money, round_cents, to_decimal
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    PAID = "paid"
+    VOID = "void"
+
+
+class PaymentMethod(StrEnum):
+    TRANSFER = "transfer"
+    CARD = "card"
+    CHECK = "check"
+    CASH = "cash"
+    DIRECT_DEBIT = "direct_debit"
+    OTHER = "other"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Address(_Frozen):
+    line1: str = ""
+    line2: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = "FR"
+
+
+class Party(_Frozen):
+    """The buyer as the CRM knows it; ``kind`` decides the B2B mentions."""
+
+    name: str
+    kind: Literal["company", "person"] = "company"
+    email: str = ""
+    address: Address = Address()
+    siren: str = ""
+    vat_number: str = ""
+    external_id: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("customer name is empty")
+        return v.strip()
+
+
+class Line(_Frozen):
+    """One invoice line; amounts exclude VAT, the rate is a percentage."""
+
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    vat_rate: Decimal
+    discount: Decimal = Decimal("0")
+    kind: Literal["goods", "services"] = "services"
+    vat_exemption: str = ""
+    sku: str = ""
+
+    @field_validator("quantity", "unit_price", "vat_rate", "discount", mode="before")
+    @classmethod
+    def _exact(cls, v: object) -> Decimal:
+        return to_decimal(v)
+
+    @property
+    def net(self) -> Decimal:
+        """Line total excluding VAT, rounded to the cent (EN16931 BT-131)."""
+        return round_cents(self.quantity * self.unit_price - self.discount)
+
+
+class VatBucket(_Frozen):
+    """VAT for one rate: the base is summed first, then rounded once (BR-CO-17)."""
+
+    rate: Decimal
+    base: Decimal
+    tax: Decimal
+    exemption: str = ""
+
+
+class Payment(_Frozen):
+    amount: Money
+    paid_at: AwareDatetime
+    method: PaymentMethod = PaymentMethod.OTHER
+    reference: str = ""
+
+
+class Invoice(_Frozen):
+    """An invoice as read from a CRM, after mapping. Immutable."""
+
+    source_id: str
+    number: str = ""
+    currency: str
+    issue_date: date
+    supply_date: date | None = None
+    due_date: date | None = None
+    customer: Party
+    lines: tuple[Line, ...]
+    payments: tuple[Payment, ...] = ()
+    status: InvoiceStatus
+    amount_paid: Money
+    modified_at: AwareDatetime
+    deal_id: str = ""
+    properties: Mapping[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Invoice:
+        if not self.lines:
+            raise ValueError("invoice has no lines")
+        if self.amount_paid.currency != self.currency:
+            raise ValueError(
+                f"paid amount is in {self.amount_paid.currency}, invoice in {self.currency}"
+            )
+        if self.amount_paid.amount < 0:
+            raise ValueError(f"paid amount is negative: {self.amount_paid}")
+        if self.gross_total.amount <= 0:
+            raise ValueError(f"invoice total must be positive, got {self.gross_total}")
+        if self.amount_paid.amount > self.gross_total.amount:
+            raise ValueError(
+                f"paid amount {self.amount_paid} exceeds the invoice total {self.gross_total}"
+            )
+        return self
+
+    def _money(self, amount: Decimal) -> Money:
+        return Money(amount=amount, currency=self.currency)
+
+    def vat_breakdown(self) -> list[VatBucket]:
+        buckets: dict[tuple[Decimal, str], Decimal] = {}
+        for line in self.lines:
+            key = (line.vat_rate.normalize(), line.vat_exemption)
+            buckets[key] = buckets.get(key, Decimal("0")) + line.net
+        return [
+            VatBucket(rate=rate, base=base, tax=round_cents(base * rate / 100), exemption=ex)
+            for (rate, ex), base in sorted(buckets.items(), key=lambda kv: (-kv[0][0], kv[0][1]))
+        ]
+
+    @property
+    def net_total(self) -> Money:
+        return self._money(sum((line.net for line in self.lines), Decimal("0")))
+
+    @property
+    def vat_total(self) -> Money:
+        return self._money(sum((b.tax for b in self.vat_breakdown()), Decimal("0")))
+
+    @property
+    def gross_total(self) -> Money:
+        return self.net_total + self.vat_total
+
+    @property
+    def balance_due(self) -> Money:
+        return self.gross_total - self.amount_paid
+
+    @property
+    def fully_paid(self) -> bool:
+        return self.status is InvoiceStatus.PAID and self.balance_due.is_zero()
+
+    @property
+    def nature(self) -> Literal["goods", "services", "mixed"]:
+        kinds = {line.kind for line in self.lines}
+        return kinds.pop() if len(kinds) == 1 else "mixed"
+
+    @property
+    def last_payment(self) -> Payment | None:
+        return max(self.payments, key=lambda p: p.paid_at, default=None)
+
+    def content_fingerprint(self) -> str:
+        """Hash of what the document prints, payments and timestamps aside.
+
+        A change of this value after a receipt was issued is a
+        ``changed_after_paid`` event, never a silent second receipt.
+        """
+        content = self.model_dump_json(
+            include={"number", "currency", "issue_date", "supply_date", "customer", "lines"}
+        )
+        return hashlib.sha256(content.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Local emulators of the vendor APIs, over real HTTP, for the demo and tests."""
