@@ -198,10 +198,16 @@ class VendorClient:
 
         return hook
 
-    def call(self, op: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` (one vendor request) with pacing, classification and retries."""
+    def call(self, op: str, fn: Callable[[], T], *, replay_safe: bool = True) -> T:
+        """Run ``fn`` (one vendor request) with pacing, classification and retries.
+
+        A write the vendor cannot deduplicate (no idempotency key) passes
+        ``replay_safe=False``: only a 429, which the vendor answers before
+        doing anything, is retried here; any other failure may have committed,
+        so it goes back to the pipeline, whose replay looks up before writing.
+        """
         retrying = Retrying(
-            retry=retry_if_exception_type(RetryableError),
+            retry=retry_if_exception_type(RetryableError if replay_safe else RateLimited),
             stop=stop_after_attempt(self.retry.attempts),
             wait=self._wait,
             before_sleep=self._before_sleep(op),
