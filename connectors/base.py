@@ -17,10 +17,15 @@ from pouracquit.core.model import Invoice
 
 @dataclass(frozen=True)
 class Page:
-    """Invoices changed since a cursor; ``cursor`` is safe to store once they are."""
+    """Invoices changed since a cursor; ``cursor`` is safe to store once they are.
+
+    ``rejected`` holds (source id, reason) for records the mapping refused:
+    the core quarantines them and the rest of the page goes on.
+    """
 
     invoices: list[Invoice]
     cursor: str | None
+    rejected: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
