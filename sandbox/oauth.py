@@ -56,7 +56,8 @@ class TokenIssuer:
 
     def _new_pair(self, grant: _Grant, refresh_token: str | None) -> dict[str, Any]:
         access = secrets.token_urlsafe(24)
-        self._access[access] = _Grant(grant.client_id, grant.scope, time.monotonic() + self.access_ttl * self.time_factor)
+        expires = time.monotonic() + self.access_ttl * self.time_factor
+        self._access[access] = _Grant(grant.client_id, grant.scope, expires)
         if refresh_token is None or self.rotate:
             if refresh_token is not None:
                 self._refresh.pop(refresh_token, None)

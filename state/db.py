@@ -1,0 +1,84 @@
+"""Opening the state store: SQLite in the data directory by default, any
+SQLAlchemy URL (PostgreSQL for several workers) by config. Migrations run
+at open so a new version never meets an old schema."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from pouracquit.core.errors import ConfigError
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+
+def default_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'pouracquit.sqlite'}"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # Let SQLAlchemy's "begin" event issue the BEGIN (see _sqlite_begin).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    # WAL lets the admin API read while a sync writes; busy_timeout waits
+    # for a writer instead of failing at once.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    # IMMEDIATE takes the write lock up front: a read-then-write transaction
+    # (the event chain, number allocation) can then never fail half-way with
+    # SQLITE_BUSY_SNAPSHOT when another writer committed in between.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("pouracquit.state").joinpath("migrations")))
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the latest revision."""
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_engine(url: str) -> Engine:
+    """Open and migrate the store; an unusable store is a ConfigError saying why."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"state directory {path.parent} cannot be created: {exc.strerror}") from None
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise ConfigError(f"state store {where} unusable: {exc.orig}") from None
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"state store migration failed: {exc}") from None
+    return engine
+
+
+def table_names(engine: Engine) -> list[str]:
+    return inspect(engine).get_table_names()

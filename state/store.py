@@ -1,0 +1,237 @@
+"""Repository functions over the state tables. The core talks to the store
+only through ``Store`` and the short-lived ``Unit`` it opens: one Unit is
+one transaction, committed whole or not at all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, or_, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from .chain import GENESIS, entry_hash
+from .tables import ConnectionState, Credential, Event, NumberSeries, Quarantine, Receipt, Snapshot
+from .types import utcnow
+
+TERMINAL = ("done", "failed", "quarantined")
+
+
+class Unit:
+    """One transaction's worth of state changes."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- intake -----------------------------------------------------------------
+    def snapshot(self, connection: str, source_id: str) -> Snapshot | None:
+        return self.session.get(Snapshot, (connection, source_id))
+
+    def save(self, row: Snapshot | Receipt | ConnectionState | Quarantine) -> None:
+        self.session.add(row)
+
+    def receipt_exists(self, connection: str, source_id: str, version: int) -> bool:
+        query = select(Receipt.id).where(
+            Receipt.connection == connection, Receipt.source_id == source_id, Receipt.payment_version == version
+        )
+        return self.session.exec(query).first() is not None
+
+    def connection_state(self, name: str) -> ConnectionState:
+        row = self.session.get(ConnectionState, name)
+        if row is None:
+            row = ConnectionState(name=name)
+            self.session.add(row)
+        return row
+
+    def quarantine(self, connection: str, source_id: str, reason: str) -> None:
+        row = self.session.get(Quarantine, (connection, source_id))
+        if row is None:
+            self.session.add(Quarantine(connection=connection, source_id=source_id, reason=reason))
+        else:
+            row.reason, row.last_seen = reason, utcnow()
+
+    def release(self, connection: str, source_id: str) -> None:
+        row = self.session.get(Quarantine, (connection, source_id))
+        if row is not None:
+            self.session.delete(row)
+
+    # -- audit trail ------------------------------------------------------------
+    def log(
+        self,
+        connection: str,
+        kind: str,
+        *,
+        receipt_id: str | None = None,
+        source_id: str | None = None,
+        **data: Any,
+    ) -> Event:
+        """Append one entry to the hash-chained event log."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            # one writer at a time extends the chain; the unique prev_hash
+            # would reject a fork anyway, this just avoids the retry
+            self.session.exec(text("SELECT pg_advisory_xact_lock(7201)"))  # type: ignore[call-overload]
+        last = self.session.exec(select(Event).order_by(col(Event.seq).desc()).limit(1)).first()
+        prev = last.hash if last else GENESIS
+        event = Event(
+            connection=connection,
+            receipt_id=receipt_id,
+            source_id=source_id,
+            kind=kind,
+            data=json.dumps(data, default=str, ensure_ascii=False, sort_keys=True),
+            prev_hash=prev,
+            hash="",
+        )
+        event.hash = entry_hash(prev, event)
+        self.session.add(event)
+        self.session.flush()
+        return event
+
+    # -- numbering --------------------------------------------------------------
+    def next_number(self, series: str) -> int:
+        """The next number of ``series``; commits with the unit or not at all,
+        so a number is never handed out twice nor skipped."""
+        row = self.session.exec(
+            select(NumberSeries).where(NumberSeries.series == series).with_for_update()
+        ).first()
+        if row is None:
+            row = NumberSeries(series=series, last=0)
+            self.session.add(row)
+        row.last += 1
+        self.session.flush()
+        return row.last
+
+
+class Store:
+    """The state store behind one SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def unit(self) -> Iterator[Unit]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield Unit(session)
+            session.commit()
+
+    def ping(self) -> None:
+        with Session(self.engine) as session:
+            session.exec(select(func.count()).select_from(ConnectionState))  # type: ignore[call-overload]
+
+    # -- pipeline ---------------------------------------------------------------
+    def due(self, connection: str, now: datetime, limit: int = 500) -> list[str]:
+        """Receipts of ``connection`` waiting for work, oldest first."""
+        with Session(self.engine) as session:
+            query = (
+                select(Receipt.id)
+                .where(Receipt.connection == connection, Receipt.status == "pending")
+                .where(or_(col(Receipt.next_attempt_at).is_(None), col(Receipt.next_attempt_at) <= now))
+                .order_by(col(Receipt.created_at), col(Receipt.id))
+                .limit(limit)
+            )
+            return list(session.exec(query))
+
+    def claim(self, receipt_id: str, owner: str, until: datetime) -> Receipt | None:
+        """Lease one receipt for ``owner``; None when another worker holds it."""
+        now = utcnow()
+        with self.unit() as u:
+            result = u.session.exec(  # type: ignore[call-overload]
+                update(Receipt)
+                .where(col(Receipt.id) == receipt_id, col(Receipt.status) == "pending")
+                .where(
+                    or_(
+                        col(Receipt.lease_until).is_(None),
+                        col(Receipt.lease_until) < now,
+                        col(Receipt.lease_owner) == owner,
+                    )
+                )
+                .values(lease_owner=owner, lease_until=until)
+            )
+            if result.rowcount != 1:
+                return None
+            return u.session.get(Receipt, receipt_id)
+
+    def release(self, receipt_id: str, owner: str) -> None:
+        with self.unit() as u:
+            u.session.exec(  # type: ignore[call-overload]
+                update(Receipt)
+                .where(col(Receipt.id) == receipt_id, col(Receipt.lease_owner) == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    # -- reading ----------------------------------------------------------------
+    def receipts(
+        self, connection: str | None = None, status: str | None = None, limit: int = 200
+    ) -> list[Receipt]:
+        with Session(self.engine) as session:
+            query = select(Receipt).order_by(col(Receipt.created_at).desc(), col(Receipt.id)).limit(limit)
+            if connection:
+                query = query.where(Receipt.connection == connection)
+            if status:
+                query = query.where(Receipt.status == status)
+            return list(session.exec(query))
+
+    def receipt(self, id_prefix: str) -> Receipt | None:
+        """A receipt by its id or an unambiguous prefix of it."""
+        with Session(self.engine) as session:
+            found = list(session.exec(select(Receipt).where(col(Receipt.id).startswith(id_prefix)).limit(2)))
+            return found[0] if len(found) == 1 else None
+
+    def receipt_counts(self) -> dict[tuple[str, str], int]:
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(Receipt.connection, Receipt.status, func.count()).group_by(  # type: ignore[call-overload]
+                    Receipt.connection, Receipt.status
+                )
+            )
+            return {(c, s): n for c, s, n in rows}
+
+    def connection_states(self) -> dict[str, ConnectionState]:
+        with Session(self.engine) as session:
+            return {row.name: row for row in session.exec(select(ConnectionState))}
+
+    def quarantined(self, connection: str | None = None) -> list[Quarantine]:
+        with Session(self.engine) as session:
+            query = select(Quarantine).order_by(col(Quarantine.last_seen).desc())
+            if connection:
+                query = query.where(Quarantine.connection == connection)
+            return list(session.exec(query))
+
+    def events(self, receipt_id: str | None = None) -> list[Event]:
+        with Session(self.engine) as session:
+            query = select(Event).order_by(col(Event.seq))
+            if receipt_id:
+                query = query.where(Event.receipt_id == receipt_id)
+            return list(session.exec(query))
+
+
+class CredentialStore:
+    """The connectors' TokenStore, one namespace per connection."""
+
+    def __init__(self, store: Store, connection: str) -> None:
+        self._store, self._connection = store, connection
+
+    def get(self, name: str) -> str | None:
+        with Session(self._store.engine) as session:
+            row = session.get(Credential, (self._connection, name))
+            return row.value if row else None
+
+    def put(self, name: str, value: str) -> None:
+        with self._store.unit() as u:
+            row = u.session.get(Credential, (self._connection, name))
+            if row is None:
+                u.session.add(Credential(connection=self._connection, name=name, value=value))
+            else:
+                row.value, row.updated_at = value, utcnow()
+
+
+def is_conflict(exc: Exception) -> bool:
+    """A unique constraint said no: someone else already did it."""
+    return isinstance(exc, IntegrityError)
+
+
+def pending_ids(receipts: Sequence[Receipt]) -> list[str]:
+    return [r.id for r in receipts if r.status not in TERMINAL]

@@ -1,0 +1,144 @@
+"""The durable state: typed rows, never dicts with magic keys.
+
+``receipt`` is the outbox: one row per (connection, source invoice, payment
+version), created in the same transaction as the snapshot that revealed the
+payment and the cursor that moved past it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .types import ExactDecimal, UTCDateTime, utcnow
+
+
+def _time(nullable: bool = True) -> object:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable)
+
+
+class ConnectionState(SQLModel, table=True):
+    __tablename__ = "connection_state"
+
+    name: str = Field(primary_key=True, max_length=100)
+    cursor: str | None = Field(default=None, sa_column=Column(Text))
+    last_run_at: datetime | None = _time()
+    last_success_at: datetime | None = _time()
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_duration_s: float | None = None
+    runs: int = 0
+
+
+class Snapshot(SQLModel, table=True):
+    """What the last sync saw of one CRM invoice; the diff's left-hand side."""
+
+    __tablename__ = "invoice_snapshot"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    source_id: str = Field(primary_key=True, max_length=200)
+    status: str = Field(max_length=20)
+    amount_paid: Decimal = Field(sa_type=ExactDecimal)
+    gross_total: Decimal = Field(sa_type=ExactDecimal)
+    currency: str = Field(max_length=3)
+    fingerprint: str = Field(max_length=64)
+    paid_version: int = 0
+    paid_fingerprint: str | None = Field(default=None, max_length=64)
+    modified_at: datetime = Field(sa_type=UTCDateTime)
+    seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Receipt(SQLModel, table=True):
+    """One facture acquittée to produce, and how far it got."""
+
+    __tablename__ = "receipt"
+    __table_args__ = (UniqueConstraint("connection", "source_id", "payment_version"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    connection: str = Field(index=True, max_length=100)
+    source_id: str = Field(max_length=200)
+    payment_version: int
+    status: str = Field(default="pending", index=True, max_length=20)
+    step: str = Field(default="number", max_length=20)
+    intent: str | None = Field(default=None, max_length=20)
+    invoice_json: str = Field(sa_column=Column(Text, nullable=False))
+    amount: Decimal = Field(sa_type=ExactDecimal)
+    currency: str = Field(max_length=3)
+    customer: str = Field(sa_column=Column(Text, nullable=False))
+    number: str | None = Field(default=None, max_length=60)
+    staged_path: str | None = Field(default=None, sa_column=Column(Text))
+    document_sha256: str | None = Field(default=None, max_length=64)
+    document_name: str | None = Field(default=None, sa_column=Column(Text))
+    ledger_id: str | None = Field(default=None, max_length=100)
+    ledger_attachment_id: str | None = Field(default=None, max_length=100)
+    crm_attachment_id: str | None = Field(default=None, max_length=100)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _time()
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _time()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    completed_at: datetime | None = _time()
+
+
+class Quarantine(SQLModel, table=True):
+    """A CRM record the mapping refused, with the reason; cleared when it maps."""
+
+    __tablename__ = "quarantine"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    source_id: str = Field(primary_key=True, max_length=200)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Event(SQLModel, table=True):
+    """Append-only audit trail; each row carries the previous row's hash."""
+
+    __tablename__ = "event_log"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    connection: str = Field(index=True, max_length=100)
+    receipt_id: str | None = Field(default=None, index=True, max_length=32)
+    source_id: str | None = Field(default=None, max_length=200)
+    kind: str = Field(max_length=40)
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class Document(SQLModel, table=True):
+    """An archived PDF, stored once under its SHA-256."""
+
+    __tablename__ = "document"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    receipt_id: str = Field(index=True, max_length=32)
+    path: str = Field(sa_column=Column(Text, nullable=False))
+    size: int
+    archived_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class NumberSeries(SQLModel, table=True):
+    """Gapless invoice numbering: the last number handed out per series."""
+
+    __tablename__ = "number_series"
+
+    series: str = Field(primary_key=True, max_length=60)
+    last: int = 0
+
+
+class Credential(SQLModel, table=True):
+    """Rotating OAuth secrets, written before the new token is used."""
+
+    __tablename__ = "credential"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    name: str = Field(primary_key=True, max_length=100)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
