@@ -1,0 +1,425 @@
+"""HubSpot emulator speaking the real CRM v3/v4, Files v3 and OAuth v1 shapes.
+
+The official ``hubspot-api-client`` works against it unchanged; only the host
+differs: ``hubspot.Client.create(access_token=..., host=sandbox.url)``.
+
+Facts emulated (see the final report of the HubSpot connector for sources):
+access tokens live 1800 s and refresh tokens do not rotate; errors are
+``{"status": "error", "message", "correlationId", "category"}``; OAuth errors
+are ``{"status": "BAD_REFRESH_TOKEN", "message"}``; the burst limit is
+100 requests per 10 s (``TEN_SECONDLY_ROLLING``, Free/Starter private apps;
+190 on Professional/Enterprise) and CRM search is limited to 5 requests per
+second and 10,000 results per query. Data model: see ``hubspot_store`` and
+``hubspot_seed``; search rules: ``hubspot_search``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from .hubspot_search import run_search, validation_error
+from .hubspot_seed import seed_demo, seed_raw
+from .hubspot_store import ASSOCIATION_TYPES, OBJECT_TYPES, Store, iso_ms
+from .oauth import TokenIssuer
+from .server import Handler, HttpError, RateRule, Request, Response, Sandbox
+
+_CATEGORY = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
+             404: "OBJECT_NOT_FOUND", 409: "CONFLICT", 429: "RATE_LIMITS"}
+_TYPE = r"(?P<type>[a-z_]+)"
+
+
+class HubSpotSandbox(Sandbox):
+    """A HubSpot portal in memory. Demo credentials are class constants so a
+    config file can point at them."""
+
+    vendor = "hubspot"
+    DEMO_CLIENT_ID = "pouracquit-demo-client"
+    DEMO_CLIENT_SECRET = "pouracquit-demo-secret"  # noqa: S105 - sandbox-only demo credential
+    DEMO_REFRESH_TOKEN = "pouracquit-demo-refresh-token"  # noqa: S105 - sandbox-only demo credential
+    DEMO_PRIVATE_APP_TOKEN = "pat-eu1-pouracquit-demo"  # noqa: S105 - sandbox-only demo credential
+    ACCESS_TTL = 1800.0
+    BURST_LIMIT = 100
+    SEARCH_PER_SECOND = 5
+    SEARCH_CAP = 10_000
+    rate_rules = (RateRule("TEN_SECONDLY_ROLLING", limit=BURST_LIMIT, window=10.0),)
+
+    def __init__(self, *, time_factor: float = 1.0, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(time_factor=time_factor, host=host, port=port)
+        self.store = Store()
+        self.tokens = TokenIssuer(access_ttl=self.ACCESS_TTL, rotate=False, time_factor=time_factor)
+        self.tokens.register_client(self.DEMO_CLIENT_ID, self.DEMO_CLIENT_SECRET)
+        self.tokens.add_refresh_token(self.DEMO_REFRESH_TOKEN, self.DEMO_CLIENT_ID, "crm.objects.invoices.read")
+        self.tokens.add_static_token(self.DEMO_PRIVATE_APP_TOKEN)
+        self._issued: set[str] = set()
+        self._revoked: set[str] = set()
+        self._searches: deque[float] = deque()
+        api = self._api
+        self.route("POST", r"/oauth/v1/token", "oauth_token", self._token)
+        self.route("GET", r"/oauth/authorize", "oauth_authorize", self._authorize)
+        self.route("POST", rf"/crm/v3/objects/{_TYPE}/search", "crm_search", api(self._search, search=True))
+        self.route("POST", rf"/crm/v3/objects/{_TYPE}/batch/read", "crm_batch_read", api(self._batch_read))
+        self.route("GET", rf"/crm/v3/objects/{_TYPE}/(?P<id>\d+)", "crm_get", api(self._get))
+        self.route("PATCH", rf"/crm/v3/objects/{_TYPE}/(?P<id>\d+)", "crm_update", api(self._update))
+        self.route("POST", rf"/crm/v3/objects/{_TYPE}", "crm_create", api(self._create))
+        self.route("POST", r"/crm/v4/associations/(?P<from>[a-z_]+)/(?P<to>[a-z_]+)/batch/read",
+                   "assoc_batch_read", api(self._assoc_batch_read))
+        self.route("POST", r"/files/v3/files", "files_upload", api(self._upload))
+        self.route("GET", r"/files/v3/files/search", "files_search", api(self._files_search))
+        self.route("GET", r"/files/v3/files/(?P<id>\d+)", "files_get", api(self._file_get))
+        self.route("POST", r"/_sandbox/hubspot/invoices/(?P<id>\d+)", "sandbox_hubspot_touch", self._touch_route)
+
+    # -- Sandbox hooks ------------------------------------------------------------
+    def error_body(self, status: int, message: str) -> Any:
+        return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()),
+                "category": _CATEGORY.get(status, "INTERNAL_ERROR" if status >= 500 else "ERROR")}
+
+    def rate_key(self, request: Request) -> str | None:
+        # One portal: every app token shares the account's burst budget.
+        return "portal" if request.path.startswith(("/crm/", "/files/")) else None
+
+    def rate_limited(self, rule: RateRule, retry_after: float) -> Response:
+        secondly = rule.name == "SECONDLY"
+        body = {
+            "status": "error",
+            "message": "You have reached your secondly limit." if secondly
+            else "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
+            "policyName": "SECONDLY" if secondly else "TEN_SECONDLY_ROLLING", "groupName": "api-calls",
+        }
+        headers = {"Retry-After": self.format_seconds(retry_after)}
+        if not secondly:
+            headers.update(self._limit_headers(remaining=0))
+        return Response(status=429, body=body, headers=headers)
+
+    def dump_state(self) -> dict[str, Any]:
+        with self.lock:
+            state: dict[str, Any] = {
+                t: [self.store.with_associations(t, r) for r in records.values()]
+                for t, records in self.store.objects.items()
+            }
+            state["files"] = [dict(f, content=None) for f in self.store.files.values()]
+            return state
+
+    def seed(self, spec: dict[str, Any]) -> dict[str, int]:
+        """``{"demo": {"count": 60, "seed": 7, "timestamp_ms"?: int}}`` and/or
+        ``{"objects": {type: [raw objects]}}``; returns created counts by type."""
+        counts: dict[str, int] = {}
+        with self.lock:
+            if "demo" in spec:
+                counts.update(seed_demo(self.store, **spec["demo"]))
+            if "objects" in spec:
+                try:
+                    for t, n in seed_raw(self.store, spec["objects"]).items():
+                        counts[t] = counts.get(t, 0) + n
+                except ValueError as exc:
+                    raise HttpError(400, self.error_body(400, str(exc))) from None
+        return counts
+
+    # -- Python API for tests -------------------------------------------------------
+    def touch(self, object_id: str, properties: dict[str, Any] | None = None, *,
+              object_type: str = "invoices", at_ms: int | None = None) -> dict[str, Any]:
+        """Change properties (e.g. mark an invoice paid) and bump ``hs_lastmodifieddate``."""
+        with self.lock:
+            return self.store.update(object_type, object_id, properties or {}, at_ms=at_ms)
+
+    def expire_access_tokens(self) -> None:
+        """Every OAuth access token issued so far stops working (as if expired)."""
+        with self.lock:
+            self._revoked |= self._issued
+
+    # -- plumbing -------------------------------------------------------------------
+    def _limit_headers(self, remaining: int | None = None) -> dict[str, str]:
+        rule = self.rate_rules[0]
+        if remaining is None:
+            window = self.scaled(rule.window)
+            now = time.monotonic()
+            used = sum(1 for t in self._stamps.get((rule.name, "portal"), ()) if now - t < window)
+            remaining = max(0, (rule.limit or 0) - used)
+        return {"X-HubSpot-RateLimit-Max": str(rule.limit),
+                "X-HubSpot-RateLimit-Remaining": str(remaining),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(rule.window * 1000)),
+                "X-HubSpot-RateLimit-Daily": "250000", "X-HubSpot-RateLimit-Daily-Remaining": "249000"}
+
+    def _authenticate(self, request: Request) -> None:
+        header = request.header("authorization", "") or ""
+        token = header[7:] if header.lower().startswith("bearer ") else ""
+        if not token or token in self._revoked or not self.tokens.check(token):
+            raise HttpError(401, {
+                "status": "error",
+                "message": "Authentication credentials not found. This API supports OAuth 2.0 authentication "
+                           "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                "correlationId": str(uuid.uuid4()), "category": "INVALID_AUTHENTICATION"})
+
+    def _check_search_rate(self) -> None:
+        with self.lock:
+            now, window = time.monotonic(), self.scaled(1.0)
+            while self._searches and now - self._searches[0] >= window:
+                self._searches.popleft()
+            if len(self._searches) >= self.SEARCH_PER_SECOND:
+                wait = window - (now - self._searches[0])
+                raise _Limited(self.rate_limited(
+                    RateRule("SECONDLY", limit=self.SEARCH_PER_SECOND, window=1.0), wait))
+            self._searches.append(now)
+
+    def _api(self, handler: Handler, *, search: bool = False) -> Handler:
+        """Bearer auth, HubSpot's rate headers (not on search, as HubSpot) and limits."""
+
+        def wrapped(request: Request) -> Response:
+            self._authenticate(request)
+            if request.params.get("type") and request.params["type"] not in OBJECT_TYPES:
+                message = f"Unable to infer object type from: {request.params['type']}"
+                raise HttpError(400, self.error_body(400, message))
+            if search:
+                try:
+                    self._check_search_rate()
+                except _Limited as limited:
+                    return limited.response
+            response = handler(request)
+            if not search:
+                response.headers.update(self._limit_headers())
+            return response
+
+        return wrapped
+
+    def _record(self, object_type: str, object_id: str) -> dict[str, Any]:
+        record = self.store.objects.get(object_type, {}).get(object_id)
+        if record is None or record["archived"]:
+            raise HttpError(404, self.error_body(404, "Object not found.  objectId are usually numeric."))
+        return record
+
+    @staticmethod
+    def _view(record: dict[str, Any], properties: list[str] | None) -> dict[str, Any]:
+        """The record as the API prints it, with only the requested properties (plus HubSpot's defaults)."""
+        props = record["properties"]
+        if properties:
+            wanted = set(properties) | {"hs_object_id", "hs_createdate", "hs_lastmodifieddate"}
+            props = {k: props.get(k) for k in wanted}
+        return {"id": record["id"], "properties": dict(props), "createdAt": record["createdAt"],
+                "updatedAt": record["updatedAt"], "archived": record["archived"]}
+
+    @staticmethod
+    def _list_arg(request: Request, name: str) -> list[str]:
+        return [p for value in request.query.get(name, []) for p in value.split(",") if p]
+
+    # -- OAuth ----------------------------------------------------------------------
+    def _token(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        client_id, grant = form.get("client_id"), form.get("grant_type")
+        if not self.tokens.client_ok(client_id, form.get("client_secret")):
+            return Response(400, {"status": "BAD_CLIENT_ID", "message": "missing or unknown client id",
+                                  "correlationId": str(uuid.uuid4())})
+        if grant == "refresh_token":
+            pair = self.tokens.refresh(form.get("refresh_token", ""), client_id or "")
+            error = ("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
+        elif grant == "authorization_code":
+            pair = self.tokens.exchange_code(form.get("code", ""), client_id or "")
+            error = ("BAD_AUTH_CODE", "missing or unknown auth code")
+        else:
+            return Response(400, {"status": "BAD_GRANT_TYPE", "message": f"unsupported grant_type {grant!r}",
+                                  "correlationId": str(uuid.uuid4())})
+        if pair is None:
+            return Response(400, {"status": error[0], "message": error[1], "correlationId": str(uuid.uuid4())})
+        with self.lock:
+            self._issued.add(pair["access_token"])
+        return Response(body={"token_type": "bearer", "refresh_token": pair["refresh_token"],
+                               "access_token": pair["access_token"], "expires_in": int(self.ACCESS_TTL)})
+
+    def _authorize(self, request: Request) -> Response:
+        client_id, redirect = request.arg("client_id"), request.arg("redirect_uri")
+        if client_id not in self.tokens.clients or not redirect:
+            raise HttpError(400, {"status": "BAD_CLIENT_ID", "message": "unknown client_id or missing redirect_uri"})
+        query = {"code": self.tokens.issue_code(client_id, request.arg("scope", "") or "")}
+        if request.arg("state"):
+            query["state"] = request.arg("state") or ""
+        separator = "&" if "?" in redirect else "?"
+        return Response(status=302, headers={"Location": f"{redirect}{separator}{urlencode(query)}"})
+
+    # -- CRM objects ------------------------------------------------------------------
+    def _search(self, request: Request) -> Response:
+        body = request.json()
+        with self.lock:
+            records = [r for r in self.store.objects[request.params["type"]].values() if not r["archived"]]
+            page, total, next_after = run_search(records, body, cap=self.SEARCH_CAP)
+            result: dict[str, Any] = {"total": total, "results": [self._view(r, body.get("properties")) for r in page]}
+        if next_after is not None:
+            result["paging"] = {"next": {"after": str(next_after), "link": f"?after={next_after}"}}
+        return Response(body=result)
+
+    def _batch_read(self, request: Request) -> Response:
+        body = request.json()
+        inputs = body.get("inputs") or []
+        if len(inputs) > 100:
+            raise validation_error(f"Batch input cannot exceed 100 inputs, got {len(inputs)}")
+        started = datetime.now(UTC).isoformat()
+        found, missing = [], []
+        with self.lock:
+            for item in inputs:
+                record = self.store.objects[request.params["type"]].get(str(item.get("id")))
+                if record is None or record["archived"]:
+                    missing.append(str(item.get("id")))
+                else:
+                    found.append(self._view(record, body.get("properties")))
+        result: dict[str, Any] = {"status": "COMPLETE", "results": found, "startedAt": started,
+                                  "completedAt": datetime.now(UTC).isoformat()}
+        if missing:
+            result["numErrors"] = 1
+            result["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND",
+                                 "message": "Could not get some objects, they may be deleted or not exist.",
+                                 "context": {"ids": missing}}]
+            return Response(status=207, body=result)
+        return Response(body=result)
+
+    def _get(self, request: Request) -> Response:
+        object_type = request.params["type"]
+        with self.lock:
+            record = self._record(object_type, request.params["id"])
+            view = self._view(record, self._list_arg(request, "properties"))
+            associations = {}
+            for to_type in self._list_arg(request, "associations"):
+                ids = self.store.associated(object_type, record["id"], to_type)
+                if ids:
+                    label = self.store.type_label(object_type, to_type)
+                    associations[to_type] = {"results": [{"id": i, "type": label} for i in ids]}
+        if associations:
+            view["associations"] = associations
+        return Response(body=view)
+
+    def _update(self, request: Request) -> Response:
+        with self.lock:
+            self._record(request.params["type"], request.params["id"])
+            record = self.store.update(request.params["type"], request.params["id"],
+                                       request.json().get("properties") or {})
+            return Response(body=self._view(record, None))
+
+    def _create(self, request: Request) -> Response:
+        object_type, body = request.params["type"], request.json()
+        properties = body.get("properties") or {}
+        if object_type == "notes" and not properties.get("hs_timestamp"):
+            raise validation_error("Property values were not valid: hs_timestamp is required for notes")
+        links = []
+        with self.lock:
+            for association in body.get("associations") or []:
+                to_id = str((association.get("to") or {}).get("id", ""))
+                for spec in association.get("types") or []:
+                    to_type = next((b for (a, b) in self._type_pairs(object_type)
+                                    if self.store.type_id(a, b) == spec.get("associationTypeId")), None)
+                    if to_type is None or spec.get("associationCategory") != "HUBSPOT_DEFINED":
+                        raise validation_error(f"invalid association type {spec!r} for {object_type}")
+                    self._record(to_type, to_id)
+                    links.append((to_type, to_id))
+            record = self.store.create(object_type, properties)
+            for to_type, to_id in links:
+                self.store.associate(object_type, record["id"], to_type, to_id)
+            return Response(status=201, body=self._view(record, None))
+
+    @staticmethod
+    def _type_pairs(object_type: str) -> list[tuple[str, str]]:
+        return [pair for pair in ASSOCIATION_TYPES if pair[0] == object_type]
+
+    def _assoc_batch_read(self, request: Request) -> Response:
+        from_type, to_type = request.params["from"], request.params["to"]
+        if from_type not in OBJECT_TYPES or to_type not in OBJECT_TYPES:
+            raise validation_error(f"unknown object type pair {from_type}/{to_type}")
+        inputs = request.json().get("inputs") or []
+        if len(inputs) > 1000:
+            raise validation_error(f"Batch input cannot exceed 1000 inputs, got {len(inputs)}")
+        started = datetime.now(UTC).isoformat()
+        results = []
+        with self.lock:
+            type_id = self.store.type_id(from_type, to_type)
+            for item in inputs:
+                ids = self.store.associated(from_type, str(item.get("id")), to_type)
+                if ids:
+                    results.append({"from": {"id": str(item.get("id"))}, "to": [
+                        {"toObjectId": i, "associationTypes": [
+                            {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]} for i in ids]})
+        return Response(body={"status": "COMPLETE", "results": results, "startedAt": started,
+                              "completedAt": datetime.now(UTC).isoformat()})
+
+    # -- Files ------------------------------------------------------------------------
+    def _upload(self, request: Request) -> Response:
+        fields = _multipart(request)
+        if "file" not in fields:
+            raise validation_error("a 'file' part is required")
+        folder = str(fields.get("folderPath", (b"/", ""))[0].decode() or "/").rstrip("/") or ""
+        raw_name = fields.get("fileName", (b"", ""))[0].decode() or fields["file"][1] or "file"
+        options = json.loads(fields["options"][0]) if "options" in fields else {}
+        stem, dot, extension = raw_name.rpartition(".") if "." in raw_name else (raw_name, "", "")
+        with self.lock:
+            folder_id = self.store.folders.setdefault(folder or "/", self.store.new_id())
+            taken = {f["path"] for f in self.store.files.values() if not f["archived"]}
+            name, n = stem, 0
+            while f"{folder}/{name}{dot}{extension}" in taken and not options.get("overwrite"):
+                n += 1
+                name = f"{stem}-{n}"
+            ms = self.store.tick()
+            file_id = self.store.new_id()
+            content = fields["file"][0]
+            self.store.files[file_id] = {
+                "id": file_id, "name": name, "extension": extension, "path": f"{folder}/{name}{dot}{extension}",
+                "parentFolderId": folder_id, "size": len(content), "type": "DOCUMENT" if extension else "OTHER",
+                "access": options.get("access", "PRIVATE"), "isUsableInContent": False, "archived": False,
+                "createdAt": iso_ms(ms), "updatedAt": iso_ms(ms), "encoding": extension or None,
+                "url": f"{self.url}/files/v3/files/{file_id}/content", "content": content,
+            }
+            return Response(status=201, body=_file_view(self.store.files[file_id]))
+
+    def _files_search(self, request: Request) -> Response:
+        name, path = request.arg("name"), request.arg("path")
+        folders = set(self._list_arg(request, "parentFolderIds"))
+        limit = int(request.arg("limit", "10") or 10)
+        with self.lock:
+            hits = [f for f in self.store.files.values() if not f["archived"]
+                    and (not name or name.lower() in f["name"].lower())
+                    and (not path or f["path"] == path)
+                    and (not folders or f["parentFolderId"] in folders)]
+        return Response(body={"results": [_file_view(f) for f in hits[:max(1, min(limit, 100))]]})
+
+    def _file_get(self, request: Request) -> Response:
+        with self.lock:
+            found = self.store.files.get(request.params["id"])
+        if found is None:
+            raise HttpError(404, self.error_body(404, "File not found"))
+        return Response(body=_file_view(found))
+
+    def _touch_route(self, request: Request) -> Response:
+        body = request.json()
+        try:
+            record = self.touch(request.params["id"], body.get("properties") or {}, at_ms=body.get("at_ms"))
+        except KeyError:
+            raise HttpError(404, self.error_body(404, "no such invoice")) from None
+        return Response(body=self._view(record, None))
+
+
+class _Limited(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__("rate limited")
+        self.response = response
+
+
+def _file_view(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "content"}
+
+
+def _multipart(request: Request) -> dict[str, tuple[bytes, str]]:
+    """Form fields of a multipart body: name -> (bytes, filename)."""
+    content_type = request.header("content-type", "") or ""
+    if "multipart/form-data" not in content_type:
+        raise validation_error(f"expected multipart/form-data, got {content_type!r}")
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.body)
+    fields: dict[str, tuple[bytes, str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            fields[str(name)] = (part.get_payload(decode=True) or b"", part.get_filename() or "")
+    return fields
+
