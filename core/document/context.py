@@ -1,0 +1,147 @@
+"""Invoice -> template context: every value already formatted as it will print.
+
+The template only lays strings out; it never computes.  Amounts come from the
+invoice model so the page, the XML and the ledger agree to the cent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..model import Invoice, Payment
+from ..money import round_cents
+from .mentions import exchange_rate, vat_treatment
+from .settings import DocumentSettings, Seller
+from .wording import Wording, _spaced
+
+# A French receipt states the day as it was in France, whatever the CRM's clock.
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@dataclass(frozen=True)
+class PaidReceipt:
+    """What the pipeline asks to print: the invoice plus the receipt's own identity."""
+
+    invoice: Invoice
+    number: str
+    issued_on: date
+    receipt_id: str
+
+
+def local_day(payment: Payment) -> date:
+    return payment.paid_at.astimezone(PARIS).date()
+
+
+def build_context(
+    receipt: PaidReceipt, seller: Seller, settings: DocumentSettings, wording: Wording, qr_uri: str
+) -> dict[str, Any]:
+    """Everything receipt.html prints, as display strings."""
+    inv = receipt.invoice
+    cur = inv.currency
+    money = wording.money
+    last = inv.last_payment
+    assert last is not None  # require_mentions() ran before
+    buyer = inv.customer
+    vat_rows = []
+    notes: dict[str, None] = {}
+    for bucket in inv.vat_breakdown():
+        t = vat_treatment(bucket.rate, bucket.exemption)
+        if t.wording(wording.language):
+            notes[t.wording(wording.language)] = None
+        vat_rows.append(
+            {
+                "label": wording.text("vat_of", rate=wording.rate(bucket.rate)),
+                "base": wording.text("vat_base", base=money(bucket.base, cur)),
+                "tax": money(bucket.tax, cur),
+                "note": t.wording(wording.language),
+            }
+        )
+    lines = [
+        {
+            "description": line.description,
+            "sku": line.sku,
+            "quantity": wording.number(line.quantity),
+            "unit_price": money(line.unit_price, cur),
+            "discount": money(round_cents(line.discount), cur) if line.discount else "",
+            "vat_rate": wording.rate(line.vat_rate),
+            "total": money(line.net, cur),
+        }
+        for line in inv.lines
+    ]
+    earlier = [
+        {"date": wording.day(local_day(p)), "amount": money(p.amount.amount, cur), "method": wording.method(p.method)}
+        for p in sorted(inv.payments, key=lambda p: p.paid_at)
+        if p is not last
+    ]
+    vat_in_eur = ""
+    if cur != "EUR":
+        rate = exchange_rate(inv)
+        vat_in_eur = wording.text(
+            "vat_in_eur",
+            amount=money(round_cents(inv.vat_total.amount * rate), "EUR"),
+            currency=cur,
+            rate=wording.number(rate),
+        )
+    if seller.vat_regime_note:
+        notes[seller.vat_regime_note] = None
+    return {
+        "t": wording.labels,
+        "lang": wording.language,
+        "color": settings.primary_color,
+        "font": settings.font_family,
+        "logo": settings.logo.as_uri() if settings.logo else "",
+        "qr": qr_uri,
+        "seller": {
+            "name": seller.name,
+            "legal": wording.seller_legal_line(seller),
+            "address": _address_lines(seller.address),
+            "siren": _spaced(seller.siren),
+            "siret": seller.siret,
+            "ape": seller.ape,
+            "vat_number": seller.vat_number,
+            "email": seller.email,
+            "phone": seller.phone,
+            "iban": seller.iban,
+            "bic": seller.bic,
+        },
+        "buyer": {
+            "name": buyer.name,
+            "address": _address_lines(buyer.address),
+            "siren": _spaced(buyer.siren) if buyer.siren else "",
+            "vat_number": buyer.vat_number,
+            "email": buyer.email,
+        },
+        "number": receipt.number,
+        "issue_date": wording.day(receipt.issued_on),
+        "supply_date": wording.day(inv.supply_date or inv.issue_date),
+        "nature": wording.text(inv.nature),
+        "lines": lines,
+        "net_total": money(inv.net_total.amount, cur),
+        "vat_rows": vat_rows,
+        "vat_total": money(inv.vat_total.amount, cur),
+        "gross_total": money(inv.gross_total.amount, cur),
+        "paid_total": money(inv.gross_total.amount, cur),
+        "balance": money(Decimal("0"), cur),
+        "vat_in_eur": vat_in_eur,
+        "paid_on": wording.text("paid_on", date=wording.day(local_day(last))),
+        "payment_method": wording.method(last.method),
+        "payment_reference": last.reference,
+        "earlier_payments": earlier,
+        "vat_notes": list(notes),
+        "penalty": wording.penalty_note(seller),
+        "indemnity": wording.indemnity_note(seller),
+        "discount_terms": seller.discount_terms.rstrip(". "),
+        "thank_you": settings.thank_you,
+        "terms": settings.terms,
+        "footer": settings.footer,
+    }
+
+
+def _address_lines(address: Any) -> list[str]:
+    city = " ".join(p for p in (address.postal_code, address.city) if p)
+    country = address.country.upper()
+    return [p for p in (address.line1, address.line2, city, "" if country == "FR" else country) if p]

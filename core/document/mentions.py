@@ -1,0 +1,162 @@
+"""What French law makes an invoice print, and the check that it is all there.
+
+One place decides the legal wording (VAT exemptions, nature of the operation)
+so the printed page and the Factur-X XML can never say different things.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..errors import BadRecord
+from ..model import Invoice, PaymentMethod
+from .settings import Seller
+
+
+class MissingMention(BadRecord):
+    """A value the document must print is missing; the message names the field.
+
+    The document is never produced with a blank where a legal mention belongs.
+    """
+
+    def __init__(self, field: str, why: str = "") -> None:
+        self.field = field
+        super().__init__(f"missing mandatory mention {field}" + (f": {why}" if why else ""))
+
+
+# Legal forms of individual entrepreneurs: no share capital, and RCS only if registered.
+_SOLE_TRADERS = frozenset({"EI", "EIRL", "MICRO-ENTREPRISE", "MICRO-ENTREPRENEUR", "AUTO-ENTREPRENEUR"})
+
+# VATEX code -> (EN16931 VAT category, French wording, English wording).
+_VATEX: dict[str, tuple[str, str, str]] = {
+    "VATEX-FR-FRANCHISE": (
+        "E",
+        "TVA non applicable, art. 293 B du CGI",
+        "VAT not applicable, article 293 B of the French tax code (CGI)",
+    ),
+    "VATEX-EU-IC": (
+        "K",
+        "Exonération de TVA, article 262 ter I du CGI",
+        "VAT exempt intra-community supply, article 262 ter I of the French tax code (CGI)",
+    ),
+    "VATEX-EU-AE": (
+        "AE",
+        "Autoliquidation, article 283-2 du CGI",
+        "Reverse charge, article 283-2 of the French tax code (CGI)",
+    ),
+    "VATEX-EU-G": (
+        "G",
+        "Exonération de TVA, article 262 I du CGI",
+        "VAT exempt export outside the EU, article 262 I of the French tax code (CGI)",
+    ),
+}
+_DIRECTIVE_CODE = re.compile(r"VATEX-EU-(\d+)(?:-?([A-Z0-9]+))?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class VatTreatment:
+    """How one VAT bucket is coded in Factur-X and worded on paper."""
+
+    category: str  # S, Z, E, K, AE, G (UNCL 5305 as EN16931 uses it)
+    reason_code: str  # BT-121, a VATEX code, or ""
+    wording_fr: str  # BT-120 and the printed mention, or ""
+    wording_en: str
+
+    def wording(self, language: str) -> str:
+        return self.wording_en if language == "en" else self.wording_fr
+
+
+def vat_treatment(rate: Decimal, exemption: str) -> VatTreatment:
+    """Classify a (rate, exemption) pair; an exemption text is printed as given.
+
+    Raises BadRecord when the pair contradicts itself (a rate with an exemption).
+    """
+    exemption = exemption.strip()
+    if not exemption:
+        return VatTreatment("S" if rate > 0 else "Z", "", "", "")
+    if rate != 0:
+        raise BadRecord(f"a line is VAT exempt ({exemption!r}) but charges {rate} % VAT")
+    code = exemption.upper()
+    if code in _VATEX:
+        category, fr, en = _VATEX[code]
+        return VatTreatment(category, code, fr, en)
+    if m := _DIRECTIVE_CODE.fullmatch(code):
+        article = m.group(1) + (f" {m.group(2).lower()}" if m.group(2) else "")
+        return VatTreatment(
+            "E",
+            code,
+            f"Exonération de TVA, article {article} de la directive 2006/112/CE",
+            f"VAT exempt, article {article} of Directive 2006/112/EC",
+        )
+    return VatTreatment("E", "", exemption, exemption)
+
+
+def _company_form(legal_form: str) -> bool:
+    return legal_form.strip().upper() not in _SOLE_TRADERS
+
+
+def require_mentions(seller: Seller, invoice: Invoice) -> None:
+    """Raise MissingMention for the first mandatory value the document lacks."""
+    required = {
+        "seller.name": seller.name,
+        "seller.legal_form": seller.legal_form,
+        "seller.address.line1": seller.address.line1,
+        "seller.address.postal_code": seller.address.postal_code,
+        "seller.address.city": seller.address.city,
+        "seller.siren": seller.siren,
+        "seller.siret": seller.siret,
+        "seller.ape": seller.ape,
+    }
+    if _company_form(seller.legal_form):
+        required["seller.rcs_city"] = seller.rcs_city
+        required["seller.share_capital"] = "" if seller.share_capital is None else "set"
+    franchise = all(line.vat_exemption.upper() == "VATEX-FR-FRANCHISE" for line in invoice.lines)
+    if not franchise:  # a seller under the franchise has no VAT number to print
+        required["seller.vat_number"] = seller.vat_number
+    buyer = invoice.customer
+    address = buyer.address
+    required |= {
+        "customer.name": buyer.name,
+        "customer.address.line1": address.line1,
+        "customer.address.postal_code": address.postal_code,
+        "customer.address.city": address.city,
+        "customer.address.country": address.country,
+    }
+    if buyer.kind == "company" and address.country.upper() == "FR":
+        required["customer.siren"] = buyer.siren
+    for field, value in required.items():
+        if not str(value).strip():
+            raise MissingMention(field)
+    if buyer.siren and not re.fullmatch(r"\d{9}", buyer.siren):
+        raise BadRecord(f"customer.siren must be 9 digits, got {buyer.siren!r}")
+    categories = {vat_treatment(b.rate, b.exemption).category for b in invoice.vat_breakdown()}
+    if categories & {"K", "AE"} and not buyer.vat_number:
+        raise MissingMention("customer.vat_number", "required for an intra-EU or reverse-charge operation")
+    if not invoice.payments:
+        raise MissingMention("invoice.payments", "a paid invoice states its payment date")
+    if invoice.currency != "EUR" and not invoice.properties.get("exchange_rate", "").strip():
+        raise MissingMention(
+            "invoice.properties.exchange_rate",
+            "a foreign-currency invoice must state its VAT in euros (CGI art. 242 nonies A)",
+        )
+    if invoice.last_payment is not None and invoice.last_payment.method is PaymentMethod.TRANSFER and not seller.iban:
+        raise MissingMention("seller.iban", "a payment by transfer names the account it was paid to")
+
+
+def exchange_rate(invoice: Invoice) -> Decimal:
+    """EUR value of one unit of the invoice currency (1 for EUR invoices).
+
+    ``invoice.properties["exchange_rate"]`` is read as "1 <currency> = rate EUR".
+    """
+    if invoice.currency == "EUR":
+        return Decimal("1")
+    raw = invoice.properties.get("exchange_rate", "").strip().replace(",", ".")
+    try:
+        rate = Decimal(raw)
+    except ArithmeticError:
+        raise BadRecord(f"invoice.properties.exchange_rate is not a number: {raw!r}") from None
+    if not rate.is_finite() or rate <= 0:
+        raise BadRecord(f"invoice.properties.exchange_rate must be positive, got {raw!r}")
+    return rate

@@ -1,0 +1,92 @@
+"""The document step of the pipeline: a paid invoice becomes a Factur-X PDF/A-3b."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import segno
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from ..errors import BadRecord
+from .cii import build_data, build_xml
+from .context import PaidReceipt, build_context, local_day
+from .mentions import require_mentions
+from .pdf import PdfWriter, embed_facturx
+from .settings import DocumentSettings, Seller
+from .wording import Wording
+
+TEMPLATES = Path(__file__).parent / "templates"
+# BR-FR-01/02: an invoice number is at most 35 letters, digits and + - _ / (no spaces).
+_NUMBER = re.compile(r"[A-Za-z0-9+\-_/]{1,35}")
+
+
+class Renderer:
+    """Renders paid receipts for one seller with one look.
+
+    Templates, fonts and the compiled stylesheet are prepared once here;
+    ``render`` only fills them, so one Renderer serves a whole run.
+    """
+
+    def __init__(self, seller: Seller, settings: DocumentSettings) -> None:
+        self.seller = seller
+        self.settings = settings
+        self.wording = Wording(settings.language)
+        loaders = [FileSystemLoader(str(TEMPLATES))]
+        if settings.template_dir is not None:
+            loaders.insert(0, FileSystemLoader(str(settings.template_dir)))
+        # Sandboxed and autoescaping: invoice fields are CRM data, printed as text, never markup.
+        env = SandboxedEnvironment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined)
+        self.template = env.get_template("receipt.html")
+        css = env.get_template("receipt.css").render(
+            color=settings.primary_color, font=settings.font_family, page_label=self.wording.text("page")
+        )
+        base = settings.template_dir or TEMPLATES
+        self.writer = PdfWriter(css, base_url=base.as_uri() + "/")
+
+    def render(self, receipt: PaidReceipt) -> bytes:
+        """The PDF/A-3b bytes of ``receipt`` with its factur-x.xml embedded.
+
+        Raises MissingMention when a mandatory mention is missing and BadRecord
+        when the invoice cannot be stated as paid (not fully paid, bad number).
+        """
+        invoice = receipt.invoice
+        if not invoice.fully_paid:
+            raise BadRecord(
+                f"invoice {invoice.number or invoice.source_id} is not fully paid "
+                f"(balance {invoice.balance_due}); only a paid invoice is acquittée"
+            )
+        if not _NUMBER.fullmatch(receipt.number):
+            raise BadRecord(f"receipt number {receipt.number!r} must be 1-35 of A-Z a-z 0-9 + - _ /")
+        require_mentions(self.seller, invoice)
+        last = invoice.last_payment
+        assert last is not None  # checked by require_mentions
+        paid_on = local_day(last)
+        data = build_data(invoice, receipt.number, receipt.issued_on, paid_on, self.seller, self.wording)
+        xml = build_xml(data, self.settings.profile)
+        html = self.template.render(build_context(receipt, self.seller, self.settings, self.wording, self._qr(receipt)))
+        pdf = self.writer.html_to_pdf(html)
+        title = f"{self.wording.text('title')} {receipt.number}"
+        return embed_facturx(
+            pdf,
+            xml,
+            title=title,
+            subject=f"{title} — {self.seller.name} → {invoice.customer.name}",
+            author=self.seller.name,
+            lang="fr-FR" if self.settings.language == "fr" else "en-GB",
+        )
+
+    def filename(self, receipt: PaidReceipt) -> str:
+        """A deterministic, filesystem- and mail-safe name, e.g. facture-acquittee-F-2026-0001.pdf."""
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", receipt.number).strip("-") or re.sub(
+            r"[^A-Za-z0-9_-]+", "-", receipt.receipt_id
+        ).strip("-")
+        return f"{self.wording.text('filename')}-{stem}.pdf"
+
+    def _qr(self, receipt: PaidReceipt) -> str:
+        base = self.settings.verify_base_url
+        if not base:
+            return ""
+        return segno.make(f"{base}/receipts/{quote(receipt.receipt_id, safe='')}/verify", error="m").svg_data_uri(scale=4)
