@@ -140,6 +140,10 @@ class CallMeter:
         with self._lock:
             return dict(self.calls)
 
+    def error_snapshot(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self.errors)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:

@@ -1,0 +1,123 @@
+"""The admin HTTP API: /healthz, /readyz, /metrics, /status.
+
+Bound to loopback by default. When ``admin.token`` is configured every route
+but /healthz needs ``Authorization: Bearer <token>``, compared in constant
+time; a non-loopback bind without a token is refused at start-up.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import structlog
+
+from .errors import ConfigError
+from .service import Service
+from .status import connection_status, metrics_text, readiness
+
+log = structlog.get_logger("pouracquit.admin")
+PUBLIC = frozenset({"/healthz"})
+
+Reply = tuple[int, str, bytes]
+
+
+def _json(status: int, body: Any) -> Reply:
+    return status, "application/json", json.dumps(body, indent=2, default=str).encode()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class AdminServer:
+    """Serves the admin routes from a background thread."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        admin = service.settings.admin
+        host, port = admin.address
+        self._token = admin.token.value().get_secret_value() if admin.token else None
+        if self._token is None and not _is_loopback(host):
+            raise ConfigError(f"admin.bind {admin.bind} is not loopback: set admin.token to protect the API")
+        self._routes: dict[str, Callable[[], Reply]] = {
+            "/healthz": lambda: _json(200, {"status": "alive"}),
+            "/readyz": self._readyz,
+            "/metrics": lambda: (200, "text/plain; version=0.0.4", metrics_text(self.service).encode()),
+            "/status": lambda: _json(200, connection_status(self.service)),
+        }
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _readyz(self) -> Reply:
+        ready = readiness(self.service)
+        return _json(200 if ready.ready else 503, {"ready": ready.ready, "reasons": ready.reasons})
+
+    def authorised(self, header: str | None) -> bool:
+        if self._token is None:
+            return True
+        scheme, _, given = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), self._token.encode())
+
+    def handle(self, method: str, path: str, auth: str | None) -> Reply:
+        route = self._routes.get(path.split("?", 1)[0])
+        if route is None:
+            return _json(404, {"error": "not found"})
+        if method != "GET":
+            return _json(405, {"error": "method not allowed"})
+        if path not in PUBLIC and not self.authorised(auth):
+            return _json(401, {"error": "missing or wrong bearer token"})
+        try:
+            return route()
+        except Exception as exc:
+            log.exception("admin route failed", path=path)
+            return _json(503, {"error": f"{type(exc).__name__}: {exc}"})
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                """Silent: requests are not worth a log line each."""
+
+            def _reply(self) -> None:
+                status, ctype, body = server.handle(self.command, self.path, self.headers.get("Authorization"))
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                if status == 401:
+                    self.send_header("WWW-Authenticate", "Bearer")
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _reply
+
+        return Handler
+
+    def start(self) -> AdminServer:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="admin-http", daemon=True)
+        self._thread.start()
+        log.info("admin API listening", url=self.url)
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

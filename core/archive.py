@@ -1,0 +1,69 @@
+"""Content-addressed document archive: each PDF stored once under its
+SHA-256, written atomically, never overwritten, never deleted by pouracquit
+(French law keeps invoices 10 years; see docs/archiving.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from .errors import ConfigError, PermanentError
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Archive:
+    """The archive directory: ``staging/`` for rendered documents not yet
+    archived, ``ab/cd/<sha256>.pdf`` for archived ones."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _ensure(self, directory: Path) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"archive directory {directory} unusable: {exc.strerror}") from None
+
+    def stage(self, receipt_id: str, content: bytes) -> Path:
+        """Keep a rendered document until it is archived; a re-render replaces it."""
+        staging = self.root / "staging"
+        self._ensure(staging)
+        path = staging / f"{receipt_id}.pdf"
+        _write_atomically(path, content)
+        return path
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:4] / f"{sha256}.pdf"
+
+    def store(self, content: bytes) -> tuple[str, Path]:
+        """Archive ``content``; storing the same bytes again is a no-op."""
+        sha = hashlib.sha256(content).hexdigest()
+        path = self.path_for(sha)
+        if path.exists():
+            if self.hash_of(path) != sha:
+                raise PermanentError(f"archived document {path} does not match its name: tampered?")
+            return sha, path
+        self._ensure(path.parent)
+        _write_atomically(path, content)
+        path.chmod(0o444)
+        return sha, path
+
+    def read(self, sha256: str) -> bytes:
+        """An archived document, checked against its hash."""
+        content = self.path_for(sha256).read_bytes()
+        if hashlib.sha256(content).hexdigest() != sha256:
+            raise PermanentError(f"archived document {sha256} was altered")
+        return content
+
+    @staticmethod
+    def hash_of(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,123 @@
+"""The ``pouracquit`` command: sync, run, receipts, status, sandbox, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from . import logs
+from .config import Settings, load_settings
+from .errors import ConfigError
+
+DEFAULT_CONFIG = "pouracquit.toml"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    path = Path(args.config or os.environ.get("POURACQUIT_CONFIG") or DEFAULT_CONFIG)
+    settings = load_settings(path)
+    logs.configure(settings.log.format, settings.log.level)
+    return settings
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from .commands import sync_command
+
+    return sync_command(_settings(args), connection=args.connection, dry_run=args.dry_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .daemon import run_service
+    from .service import Service
+
+    settings = _settings(args)
+    if settings.log.format == "auto":
+        logs.configure("json", settings.log.level)
+    return run_service(Service.open(settings))
+
+
+def _cmd_receipts(args: argparse.Namespace) -> int:
+    from .commands import receipts_command
+
+    return receipts_command(_settings(args), args.action, args.id, args.connection, args.status)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .service import Service
+    from .status import connection_status
+
+    print(json.dumps(connection_status(Service.open(_settings(args))), indent=2, default=str))
+    return 0
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from .demo import sandbox_command
+
+    logs.configure("console", "warning")
+    return sandbox_command(args.source, args.ledger, args.write_config, args.count, args.port_file)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import demo_command
+
+    logs.configure("console", "warning")
+    return demo_command(args.source, args.ledger, Path(args.out), args.count, as_json=args.json)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="pouracquit", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def command(name: str, run: Callable[[argparse.Namespace], int], help_text: str,
+                config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if config:
+            p.add_argument("--config", help=f"TOML config file (default $POURACQUIT_CONFIG or ./{DEFAULT_CONFIG})")
+        p.set_defaults(run=run)
+        return p
+
+    p = command("sync", _cmd_sync, "Run one pass over every connection and exit.")
+    p.add_argument("--connection", help="only this connection")
+    p.add_argument("--dry-run", action="store_true", help="print what would be created; write nothing anywhere")
+    command("run", _cmd_run, "Run the background service with its admin HTTP API.")
+    p = command("receipts", _cmd_receipts, "Inspect and retry receipts.")
+    p.add_argument("action", choices=["list", "show", "retry"])
+    p.add_argument("id", nargs="?", help="receipt id (or unique prefix) for show and retry")
+    p.add_argument("--connection")
+    p.add_argument("--status", choices=["pending", "done", "failed", "quarantined"])
+    command("status", _cmd_status, "Print each connection's state as JSON.")
+    for name, run, help_text in (
+        ("sandbox", _cmd_sandbox, "Run the vendor emulators alone, seeded with demo data."),
+        ("demo", _cmd_demo, "Run one sync on the built-in sandboxes and print a summary."),
+    ):
+        p = command(name, run, help_text, config=False)
+        p.add_argument("--source", default="hubspot", help="CRM sandbox (default hubspot)")
+        p.add_argument("--ledger", default="quickbooks", help="accounting sandbox (default quickbooks)")
+        p.add_argument("--count", type=int, default=60, help="demo invoices to seed (default 60)")
+        if name == "sandbox":
+            p.add_argument("--write-config", help="write a ready config file pointing at the sandboxes")
+            p.add_argument("--port-file", help=argparse.SUPPRESS)
+        else:
+            p.add_argument("--out", default="out", help="where the PDFs land (default ./out)")
+            p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        Console(stderr=True).print(f"pouracquit: configuration error: {exc}", markup=False, highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Terminal front-ends of ``sync`` and ``receipts``: progress, tables, exit codes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pouracquit.state.db import open_engine
+from pouracquit.state.store import Store
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .config import Settings
+from .errors import ConfigError
+from .service import Service
+from .sync import Progress as SyncProgress
+from .sync import SyncResult, sync_connection
+
+
+def _open(settings: Settings, dry_run: bool) -> Service:
+    url = settings.store_url
+    if dry_run and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        # nothing stored yet: compare against an empty in-memory store, create no file
+        return Service(settings=settings, store=Store(open_engine("sqlite://")))
+    return Service.open(settings)
+
+
+def _run_with_bar(service: Service, name: str, dry_run: bool, console: Console) -> SyncResult:
+    if not console.is_terminal:
+        return sync_connection(service, name, dry_run=dry_run)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, transient=True)
+    with bar:
+        reading = bar.add_task(f"{name}: reading CRM", total=None)
+        working = bar.add_task(f"{name}: receipts", total=0, visible=False)
+        hooks = SyncProgress(
+            on_page=lambda seen: bar.update(reading, completed=seen),
+            on_receipts=lambda total: bar.update(working, total=total, visible=True),
+            on_receipt=lambda outcome: bar.advance(working),
+        )
+        return sync_connection(service, name, dry_run=dry_run, progress=hooks)
+
+
+def sync_command(settings: Settings, connection: str | None, dry_run: bool) -> int:
+    """One pass; exit 1 when any receipt failed or a connection could not sync."""
+    service = _open(settings, dry_run)
+    err = Console(stderr=True)
+    out = Console()
+    results = []
+    for conn in service.connections(connection):
+        results.append(_run_with_bar(service, conn.name, dry_run, err))
+    if dry_run:
+        for result in results:
+            plan = Table(title=f"{result.connection}: dry run, would create {len(result.planned)} receipts")
+            for col in ("CRM id", "number", "customer", "amount"):
+                plan.add_column(col)
+            for p in result.planned:
+                plan.add_row(p.source_id, p.number, p.customer, p.amount)
+            out.print(plan)
+    summary = Table(title="pouracquit sync" + (" (dry run: nothing written)" if dry_run else ""))
+    for col in ("connection", "invoices seen", "paid", "receipts done", "retrying", "failed", "quarantined",
+                "rejected records", "seconds"):
+        summary.add_column(col, justify="right")
+    for r in results:
+        summary.add_row(r.connection, str(r.seen), str(r.events["paid"]), str(r.outcomes["done"]),
+                        str(r.outcomes["retrying"]), str(r.outcomes["failed"]), str(r.outcomes["quarantined"]),
+                        str(len(r.rejected)), f"{r.duration:.1f}")
+    out.print(summary)
+    calls = service.meter.snapshot()
+    if calls:
+        out.print("API calls: " + ", ".join(f"{v} {n}" for v, n in sorted(calls.items())))
+    failed = False
+    for r in results:
+        if r.error:
+            failed = True
+            err.print(f"{r.connection}: sync failed: {r.error}", markup=False)
+        for rid, reason in r.errors.items():
+            failed = failed or r.outcomes["failed"] > 0
+            err.print(f"{r.connection}: receipt {rid}: {reason}", markup=False)
+        for sid, reason in r.rejected.items():
+            err.print(f"{r.connection}: record {sid} quarantined: {reason}", markup=False)
+    return 1 if failed or not all(r.ok for r in results) else 0
+
+
+def _receipt_json(service: Service, receipt_id: str) -> dict[str, object]:
+    r = service.store.receipt(receipt_id)
+    if r is None:
+        raise ConfigError(f"no receipt {receipt_id!r} (give its id or a unique prefix)")
+    data = r.model_dump(exclude={"invoice_json"})
+    data["invoice"] = json.loads(r.invoice_json)
+    data["events"] = [
+        {"seq": e.seq, "at": e.at, "kind": e.kind, "data": json.loads(e.data)} for e in service.store.events(r.id)
+    ]
+    return data
+
+
+def receipts_command(settings: Settings, action: str, receipt_id: str | None, connection: str | None,
+                     status: str | None) -> int:
+    """``receipts list|show|retry``."""
+    service = Service.open(settings)
+    out = Console()
+    if action == "list":
+        table = Table(title="receipts")
+        for col in ("id", "connection", "CRM id", "number", "customer", "amount", "status", "step", "reason"):
+            table.add_column(col)
+        for r in service.store.receipts(connection, status):
+            table.add_row(r.id, r.connection, r.source_id, r.number or "", r.customer, f"{r.amount} {r.currency}",
+                          r.status, r.step, (r.last_error or "")[:80])
+        out.print(table)
+        quarantined = service.store.quarantined(connection)
+        if quarantined and status in (None, "quarantined"):
+            q = Table(title="records quarantined at intake")
+            for col in ("connection", "CRM id", "reason"):
+                q.add_column(col)
+            for row in quarantined:
+                q.add_row(row.connection, row.source_id, row.reason)
+            out.print(q)
+        return 0
+    if receipt_id is None:
+        raise ConfigError(f"receipts {action} needs a receipt id")
+    if action == "show":
+        print(json.dumps(_receipt_json(service, receipt_id), indent=2, default=str, ensure_ascii=False))
+        return 0
+    found = service.store.receipt(receipt_id)
+    if found is None:
+        raise ConfigError(f"no receipt {receipt_id!r} (give its id or a unique prefix)")
+    if found.status == "done":
+        out.print(f"receipt {found.id} is already done", markup=False)
+        return 0
+    with service.store.unit() as u:
+        from pouracquit.state.tables import Receipt
+
+        row = u.session.get(Receipt, found.id)
+        assert row is not None
+        row.status, row.attempts, row.next_attempt_at = "pending", 0, datetime.now(UTC)
+        u.log(row.connection, "retry_requested", receipt_id=row.id, source_id=row.source_id, step=row.step)
+    conn = settings.connection(found.connection)
+    from .pipeline import Pipeline
+
+    outcome, error = Pipeline(service.wiring(conn), service.owner).process(found.id)
+    out.print(f"receipt {found.id}: {outcome}" + (f" ({error})" if error else ""), markup=False)
+    return 0 if outcome == "done" else 1

@@ -1,0 +1,168 @@
+"""The configuration: one TOML file, one frozen pydantic model per section,
+validated at start-up. A wrong or missing key is one line naming the key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .document.settings import DocumentSettings, Seller
+from .errors import ConfigError
+from .secrets import SecretRef
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LogSettings(_Section):
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class StoreSettings(_Section):
+    url: str | None = None
+
+
+class AdminSettings(_Section):
+    bind: str = "127.0.0.1:8787"
+    token: SecretRef | None = None
+
+    @field_validator("bind")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, _, port = v.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected HOST:PORT, got {v!r}")
+        return v
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.bind.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class NumberingSettings(_Section):
+    """Numbers for invoices the CRM did not number: ``2026-000123``."""
+
+    series: str = "default"
+    prefix: str = "{year}-"
+    width: int = Field(default=6, ge=1, le=12)
+
+
+class PipelineSettings(_Section):
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_seconds: float = Field(default=30.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    lease_seconds: float = Field(default=300.0, gt=0)
+    vendor_retry_attempts: int = Field(default=5, ge=1)
+    vendor_backoff_seconds: float = Field(default=1.0, gt=0)
+
+
+class Endpoint(BaseModel):
+    """A connector's settings: ``vendor`` plus keys the connector validates."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    vendor: str
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class MappingOverrides(_Section):
+    source: dict[str, Any] = Field(default_factory=dict)
+    ledger: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConnectionSettings(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    enabled: bool = True
+    interval_seconds: float = Field(default=300.0, gt=0)
+    jitter_seconds: float = Field(default=15.0, ge=0)
+    source: Endpoint
+    ledger: Endpoint
+    mapping: MappingOverrides = MappingOverrides()
+
+
+class Settings(_Section):
+    data_dir: Path = Path("./data")
+    archive_dir: Path | None = None
+    time_factor: float = Field(default=1.0, gt=0, le=1)
+    log: LogSettings = LogSettings()
+    store: StoreSettings = StoreSettings()
+    admin: AdminSettings = AdminSettings()
+    numbering: NumberingSettings = NumberingSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    seller: Seller
+    document: DocumentSettings = DocumentSettings()
+    connections: list[ConnectionSettings] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        names = [c.name for c in self.connections]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"connection names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @property
+    def archive(self) -> Path:
+        return self.archive_dir or self.data_dir / "archive"
+
+    @property
+    def store_url(self) -> str:
+        from pouracquit.state.db import default_url
+
+        return self.store.url or default_url(self.data_dir)
+
+    def connection(self, name: str) -> ConnectionSettings:
+        for conn in self.connections:
+            if conn.name == name:
+                return conn
+        raise ConfigError(f"no connection named {name!r}; configured: {', '.join(c.name for c in self.connections)}")
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def first_error(exc: ValidationError, origin: str) -> ConfigError:
+    """Turn pydantic's report into one line naming the key to fix."""
+    err = exc.errors()[0]
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        msg = "missing required key"
+    elif err["type"] == "extra_forbidden":
+        msg = "unknown key (check its spelling)"
+    return ConfigError(f"{origin}: {_where(err['loc'])}: {msg}")
+
+
+def parse_settings(data: dict[str, Any], origin: str = "config", base_dir: Path | None = None) -> Settings:
+    """Validate a config mapping; relative paths are taken from ``base_dir``."""
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise first_error(exc, origin) from None
+    if base_dir is not None and not settings.data_dir.is_absolute():
+        settings = settings.model_copy(update={"data_dir": base_dir / settings.data_dir})
+    return settings
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate the TOML file at ``path``."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} unreadable: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_settings(data, origin=str(path), base_dir=path.parent)

@@ -1,0 +1,230 @@
+"""The receipt pipeline: idempotent steps, each recorded before the next.
+
+number → render → archive → ledger_record → ledger_attach → crm_attach
+
+Before a step writes to a vendor its name is committed as the receipt's
+``intent``. A replay that finds its own intent still set knows an earlier
+attempt may have written, and asks the connector to look before it writes
+(``may_exist``). A receipt that keeps failing stops at its step with the
+reason; it never holds up the others.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from pouracquit.connectors.base import CrmSource, Document, Ledger, ReceiptOrder
+from pouracquit.state.store import Store, Unit
+from pouracquit.state.tables import Document as ArchivedDocument
+from pouracquit.state.tables import Receipt
+
+from .archive import Archive
+from .config import NumberingSettings, PipelineSettings
+from .document import PaidReceipt, Renderer
+from .errors import BadRecord, PermanentError, RetryableError
+from .model import Invoice
+
+log = structlog.get_logger("pouracquit.pipeline")
+
+STEPS = ("number", "render", "archive", "ledger_record", "ledger_attach", "crm_attach", "done")
+EXTERNAL = frozenset({"ledger_record", "ledger_attach", "crm_attach"})
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def idempotency_key(receipt_id: str) -> str:
+    """The key every vendor write of this receipt carries, on every replay."""
+    return f"pa-{receipt_id}"
+
+
+@dataclass
+class Wiring:
+    """The parts one connection's pipeline runs with."""
+
+    connection: str
+    source: CrmSource
+    ledger: Ledger
+    store: Store
+    renderer: Renderer
+    archive: Archive
+    numbering: NumberingSettings
+    policy: PipelineSettings
+
+
+@dataclass
+class DrainReport:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Moves one connection's pending receipts through their steps."""
+
+    def __init__(self, wiring: Wiring, owner: str, stop: threading.Event | None = None) -> None:
+        self.w = wiring
+        self.owner = owner
+        self.stop = stop or threading.Event()
+        self._steps: dict[str, Callable[[Receipt, Invoice, bool], dict[str, Any]]] = {
+            "render": self._render,
+            "archive": self._archive,
+            "ledger_record": self._ledger_record,
+            "ledger_attach": self._ledger_attach,
+            "crm_attach": self._crm_attach,
+        }
+
+    def drain(self, on_done: Callable[[str], None] | None = None) -> DrainReport:
+        """Work every due receipt once; stops early (between steps) on ``stop``."""
+        report = DrainReport()
+        for receipt_id in self.w.store.due(self.w.connection, datetime.now(UTC)):
+            if self.stop.is_set():
+                break
+            outcome, error = self.process(receipt_id)
+            report.outcomes[outcome] += 1
+            if error:
+                report.errors[receipt_id] = error
+            if on_done:
+                on_done(outcome)
+        return report
+
+    def process(self, receipt_id: str) -> tuple[str, str | None]:
+        """Run one receipt as far as it goes; returns (outcome, error text)."""
+        lease = datetime.now(UTC) + timedelta(seconds=self.w.policy.lease_seconds)
+        receipt = self.w.store.claim(receipt_id, self.owner, lease)
+        if receipt is None:
+            return "busy", None
+        blog = log.bind(connection=self.w.connection, receipt_id=receipt_id)
+        invoice = Invoice.model_validate_json(receipt.invoice_json)
+        try:
+            while receipt.step != "done":
+                if self.stop.is_set():
+                    return "interrupted", None
+                receipt = self._run_step(receipt, invoice)
+                blog.debug("step done", step=receipt.step)
+            blog.info("receipt done", number=receipt.number, ledger_id=receipt.ledger_id)
+            return "done", None
+        except RetryableError as exc:
+            return self._retry_later(receipt, exc, blog)
+        except (BadRecord, PermanentError) as exc:
+            status = "quarantined" if isinstance(exc, BadRecord) else "failed"
+            self._stop_receipt(receipt, status, f"{receipt.step}: {exc}")
+            blog.error("receipt stopped", status=status, step=receipt.step, reason=str(exc))
+            return status, str(exc)
+        finally:
+            self.w.store.release(receipt_id, self.owner)
+
+    # -- bookkeeping ------------------------------------------------------------
+    def _update(self, u: Unit, receipt_id: str, **fields: Any) -> Receipt:
+        row = u.session.get(Receipt, receipt_id)
+        assert row is not None
+        for key, value in fields.items():
+            setattr(row, key, value)
+        row.updated_at = datetime.now(UTC)
+        u.session.add(row)
+        return row
+
+    def _run_step(self, receipt: Receipt, invoice: Invoice) -> Receipt:
+        step = receipt.step
+        nxt = STEPS[STEPS.index(step) + 1]
+        if step == "number":
+            return self._number(receipt, invoice, nxt)
+        may_exist = receipt.intent == step
+        if step in EXTERNAL and not may_exist:
+            with self.w.store.unit() as u:
+                self._update(u, receipt.id, intent=step)
+        result = self._steps[step](receipt, invoice, may_exist)
+        done = {"status": "done", "completed_at": datetime.now(UTC)} if nxt == "done" else {}
+        with self.w.store.unit() as u:
+            row = self._update(
+                u, receipt.id, step=nxt, intent=None, attempts=0, next_attempt_at=None, last_error=None,
+                **result, **done,
+            )
+            u.log(self.w.connection, step, receipt_id=receipt.id, source_id=receipt.source_id, **result)
+            if nxt == "done":
+                u.log(self.w.connection, "receipt_done", receipt_id=receipt.id, source_id=receipt.source_id)
+        if step == "archive" and receipt.staged_path:
+            # only once the archive step is committed: a replay still needs it
+            Path(receipt.staged_path).unlink(missing_ok=True)
+        return row
+
+    def _retry_later(self, receipt: Receipt, exc: RetryableError, blog: Any) -> tuple[str, str | None]:
+        policy = self.w.policy
+        attempts = receipt.attempts + 1
+        reason = f"{receipt.step}: {exc}"
+        if attempts >= policy.max_attempts:
+            self._stop_receipt(receipt, "failed", f"gave up after {attempts} attempts at {reason}")
+            blog.error("receipt failed", step=receipt.step, attempts=attempts, reason=str(exc))
+            return "failed", reason
+        delay = min(policy.backoff_seconds * 2 ** (attempts - 1), policy.backoff_max_seconds)
+        delay = max(delay, exc.retry_after or 0.0)
+        with self.w.store.unit() as u:
+            self._update(
+                u, receipt.id, attempts=attempts, last_error=reason,
+                next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
+            )
+        blog.warning("receipt will retry", step=receipt.step, attempts=attempts, delay=delay, reason=str(exc))
+        return "retrying", reason
+
+    def _stop_receipt(self, receipt: Receipt, status: str, reason: str) -> None:
+        with self.w.store.unit() as u:
+            self._update(u, receipt.id, status=status, last_error=reason[:2000])
+            u.log(self.w.connection, f"receipt_{status}", receipt_id=receipt.id, source_id=receipt.source_id,
+                  step=receipt.step, reason=reason[:500])
+
+    # -- steps ------------------------------------------------------------------
+    def _number(self, receipt: Receipt, invoice: Invoice, nxt: str) -> Receipt:
+        with self.w.store.unit() as u:
+            number = invoice.number
+            if not number:
+                cfg = self.w.numbering
+                prefix = cfg.prefix.format(year=invoice.issue_date.year)
+                number = f"{prefix}{u.next_number(f'{cfg.series}:{prefix}'):0{cfg.width}d}"
+            row = self._update(u, receipt.id, number=number, step=nxt)
+            u.log(self.w.connection, "number", receipt_id=receipt.id, source_id=receipt.source_id,
+                  number=number, allocated=not invoice.number)
+        return row
+
+    def _paid_receipt(self, receipt: Receipt, invoice: Invoice) -> PaidReceipt:
+        assert receipt.number is not None
+        issued_on: date = receipt.created_at.astimezone(PARIS).date()
+        return PaidReceipt(invoice=invoice, number=receipt.number, issued_on=issued_on, receipt_id=receipt.id)
+
+    def _render(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:
+        paid = self._paid_receipt(receipt, invoice)
+        pdf = self.w.renderer.render(paid)
+        staged = self.w.archive.stage(receipt.id, pdf)
+        return {"staged_path": str(staged), "document_name": self.w.renderer.filename(paid)}
+
+    def _archive(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:
+        assert receipt.staged_path is not None
+        staged = Path(receipt.staged_path)
+        content = staged.read_bytes()
+        sha, path = self.w.archive.store(content)
+        with self.w.store.unit() as u:
+            if u.session.get(ArchivedDocument, sha) is None:
+                u.session.add(ArchivedDocument(sha256=sha, receipt_id=receipt.id, path=str(path), size=len(content)))
+        return {"document_sha256": sha, "staged_path": None}
+
+    def _document(self, receipt: Receipt) -> Document:
+        assert receipt.document_sha256 and receipt.document_name
+        return Document(name=receipt.document_name, content=self.w.archive.read(receipt.document_sha256))
+
+    def _ledger_record(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:
+        assert receipt.number is not None
+        order = ReceiptOrder(key=idempotency_key(receipt.id), number=receipt.number, invoice=invoice)
+        return {"ledger_id": self.w.ledger.record_receipt(order, may_exist=may_exist)}
+
+    def _ledger_attach(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:
+        assert receipt.ledger_id is not None
+        doc = self._document(receipt)
+        return {"ledger_attachment_id": self.w.ledger.attach(receipt.ledger_id, doc, may_exist=may_exist)}
+
+    def _crm_attach(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:
+        doc = self._document(receipt)
+        return {"crm_attachment_id": self.w.source.attach(receipt.source_id, doc, may_exist=may_exist)}

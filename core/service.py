@@ -1,0 +1,94 @@
+"""Process-wide wiring: one store, one call meter, one renderer, and each
+configured connection's source, ledger and pipeline parts built once."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+from pouracquit.connectors.registry import ConnectorContext, factory
+from pouracquit.state.db import open_engine
+from pouracquit.state.store import CredentialStore, Store
+
+from .archive import Archive
+from .calls import CallMeter, RetryPolicy
+from .config import ConnectionSettings, Settings
+from .document import Renderer
+from .errors import ConfigError
+from .pipeline import Wiring
+
+
+def worker_id() -> str:
+    """Who holds a lease: host, process and a random part (pids get reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Service:
+    settings: Settings
+    store: Store
+    meter: CallMeter = field(default_factory=CallMeter)
+    owner: str = field(default_factory=worker_id)
+    stop: threading.Event = field(default_factory=threading.Event)
+    _renderer: Renderer | None = None
+    _wirings: dict[str, Wiring] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Service:
+        """Open (and migrate) the state store named by ``settings``."""
+        return cls(settings=settings, store=Store(open_engine(settings.store_url)))
+
+    @property
+    def renderer(self) -> Renderer:
+        with self._lock:
+            if self._renderer is None:
+                self._renderer = Renderer(self.settings.seller, self.settings.document)
+            return self._renderer
+
+    def connections(self, only: str | None = None) -> list[ConnectionSettings]:
+        if only:
+            return [self.settings.connection(only)]
+        return [c for c in self.settings.connections if c.enabled]
+
+    def _context(self, conn: ConnectionSettings, mapping: dict) -> ConnectorContext:  # type: ignore[type-arg]
+        p = self.settings.pipeline
+        return ConnectorContext(
+            connection=conn.name,
+            meter=self.meter,
+            tokens=CredentialStore(self.store, conn.name),
+            retry=RetryPolicy(attempts=p.vendor_retry_attempts, backoff_base=p.vendor_backoff_seconds),
+            window_scale=self.settings.time_factor,
+            mapping=mapping,
+        )
+
+    def wiring(self, conn: ConnectionSettings) -> Wiring:
+        """Build (once) the connectors of ``conn``; a bad key names its path."""
+        with self._lock:
+            if conn.name in self._wirings:
+                return self._wirings[conn.name]
+        parts = {}
+        for role, endpoint, mapping in (
+            ("source", conn.source, conn.mapping.source),
+            ("ledger", conn.ledger, conn.mapping.ledger),
+        ):
+            try:
+                cls = factory(endpoint.vendor, role)  # type: ignore[arg-type]
+                parts[role] = cls.from_settings(endpoint.settings(), self._context(conn, mapping))
+            except ConfigError as exc:
+                raise ConfigError(f"connections.{conn.name}.{role}: {exc}") from None
+        wiring = Wiring(
+            connection=conn.name,
+            source=parts["source"],  # type: ignore[arg-type]
+            ledger=parts["ledger"],  # type: ignore[arg-type]
+            store=self.store,
+            renderer=self.renderer,
+            archive=Archive(self.settings.archive),
+            numbering=self.settings.numbering,
+            policy=self.settings.pipeline,
+        )
+        with self._lock:
+            return self._wirings.setdefault(conn.name, wiring)

@@ -1,0 +1,106 @@
+"""One pass over one connection: read changes, record them, drain the outbox."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from pouracquit.state.tables import Snapshot
+
+from .errors import ConfigError, PouracquitError
+from .intake import IntakeReport, PlannedReceipt, take_page
+from .pipeline import Pipeline
+from .service import Service
+
+log = structlog.get_logger("pouracquit.sync")
+
+
+@dataclass
+class SyncResult:
+    connection: str
+    dry_run: bool = False
+    seen: int = 0
+    events: Counter[str] = field(default_factory=Counter)
+    planned: list[PlannedReceipt] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: dict[str, str] = field(default_factory=dict)
+    duration: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.outcomes["failed"]
+
+
+@dataclass
+class Progress:
+    """Hooks a terminal front-end plugs a progress bar into."""
+
+    on_page: Callable[[int], None] = lambda seen: None
+    on_receipts: Callable[[int], None] = lambda total: None
+    on_receipt: Callable[[str], None] = lambda outcome: None
+
+
+def _record_run(service: Service, name: str, started: datetime, duration: float, error: str | None) -> None:
+    with service.store.unit() as u:
+        state = u.connection_state(name)
+        state.last_run_at = started
+        state.last_duration_s = duration
+        state.runs += 1
+        state.last_error = error
+        if error is None:
+            state.last_success_at = started
+
+
+def sync_connection(
+    service: Service, name: str, *, dry_run: bool = False, progress: Progress | None = None
+) -> SyncResult:
+    """Read the connection's changes since its cursor, queue the receipts they
+    call for, then work the outbox. A dry run reads the CRM and writes nothing."""
+    progress = progress or Progress()
+    conn = service.settings.connection(name)
+    wiring = service.wiring(conn)
+    result = SyncResult(connection=name, dry_run=dry_run)
+    blog = log.bind(connection=name, dry_run=dry_run)
+    started, clock = datetime.now(UTC), time.monotonic()
+    state = service.store.connection_states().get(name)
+    intake = IntakeReport()
+    dry_snapshots: dict[str, Snapshot] | None = None
+    try:
+        if dry_run:
+            dry_snapshots = {}
+            for page in wiring.source.changes(state.cursor if state else None):
+                for inv in page.invoices:
+                    with service.store.unit() as u:
+                        if (stored := u.snapshot(name, inv.source_id)) is not None:
+                            dry_snapshots.setdefault(inv.source_id, stored)
+                take_page(None, name, page, intake, dry_snapshots)
+                progress.on_page(intake.seen)
+        else:
+            for page in wiring.source.changes(state.cursor if state else None):
+                with service.store.unit() as u:
+                    take_page(u, name, page, intake)
+                progress.on_page(intake.seen)
+            pipeline = Pipeline(wiring, service.owner, service.stop)
+            progress.on_receipts(len(service.store.due(name, datetime.now(UTC))))
+            drained = pipeline.drain(progress.on_receipt)
+            result.outcomes, result.errors = drained.outcomes, drained.errors
+    except ConfigError:
+        raise
+    except PouracquitError as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        blog.error("sync failed", error=result.error)
+    result.seen, result.events, result.planned, result.rejected = (
+        intake.seen, intake.events, intake.planned, intake.rejected,
+    )
+    result.duration = time.monotonic() - clock
+    if not dry_run:
+        _record_run(service, name, started, result.duration, result.error)
+    blog.info("sync finished", seen=result.seen, receipts=len(result.planned), rejected=len(result.rejected),
+              outcomes=dict(result.outcomes), duration=round(result.duration, 3))
+    return result
