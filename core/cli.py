@@ -9,8 +9,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-
 from . import logs
 from .config import Settings, load_settings
 from .errors import ConfigError
@@ -113,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except ConfigError as exc:
-        Console(stderr=True).print(f"pouracquit: configuration error: {exc}", markup=False, highlight=False)
+        sys.stderr.write(f"pouracquit: configuration error: {exc}\n")
         return 2
     except KeyboardInterrupt:
         return 130
