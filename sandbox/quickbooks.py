@@ -300,6 +300,8 @@ class QuickBooksSandbox(Sandbox):
             answer: dict[str, Any] = {"bId": item.get("bId")}
             try:
                 if "Query" in item:
+                    entity = re.search(r"\bfrom\s+(\w+)", item["Query"], re.IGNORECASE)
+                    self.operations[f"batch query {canonical(entity.group(1)) if entity else '?'}"] += 1
                     answer["QueryResponse"] = self.books.query(item["Query"])
                 else:
                     answer.update(self._batch_write(item))
