@@ -66,6 +66,7 @@ class HubSpotSandbox(Sandbox):
         self.route("GET", r"/oauth/authorize", "oauth_authorize", self._authorize)
         self.route("POST", rf"/crm/v3/objects/{_TYPE}/search", "crm_search", api(self._search, search=True))
         self.route("POST", rf"/crm/v3/objects/{_TYPE}/batch/read", "crm_batch_read", api(self._batch_read))
+        self.route("GET", rf"/crm/v3/objects/{_TYPE}", "crm_list", api(self._list))
         self.route("GET", rf"/crm/v3/objects/{_TYPE}/(?P<id>\d+)", "crm_get", api(self._get))
         self.route("PATCH", rf"/crm/v3/objects/{_TYPE}/(?P<id>\d+)", "crm_update", api(self._update))
         self.route("POST", rf"/crm/v3/objects/{_TYPE}", "crm_create", api(self._create))
@@ -251,6 +252,16 @@ class HubSpotSandbox(Sandbox):
             result: dict[str, Any] = {"total": total, "results": [self._view(r, body.get("properties")) for r in page]}
         if next_after is not None:
             result["paging"] = {"next": {"after": str(next_after), "link": f"?after={next_after}"}}
+        return Response(body=result)
+
+    def _list(self, request: Request) -> Response:
+        limit, offset = int(request.arg("limit", "10") or 10), int(request.arg("after", "0") or 0)
+        properties = self._list_arg(request, "properties")
+        with self.lock:
+            records = [r for r in self.store.objects[request.params["type"]].values() if not r["archived"]]
+        result: dict[str, Any] = {"results": [self._view(r, properties) for r in records[offset:offset + limit]]}
+        if offset + limit < len(records):
+            result["paging"] = {"next": {"after": str(offset + limit)}}
         return Response(body=result)
 
     def _batch_read(self, request: Request) -> Response:
