@@ -18,7 +18,6 @@ from hubspot.crm.objects import (
     SimplePublicObjectInputForCreate,
 )
 from hubspot.crm.objects.exceptions import ApiException
-
 from pouracquit.sandbox.demo_data import demo_invoices, invoice_total, luhn_ok, vat_number
 from pouracquit.sandbox.hubspot import HubSpotSandbox
 from pouracquit.sandbox.server import RateRule
@@ -203,7 +202,7 @@ def test_touch_route_bumps_modified_date(sandbox: HubSpotSandbox) -> None:
         f"{sandbox.url}/_sandbox/hubspot/invoices/{invoice['id']}", method="POST",
         data=json.dumps({"properties": {"hs_invoice_status": "paid"}}).encode(),
         headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request) as answer:  # noqa: S310 - local sandbox
+    with urllib.request.urlopen(request) as answer:
         touched = json.loads(answer.read())
     assert touched["properties"]["hs_invoice_status"] == "paid"
     assert touched["properties"]["hs_lastmodifieddate"] > invoice["properties"]["hs_lastmodifieddate"]
