@@ -57,7 +57,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     from .demo import sandbox_command
 
     logs.configure("console", "warning")
-    return sandbox_command(args.source, args.ledger, args.write_config, args.count, args.port_file)
+    return sandbox_command(args.source, args.ledger, args.write_config, args.count)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -94,12 +94,11 @@ def parser() -> argparse.ArgumentParser:
         ("demo", _cmd_demo, "Run one sync on the built-in sandboxes and print a summary."),
     ):
         p = command(name, run, help_text, config=False)
-        p.add_argument("--source", default="hubspot", help="CRM sandbox (default hubspot)")
-        p.add_argument("--ledger", default="quickbooks", help="accounting sandbox (default quickbooks)")
+        p.add_argument("--source", help="CRM sandbox (default: the first CRM, HubSpot)")
+        p.add_argument("--ledger", help="accounting sandbox (default: the first ledger, QuickBooks Online)")
         p.add_argument("--count", type=int, default=60, help="demo invoices to seed (default 60)")
         if name == "sandbox":
             p.add_argument("--write-config", help="write a ready config file pointing at the sandboxes")
-            p.add_argument("--port-file", help=argparse.SUPPRESS)
         else:
             p.add_argument("--out", default="out", help="where the PDFs land (default ./out)")
             p.add_argument("--json", action="store_true", help="print the summary as one JSON object")

@@ -1,0 +1,22 @@
+# pouracquit service image: `docker build -t pouracquit .`
+FROM python:3.11-slim-bookworm
+
+# WeasyPrint renders with Pango; DejaVu is the default font of the receipts.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core curl \
+ && rm -rf /var/lib/apt/lists/*
+
+RUN useradd --create-home --uid 10001 pouracquit
+WORKDIR /app
+COPY . /app/src
+RUN pip install --no-cache-dir /app/src && rm -rf /app/src
+
+USER pouracquit
+ENV POURACQUIT_CONFIG=/etc/pouracquit/pouracquit.toml
+VOLUME ["/var/lib/pouracquit"]
+EXPOSE 8787
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD curl -fsS http://127.0.0.1:8787/healthz || exit 1
+
+CMD ["pouracquit", "run"]

@@ -1,0 +1,130 @@
+"""Start vendor emulators and describe how a connection reaches them.
+
+Each emulator entry knows its sandbox class, how to seed it with the demo
+data set, and the connector settings (with secrets in files, never inline)
+that point a real connector at it. The demo, ``pouracquit sandbox``, the
+end-to-end tests and the contract suite all start sandboxes through here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import hubspot, quickbooks
+from .server import Sandbox
+
+
+def secret_file(directory: Path, name: str, value: str) -> dict[str, str]:
+    """Write one secret (mode 600) and return its ``{ file = ... }`` reference."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(value, encoding="utf-8")
+    os.chmod(path, 0o600)
+    return {"file": str(path)}
+
+
+def _hubspot_settings(box: Sandbox, secrets: Path) -> dict[str, Any]:
+    cls = hubspot.HubSpotSandbox
+    return {
+        "vendor": "hubspot",
+        "base_url": box.url,
+        "client_id": cls.DEMO_CLIENT_ID,
+        "client_secret": secret_file(secrets, "hubspot_client_secret", cls.DEMO_CLIENT_SECRET),
+        "refresh_token": secret_file(secrets, "hubspot_refresh_token", cls.DEMO_REFRESH_TOKEN),
+    }
+
+
+def _quickbooks_settings(box: Sandbox, secrets: Path) -> dict[str, Any]:
+    assert isinstance(box, quickbooks.QuickBooksSandbox)
+    return {
+        "vendor": "quickbooks",
+        "base_url": box.url,
+        "discovery_url": box.discovery_url,
+        "realm_id": quickbooks.DEMO_REALM_ID,
+        "client_id": quickbooks.DEMO_CLIENT_ID,
+        "client_secret": secret_file(secrets, "quickbooks_client_secret", quickbooks.DEMO_CLIENT_SECRET),
+        "refresh_token": secret_file(secrets, "quickbooks_refresh_token", quickbooks.DEMO_REFRESH_TOKEN),
+    }
+
+
+@dataclass(frozen=True)
+class Emulator:
+    vendor: str
+    role: str
+    make: Callable[..., Sandbox]
+    settings: Callable[[Sandbox, Path], dict[str, Any]]
+    demo_seed: Callable[[int, int], dict[str, Any]] = lambda count, seed: {}
+
+
+EMULATORS: dict[str, Emulator] = {
+    "hubspot": Emulator("hubspot", "source", hubspot.HubSpotSandbox, _hubspot_settings,
+                        lambda count, seed: {"demo": {"count": count, "seed": seed}}),
+    "quickbooks": Emulator("quickbooks", "ledger", quickbooks.QuickBooksSandbox, _quickbooks_settings),
+}
+
+DEFAULT_SOURCE, DEFAULT_LEDGER = "hubspot", "quickbooks"
+
+DEMO_SELLER: dict[str, Any] = {
+    "name": "Atelier Lumière SAS",
+    "legal_form": "SAS",
+    "share_capital": "10000",
+    "siren": "552100554",
+    "siret": "55210055410004",
+    "rcs_city": "Lyon",
+    "ape": "6201Z",
+    "vat_number": "FR96552100554",
+    "email": "facturation@atelier-lumiere.example",
+    "phone": "+33 4 72 00 00 00",
+    "address": {"line1": "12 rue de la République", "postal_code": "69002", "city": "Lyon", "country": "FR"},
+}
+
+
+def emulator(vendor: str, role: str) -> Emulator:
+    found = EMULATORS.get(vendor)
+    if found is None or found.role != role:
+        choices = ", ".join(sorted(v for v, e in EMULATORS.items() if e.role == role))
+        raise ValueError(f"no {role} sandbox named {vendor!r} (choose from {choices})")
+    return found
+
+
+@dataclass
+class Launched:
+    """Running sandboxes for one CRM → ledger pair and the connection that uses them."""
+
+    source: Sandbox
+    ledger: Sandbox
+    connection: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sandboxes(self) -> dict[str, Sandbox]:
+        return {self.source.vendor: self.source, self.ledger.vendor: self.ledger}
+
+    def stop(self) -> None:
+        self.source.stop()
+        self.ledger.stop()
+
+
+def launch(source: str | None, ledger: str | None, secrets: Path, *, count: int = 60, seed: int = 7,
+           time_factor: float = 1.0, name: str = "demo") -> Launched:
+    """Start, seed and describe a source and a ledger sandbox (defaults when None)."""
+    src = emulator(source or DEFAULT_SOURCE, "source")
+    led = emulator(ledger or DEFAULT_LEDGER, "ledger")
+    boxes = []
+    for emu in (src, led):
+        box = emu.make(time_factor=time_factor).start()
+        spec = emu.demo_seed(count, seed)
+        if spec:
+            box.seed(spec)
+        boxes.append(box)
+    connection = {
+        "name": name,
+        "interval_seconds": 60,
+        "jitter_seconds": 2,
+        "source": src.settings(boxes[0], secrets),
+        "ledger": led.settings(boxes[1], secrets),
+    }
+    return Launched(source=boxes[0], ledger=boxes[1], connection=connection)
