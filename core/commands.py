@@ -6,11 +6,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pouracquit.state.db import open_engine
-from pouracquit.state.store import Store
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from pouracquit.state.db import open_engine
+from pouracquit.state.store import Store
 
 from .config import Settings
 from .errors import ConfigError

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import structlog
+
 from pouracquit.connectors.base import Page
 from pouracquit.state.store import Unit
 from pouracquit.state.tables import Receipt, Snapshot

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+
 from pouracquit.connectors.base import CrmSource, Document, Ledger, ReceiptOrder
 from pouracquit.state.store import Store, Unit
 from pouracquit.state.tables import Document as ArchivedDocument

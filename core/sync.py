@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
+
 from pouracquit.state.tables import Snapshot
 
 from .errors import ConfigError, PouracquitError

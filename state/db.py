@@ -9,9 +9,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from pouracquit.core.errors import ConfigError
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from pouracquit.core.errors import ConfigError
 
 
 def default_url(data_dir: Path) -> str:

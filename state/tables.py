@@ -45,7 +45,6 @@ class Snapshot(SQLModel, table=True):
     currency: str = Field(max_length=3)
     fingerprint: str = Field(max_length=64)
     paid_version: int = 0
-    paid_fingerprint: str | None = Field(default=None, max_length=64)
     modified_at: datetime = Field(sa_type=UTCDateTime)
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -1,8 +1,9 @@
 """Alembic environment: runs on the connection pouracquit hands it."""
 
 from alembic import context
-from pouracquit.state import tables  # noqa: F401 - registers the tables on the metadata
 from sqlmodel import SQLModel
+
+from pouracquit.state import tables  # noqa: F401 - registers the tables on the metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -73,7 +73,6 @@ def upgrade() -> None:
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('fingerprint', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('paid_version', sa.Integer(), nullable=False),
-    sa.Column('paid_fingerprint', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('modified_at', pouracquit.state.types.UTCDateTime(), nullable=False),
     sa.Column('seen_at', pouracquit.state.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('connection', 'source_id')
