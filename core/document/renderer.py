@@ -12,6 +12,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import BadRecord
 from .cii import build_data, build_xml
+from .fonts import font_faces
 from .context import PaidReceipt, build_context, local_day
 from .mentions import require_mentions
 from .pdf import PdfWriter, embed_facturx
@@ -40,8 +41,9 @@ class Renderer:
         # Sandboxed and autoescaping: invoice fields are CRM data, printed as text, never markup.
         env = SandboxedEnvironment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined)
         self.template = env.get_template("receipt.html")
+        faces, family = font_faces(settings.font_family)
         css = env.get_template("receipt.css").render(
-            color=settings.primary_color, font=settings.font_family, page_label=self.wording.text("page")
+            color=settings.primary_color, font=family, font_faces=faces, page_label=self.wording.text("page")
         )
         base = settings.template_dir or TEMPLATES
         self.writer = PdfWriter(css, base_url=base.as_uri() + "/")
@@ -89,4 +91,4 @@ class Renderer:
         base = self.settings.verify_base_url
         if not base:
             return ""
-        return segno.make(f"{base}/receipts/{quote(receipt.receipt_id, safe='')}/verify", error="m").svg_data_uri(scale=4)
+        return segno.make(f"{base}/receipts/{quote(receipt.receipt_id, safe='')}/verify", error="m").png_data_uri(scale=4, border=0)
