@@ -31,6 +31,8 @@ from hubspot.crm.objects import (
     PublicObjectSearchRequest,
     SimplePublicObjectInputForCreate,
 )
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from pouracquit.core.calls import CallGate, VendorClient, error_for_status, parse_retry_after
 from pouracquit.core.errors import (
     BadRecord,
@@ -43,7 +45,6 @@ from pouracquit.core.errors import (
 from pouracquit.core.model import Invoice
 from pouracquit.core.secrets import SecretRef
 from pouracquit.mappings import load_mapping
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .base import Document, Page
 from .hubspot_mapping import HubSpotMapper, epoch_ms
@@ -286,7 +287,8 @@ class HubSpotSource:
     def _page(self, rows: Sequence[Any], cursor: str) -> Page:
         ids = [r.id for r in rows]
         links = {to: self._associations(to, ids) for to in ("line_item", "contact", "company", "deal")}
-        return Page(*self._map(rows, links), cursor=cursor)
+        invoices, rejected = self._map(rows, links)
+        return Page(invoices=invoices, cursor=cursor, rejected=rejected)
 
     def _map(self, rows: Sequence[Any], links: dict[str, dict[str, list[str]]]
              ) -> tuple[list[Invoice], list[tuple[str, str]]]:
@@ -296,8 +298,7 @@ class HubSpotSource:
         rejected: list[tuple[str, str]] = []
         for r in rows:
             deal = (links["deal"].get(r.id) or [""])[0]
-            if deal:
-                self._deals[r.id] = deal
+            self._deals[r.id] = deal
             first = {kind: next((i for i in links[kind].get(r.id, []) if i in records[kind]), None)
                      for kind in ("contact", "company")}
             try:
@@ -368,9 +369,11 @@ class HubSpotSource:
     def _create_note(self, ref: str, file_id: str, document: Document) -> str:
         ids = self._mapper.m["associations"]
         targets = [(ref, ids["note_to_invoice"])]
-        deal = self._deals.get(ref)
-        if self.settings.attach_to_deal and deal:
-            targets.append((deal, ids["note_to_deal"]))
+        if self.settings.attach_to_deal:
+            if ref not in self._deals:  # not read by this process yet: one association read
+                self._deals[ref] = (self._associations("deal", [ref]).get(ref) or [""])[0]
+            if self._deals[ref]:
+                targets.append((self._deals[ref], ids["note_to_deal"]))
         body = SimplePublicObjectInputForCreate(
             properties={"hs_timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
                         "hs_attachment_ids": file_id,

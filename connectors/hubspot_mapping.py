@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from pydantic import ValidationError
 
 from pouracquit.core.errors import BadRecord
 from pouracquit.core.model import Address, Invoice, Line, Party, Payment
 from pouracquit.core.money import Money, to_decimal
 from pouracquit.mappings import lookup
-from pydantic import ValidationError
 
 Props = Mapping[str, Any]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_when(value: Any) -> datetime:
@@ -35,8 +37,7 @@ def parse_when(value: Any) -> datetime:
 
 def epoch_ms(value: Any) -> int:
     """A HubSpot datetime as epoch milliseconds (the form search filters take)."""
-    moment = parse_when(value)
-    return int(moment.timestamp() * 1000)
+    return (parse_when(value) - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _day(value: Any) -> date:

@@ -15,7 +15,7 @@ Kept apart from the HTTP emulator so the rules read in one place:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -50,7 +50,7 @@ def comparable(value: Any) -> tuple[int, Any]:
         parsed = datetime(parsed.year, parsed.month, parsed.day)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return (0, Decimal(int(parsed.timestamp() * 1000)))
+    return (0, Decimal((parsed - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)))
 
 
 def _matches(props: dict[str, Any], flt: dict[str, Any]) -> bool:
