@@ -35,7 +35,7 @@ class AdminSettings(_Section):
     @classmethod
     def _host_port(cls, v: str) -> str:
         host, _, port = v.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"expected HOST:PORT, got {v!r}")
         return v
 

@@ -79,6 +79,8 @@ DEMO_SELLER: dict[str, Any] = {
     "vat_number": "FR96552100554",
     "email": "facturation@atelier-lumiere.example",
     "phone": "+33 4 72 00 00 00",
+    "iban": "FR7630006000011234567890189",
+    "bic": "AGRIFRPPXXX",
     "address": {"line1": "12 rue de la République", "postal_code": "69002", "city": "Lyon", "country": "FR"},
 }
 
