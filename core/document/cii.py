@@ -242,8 +242,9 @@ def _to_basic(xml: bytes) -> bytes:
         for tag in _NOT_IN_BASIC:
             for el in root.iterfind(f".//{party}/{tag}", ns):
                 el.getparent().remove(el)
-    for el in root.iterfind(".//ram:SpecifiedTradeSettlementPaymentMeans/ram:Information", ns):
-        el.getparent().remove(el)
+    for tag in ("ram:Information", "ram:PayeeSpecifiedCreditorFinancialInstitution"):
+        for el in root.iterfind(f".//ram:SpecifiedTradeSettlementPaymentMeans/{tag}", ns):
+            el.getparent().remove(el)
     for el in root.iterfind(".//ram:SpecifiedTradeProduct/ram:SellerAssignedID", ns):
         el.getparent().remove(el)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
