@@ -189,7 +189,9 @@ def build_data(
         "BT-9": paid_on,
         "BT-20": wording.paid_terms(paid_on, payment),
         "BG-23": _vat_rows(invoice, lang),
-        "BG-25": [_line(i, line, t, wording) for i, (line, t) in enumerate(zip(invoice.lines, treatments, strict=True), 1)],
+        "BG-25": [
+            _line(i, line, t, wording) for i, (line, t) in enumerate(zip(invoice.lines, treatments, strict=True), 1)
+        ],
         "BT-106": amount(invoice.net_total.amount),
         "BT-109": amount(invoice.net_total.amount),
         "BT-110": amount(invoice.vat_total.amount),

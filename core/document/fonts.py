@@ -34,8 +34,12 @@ _RANGES = (
     (0x2190, 0x21FF),  # Arrows
     (0x2212, 0x2212),  # minus sign
 )
-_FACES = (("normal", "normal", ""), ("bold", "normal", ":weight=bold"), ("normal", "italic", ":slant=italic"),
-          ("bold", "italic", ":weight=bold:slant=italic"))
+_FACES = (
+    ("normal", "normal", ""),
+    ("bold", "normal", ":weight=bold"),
+    ("normal", "italic", ":slant=italic"),
+    ("bold", "italic", ":weight=bold:slant=italic"),
+)
 
 
 def _font_file(family: str, style: str) -> str | None:
@@ -87,7 +91,7 @@ def font_faces(family: str) -> tuple[str, str]:
                 continue
         rules.append(
             f'@font-face {{ font-family: "{alias}"; font-weight: {weight}; font-style: {style}; '
-            f'src: url(data:font/ttf;base64,{seen[path]}); }}'
+            f"src: url(data:font/ttf;base64,{seen[path]}); }}"
         )
     if not rules:
         return "", f'"{family}", sans-serif'

@@ -60,4 +60,3 @@ def embed_facturx(pdf: bytes, xml: bytes, *, title: str, subject: str, author: s
         lang=lang,
         afrelationship="data",
     )
-

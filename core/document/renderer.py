@@ -12,8 +12,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import BadRecord
 from .cii import build_data, build_xml
-from .fonts import font_faces
 from .context import PaidReceipt, build_context, local_day
+from .fonts import font_faces
 from .mentions import require_mentions
 from .pdf import PdfWriter, embed_facturx
 from .settings import DocumentSettings, Seller
@@ -91,4 +91,6 @@ class Renderer:
         base = self.settings.verify_base_url
         if not base:
             return ""
-        return segno.make(f"{base}/receipts/{quote(receipt.receipt_id, safe='')}/verify", error="m").png_data_uri(scale=4, border=0)
+        return segno.make(f"{base}/receipts/{quote(receipt.receipt_id, safe='')}/verify", error="m").png_data_uri(
+            scale=4, border=0
+        )
