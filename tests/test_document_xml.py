@@ -32,9 +32,7 @@ SELLER = Seller(
     vat_number="FR44732829320",
     iban="FR7630006000011234567890189",
 )
-BUYER = Party(
-    name="Client SA", siren="552100554", address=Address(line1="2 rue B", postal_code="69001", city="Lyon")
-)
+BUYER = Party(name="Client SA", siren="552100554", address=Address(line1="2 rue B", postal_code="69001", city="Lyon"))
 
 RATES = st.sampled_from(["20", "10", "5.5", "2.1", "0"])
 lines_strategy = st.lists(
