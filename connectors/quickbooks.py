@@ -22,17 +22,18 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pouracquit.core.calls import CallGate, VendorClient
-from pouracquit.core.errors import BadRecord, ConfigError, PermanentError
-from pouracquit.core.model import Line, Party
-from pouracquit.core.money import round_cents
-from pouracquit.mappings import load_mapping, lookup
 from quickbooks.objects.attachable import Attachable
 from quickbooks.objects.base import Address, AttachableRef, EmailAddress, Ref
 from quickbooks.objects.customer import Customer
 from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
 from quickbooks.objects.item import Item
 from quickbooks.objects.salesreceipt import SalesReceipt
+
+from pouracquit.core.calls import CallGate, VendorClient
+from pouracquit.core.errors import BadRecord, ConfigError, PermanentError
+from pouracquit.core.model import Line, Party
+from pouracquit.core.money import round_cents
+from pouracquit.mappings import load_mapping, lookup
 
 from .base import Document, ReceiptOrder
 from .quickbooks_session import (
@@ -381,6 +382,10 @@ class QuickBooksLedger:
             if not rows:
                 raise
             row = rows[0]
+            if row.get("Active") is False:  # QBO refuses an inactive customer on a transaction
+                body = {"Id": row["Id"], "SyncToken": row["SyncToken"], "sparse": True, "Active": True}
+                self._call("customer.reactivate", lambda: qb.update_object(
+                    "Customer", json.dumps(body), request_id=_request_id("reactivate", request_id)))
         with self._lock:
             index.add(row)
         return str(row["Id"])

@@ -16,6 +16,10 @@ from typing import Any
 import requests
 from intuitlib.client import AuthClient
 from intuitlib.exceptions import AuthClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from quickbooks import QuickBooks
+from quickbooks.exceptions import AuthorizationException, QuickbooksException
+
 from pouracquit.core.calls import DEFAULT_STATUS_TABLE, error_for_status, parse_retry_after
 from pouracquit.core.errors import (
     AuthExpired,
@@ -27,9 +31,6 @@ from pouracquit.core.errors import (
     RetryableError,
 )
 from pouracquit.core.secrets import SecretRef
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from quickbooks import QuickBooks
-from quickbooks.exceptions import AuthorizationException, QuickbooksException
 
 VENDOR = "quickbooks"
 TOKEN_NAME = "quickbooks.refresh_token"  # noqa: S105 - a TokenStore key, not a secret
