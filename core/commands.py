@@ -85,6 +85,23 @@ def sync_command(settings: Settings, connection: str | None, dry_run: bool) -> i
     return 1 if failed or not all(r.ok for r in results) else 0
 
 
+def _print_rows(out: Console, title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A table on a terminal; tab-separated lines (header first) in a pipe."""
+    if not rows:
+        return
+    if not out.is_terminal:
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row))
+        return
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(cell[:120] for cell in row))
+    out.print(table)
+
+
 def _receipt_json(service: Service, receipt_id: str) -> dict[str, object]:
     r = service.store.receipt(receipt_id)
     if r is None:
@@ -103,21 +120,13 @@ def receipts_command(settings: Settings, action: str, receipt_id: str | None, co
     service = Service.open(settings)
     out = Console()
     if action == "list":
-        table = Table(title="receipts")
-        for col in ("id", "connection", "CRM id", "number", "customer", "amount", "status", "step", "reason"):
-            table.add_column(col)
-        for r in service.store.receipts(connection, status):
-            table.add_row(r.id, r.connection, r.source_id, r.number or "", r.customer, f"{r.amount} {r.currency}",
-                          r.status, r.step, (r.last_error or "")[:80])
-        out.print(table)
-        quarantined = service.store.quarantined(connection)
-        if quarantined and status in (None, "quarantined"):
-            q = Table(title="records quarantined at intake")
-            for col in ("connection", "CRM id", "reason"):
-                q.add_column(col)
-            for row in quarantined:
-                q.add_row(row.connection, row.source_id, row.reason)
-            out.print(q)
+        _print_rows(out, "receipts", ("id", "connection", "CRM id", "number", "customer", "amount", "status", "step",
+                                      "reason"),
+                    [(r.id, r.connection, r.source_id, r.number or "", r.customer, f"{r.amount} {r.currency}",
+                      r.status, r.step, r.last_error or "") for r in service.store.receipts(connection, status)])
+        if status in (None, "quarantined"):
+            _print_rows(out, "records quarantined at intake", ("connection", "CRM id", "reason"),
+                        [(q.connection, q.source_id, q.reason) for q in service.store.quarantined(connection)])
         return 0
     if receipt_id is None:
         raise ConfigError(f"receipts {action} needs a receipt id")

@@ -223,7 +223,9 @@ class Sandbox:
         self._server.daemon_threads = True
         if self._ssl is not None:
             self._server.socket = self._ssl.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"{self.vendor}-sandbox", daemon=True)
+        # a short poll interval keeps stop() fast: tests start and stop many sandboxes
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name=f"{self.vendor}-sandbox", daemon=True)
         self._thread.start()
         return self
 

@@ -91,3 +91,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Store]:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY"))
     yield Store(engine)
     engine.dispose()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_logs() -> None:
+    """JSON log lines at info and above, so a failing test shows what happened."""
+    from pouracquit.core import logs
+
+    logs.configure("json", "info")

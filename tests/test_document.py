@@ -69,18 +69,23 @@ def invoice(
 ) -> Invoice:
     """A fully paid invoice; ``deposit`` adds an earlier partial payment."""
     lines = lines or [Line(description="Audit", quantity="2", unit_price="450", vat_rate="20")]
-    base: dict[str, Any] = dict(
-        source_id="src-1",
-        number="F-2026-0001",
-        currency=currency,
-        issue_date=date(2026, 1, 10),
-        customer=customer,
-        lines=tuple(lines),
-        status=InvoiceStatus.PAID,
-        modified_at=datetime(2026, 1, 20, tzinfo=UTC),
-    ) | extra
+    base: dict[str, Any] = (
+        dict(
+            source_id="src-1",
+            number="F-2026-0001",
+            currency=currency,
+            issue_date=date(2026, 1, 10),
+            customer=customer,
+            lines=tuple(lines),
+            status=InvoiceStatus.PAID,
+            modified_at=datetime(2026, 1, 20, tzinfo=UTC),
+        )
+        | extra
+    )
     gross = Invoice(**base, amount_paid=Money(amount="0", currency=currency)).gross_total
-    payments = [Payment(amount=gross, paid_at=datetime(2026, 1, 15, 23, 30, tzinfo=UTC), method=method, reference="VIR-8842")]
+    payments = [
+        Payment(amount=gross, paid_at=datetime(2026, 1, 15, 23, 30, tzinfo=UTC), method=method, reference="VIR-8842")
+    ]
     if deposit:
         first = Money(amount=deposit, currency=currency)
         payments = [
@@ -192,9 +197,17 @@ def test_mixed_rates_goods_and_discounts(renderer: Renderer, checker: Callable[[
 def test_exempt_lines_print_legal_wording(renderer: Renderer, checker: Callable[[bytes], list[str]]) -> None:
     inv = invoice(
         [
-            Line(description="Formation", quantity="1", unit_price="1200", vat_rate="0", vat_exemption="VATEX-EU-132-1I"),
+            Line(
+                description="Formation", quantity="1", unit_price="1200", vat_rate="0", vat_exemption="VATEX-EU-132-1I"
+            ),
             Line(description="Conseil", quantity="1", unit_price="300", vat_rate="20"),
-            Line(description="Don", quantity="1", unit_price="10", vat_rate="0", vat_exemption="Exonération, art. 261 du CGI"),
+            Line(
+                description="Don",
+                quantity="1",
+                unit_price="10",
+                vat_rate="0",
+                vat_exemption="Exonération, art. 261 du CGI",
+            ),
         ]
     )
     pdf = render_valid(renderer, checker, inv)
@@ -206,7 +219,9 @@ def test_exempt_lines_print_legal_wording(renderer: Renderer, checker: Callable[
 
 def test_franchise_seller_without_vat_number(checker: Callable[[bytes], list[str]]) -> None:
     seller = SELLER.model_copy(update={"vat_number": "", "legal_form": "EI", "share_capital": None, "rcs_city": ""})
-    inv = invoice([Line(description="Cours", quantity="2", unit_price="40", vat_rate="0", vat_exemption="VATEX-FR-FRANCHISE")])
+    inv = invoice(
+        [Line(description="Cours", quantity="2", unit_price="40", vat_rate="0", vat_exemption="VATEX-FR-FRANCHISE")]
+    )
     pdf = Renderer(seller, DocumentSettings()).render(receipt(inv))
     assert checker(pdf) == []
     assert "TVA non applicable, art. 293 B du CGI" in text_of(pdf)
@@ -254,7 +269,11 @@ def test_non_ascii_everywhere(renderer: Renderer, checker: Callable[[bytes], lis
         vat_number="PL5260250274",
         email="lukasz@example.pl",
     )
-    pdf = render_valid(renderer, checker, invoice([Line(description="Café crème ☕ naïve", quantity="1", unit_price="3", vat_rate="10")], customer=buyer))
+    pdf = render_valid(
+        renderer,
+        checker,
+        invoice([Line(description="Café crème ☕ naïve", quantity="1", unit_price="3", vat_rate="10")], customer=buyer),
+    )
     text = text_of(pdf)
     assert "Łukasz Ødegård & Søn" in text and "Łódź" in text and "Café crème" in text
 
@@ -263,7 +282,12 @@ def test_markup_in_every_field_prints_as_text(checker: Callable[[bytes], list[st
     evil = '<script>alert(1)</script><img src="http://evil.example/x.png">'
     settings = DocumentSettings(thank_you=evil, terms=evil, footer=evil)
     seller = SELLER.model_copy(update={"name": f"Vendeur {evil}", "discount_terms": evil})
-    buyer = Party(name=f"Client {evil}", kind="person", email="a@b.example", address=Address(line1=evil, postal_code="75001", city=evil))
+    buyer = Party(
+        name=f"Client {evil}",
+        kind="person",
+        email="a@b.example",
+        address=Address(line1=evil, postal_code="75001", city=evil),
+    )
     inv = invoice([Line(description=evil, quantity="1", unit_price="10", vat_rate="20", sku=evil)], customer=buyer)
     inv = inv.model_copy(update={"payments": (inv.payments[0].model_copy(update={"reference": evil}),)})
     pdf = Renderer(seller, settings).render(receipt(inv))

@@ -17,7 +17,8 @@ class HubSpotHarness:
 
     def attachments(self, box: HubSpotSandbox, ref: str) -> list[str]:
         state = box.dump_state()
-        names = {f["id"]: f["name"] for f in state["files"]}
+        # HubSpot keeps the extension apart from the name; the path has both
+        names = {f["id"]: f["path"].rsplit("/", 1)[-1] for f in state["files"]}
         return [
             names.get(file_id, f"missing file {file_id}")
             for note in state["notes"]

@@ -11,12 +11,12 @@ class QuickBooksHarness:
     attach_write = r"/upload$"
 
     def receipts(self, box: QuickBooksSandbox, number: str) -> list[str]:
-        return [r["Id"] for r in box.dump_state().get("SalesReceipt", []) if r.get("DocNumber") == number]
+        return [r["Id"] for r in box.dump_state().get("SalesReceipts", []) if r.get("DocNumber") == number]
 
     def attachments(self, box: QuickBooksSandbox, ref: str) -> list[str]:
         return [
             att["FileName"]
-            for att in box.dump_state().get("Attachable", [])
+            for att in box.dump_state().get("Attachables", [])
             for link in att.get("AttachableRef", [])
             if link.get("EntityRef", {}).get("value") == ref
         ]

@@ -16,13 +16,13 @@ def paid_ids(rig) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def ledger_receipts(rig) -> Counter[str]:  # type: ignore[no-untyped-def]
-    return Counter(r["DocNumber"] for r in rig.ledger.dump_state().get("SalesReceipt", []))
+    return Counter(r["DocNumber"] for r in rig.ledger.dump_state().get("SalesReceipts", []))
 
 
 def ledger_attachments(rig) -> Counter[str]:  # type: ignore[no-untyped-def]
     return Counter(
         link["EntityRef"]["value"]
-        for att in rig.ledger.dump_state().get("Attachable", [])
+        for att in rig.ledger.dump_state().get("Attachables", [])
         for link in att.get("AttachableRef", [])
     )
 
@@ -107,7 +107,7 @@ def test_dry_run_writes_nothing_anywhere(make_rig, capsys) -> None:  # type: ign
     out = capsys.readouterr().out
     assert "would create" in out
     assert not (rig.tmp / "data" / "pouracquit.sqlite").exists()
-    assert rig.ledger.dump_state().get("SalesReceipt", []) == []
+    assert rig.ledger.dump_state().get("SalesReceipts", []) == []
     assert rig.source.dump_state()["notes"] == [] and rig.source.dump_state()["files"] == []
     assert not any(name in rig.calls(rig.ledger) for name in ("write", "upload", "batch"))
 
