@@ -236,11 +236,17 @@ class QuickBooksSandbox(Sandbox):
                 key = (realm, request.path, request_id or "")
                 if request_id and key in self._replies:
                     self.replays += 1
-                    return copy.deepcopy(self._replies[key])
-                response = handler(request)
-                if request_id and response.status == 200:
-                    self._replies[key] = copy.deepcopy(response)
-                return response
+                    response = copy.deepcopy(self._replies[key])
+                else:
+                    response = handler(request)
+                    if request_id and response.status == 200:
+                        self._replies[key] = copy.deepcopy(response)
+            if (request.header("connection") or "").lower() == "close":
+                # python-quickbooks sends "Connection: close" on uploads; say we honour it,
+                # or its pooled socket is reused after the server closed it.
+                response = copy.copy(response)
+                response.headers = {**response.headers, "Connection": "close"}
+            return response
 
         return run
 
