@@ -22,6 +22,7 @@ from collections import deque
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -434,3 +435,23 @@ def _multipart(request: Request) -> dict[str, tuple[bytes, str]]:
             fields[str(name)] = (part.get_payload(decode=True) or b"", part.get_filename() or "")
     return fields
 
+
+
+SANDBOX = HubSpotSandbox
+
+
+def connector_settings(box: Sandbox, secrets: Path) -> dict[str, Any]:
+    """Settings that point the HubSpot source at ``box`` through its demo OAuth app."""
+    from .launch import secret_file
+
+    return {
+        "vendor": "hubspot",
+        "base_url": box.url,
+        "client_id": HubSpotSandbox.DEMO_CLIENT_ID,
+        "client_secret": secret_file(secrets, "hubspot_client_secret", HubSpotSandbox.DEMO_CLIENT_SECRET),
+        "refresh_token": secret_file(secrets, "hubspot_refresh_token", HubSpotSandbox.DEMO_REFRESH_TOKEN),
+    }
+
+
+def demo_seed(count: int, seed: int) -> dict[str, Any]:
+    return {"demo": {"count": count, "seed": seed}}

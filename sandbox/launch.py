@@ -8,13 +8,13 @@ end-to-end tests and the contract suite all start sandboxes through here.
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from . import hubspot, quickbooks
 from .server import Sandbox
 
 
@@ -27,43 +27,38 @@ def secret_file(directory: Path, name: str, value: str) -> dict[str, str]:
     return {"file": str(path)}
 
 
-def _hubspot_settings(box: Sandbox, secrets: Path) -> dict[str, Any]:
-    cls = hubspot.HubSpotSandbox
-    return {
-        "vendor": "hubspot",
-        "base_url": box.url,
-        "client_id": cls.DEMO_CLIENT_ID,
-        "client_secret": secret_file(secrets, "hubspot_client_secret", cls.DEMO_CLIENT_SECRET),
-        "refresh_token": secret_file(secrets, "hubspot_refresh_token", cls.DEMO_REFRESH_TOKEN),
-    }
-
-
-def _quickbooks_settings(box: Sandbox, secrets: Path) -> dict[str, Any]:
-    assert isinstance(box, quickbooks.QuickBooksSandbox)
-    return {
-        "vendor": "quickbooks",
-        "base_url": box.url,
-        "discovery_url": box.discovery_url,
-        "realm_id": quickbooks.DEMO_REALM_ID,
-        "client_id": quickbooks.DEMO_CLIENT_ID,
-        "client_secret": secret_file(secrets, "quickbooks_client_secret", quickbooks.DEMO_CLIENT_SECRET),
-        "refresh_token": secret_file(secrets, "quickbooks_refresh_token", quickbooks.DEMO_REFRESH_TOKEN),
-    }
-
-
 @dataclass(frozen=True)
 class Emulator:
+    """One vendor's emulator. Its sandbox module ``pouracquit.sandbox.<module>``
+    exposes ``SANDBOX`` (the Sandbox class), ``connector_settings(box,
+    secrets_dir)`` and ``demo_seed(count, seed)``; it is imported on first use."""
+
     vendor: str
     role: str
-    make: Callable[..., Sandbox]
-    settings: Callable[[Sandbox, Path], dict[str, Any]]
-    demo_seed: Callable[[int, int], dict[str, Any]] = lambda count, seed: {}
+    module: str
+
+    def _load(self) -> ModuleType:
+        return importlib.import_module(f"{__package__}.{self.module}")
+
+    def make(self, **options: Any) -> Sandbox:
+        return self._load().SANDBOX(**options)
+
+    def settings(self, box: Sandbox, secrets: Path) -> dict[str, Any]:
+        return self._load().connector_settings(box, secrets)
+
+    def demo_seed(self, count: int, seed: int) -> dict[str, Any]:
+        return self._load().demo_seed(count, seed)
 
 
 EMULATORS: dict[str, Emulator] = {
-    "hubspot": Emulator("hubspot", "source", hubspot.HubSpotSandbox, _hubspot_settings,
-                        lambda count, seed: {"demo": {"count": count, "seed": seed}}),
-    "quickbooks": Emulator("quickbooks", "ledger", quickbooks.QuickBooksSandbox, _quickbooks_settings),
+    e.vendor: e
+    for e in (
+        Emulator("hubspot", "source", "hubspot"),
+        Emulator("salesforce", "source", "salesforce"),
+        Emulator("zoho", "source", "zoho"),
+        Emulator("quickbooks", "ledger", "quickbooks"),
+        Emulator("xero", "ledger", "xero"),
+    )
 }
 
 DEFAULT_SOURCE, DEFAULT_LEDGER = "hubspot", "quickbooks"

@@ -30,6 +30,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -241,11 +242,6 @@ class QuickBooksSandbox(Sandbox):
                     response = handler(request)
                     if request_id and response.status == 200:
                         self._replies[key] = copy.deepcopy(response)
-            if (request.header("connection") or "").lower() == "close":
-                # python-quickbooks sends "Connection: close" on uploads; say we honour it,
-                # or its pooled socket is reused after the server closed it.
-                response = copy.copy(response)
-                response.headers = {**response.headers, "Connection": "close"}
             return response
 
         return run
@@ -359,3 +355,27 @@ def _multipart(request: Request) -> dict[str, tuple[dict[str, str], bytes]]:
         if field:
             parts[field.group(1)] = (headers, body)
     return parts
+
+
+SANDBOX = QuickBooksSandbox
+
+
+def connector_settings(box: Sandbox, secrets: Path) -> dict[str, Any]:
+    """Settings that point the QuickBooks ledger at ``box`` (API and discovery document)."""
+    from .launch import secret_file
+
+    assert isinstance(box, QuickBooksSandbox)
+    return {
+        "vendor": "quickbooks",
+        "base_url": box.url,
+        "discovery_url": box.discovery_url,
+        "realm_id": DEMO_REALM_ID,
+        "client_id": DEMO_CLIENT_ID,
+        "client_secret": secret_file(secrets, "quickbooks_client_secret", DEMO_CLIENT_SECRET),
+        "refresh_token": secret_file(secrets, "quickbooks_refresh_token", DEMO_REFRESH_TOKEN),
+    }
+
+
+def demo_seed(count: int, seed: int) -> dict[str, Any]:
+    """The company is seeded at start; the demo invoices live in the CRM."""
+    return {}

@@ -390,6 +390,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         for key, value in response.headers.items():
             self.send_header(key, value)
+        if self.close_connection and "Connection" not in response.headers:
+            # the client asked to close: say so, or its pool keeps a dead socket
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(payload)
 
