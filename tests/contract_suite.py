@@ -78,6 +78,7 @@ class LedgerHarness(Protocol):
     vendor: str
     record_write: str
     attach_write: str
+    write_method: str  # the HTTP method of those writes (POST, or PUT for Xero)
 
     def receipts(self, box: Sandbox, number: str) -> list[str]: ...
 
@@ -196,7 +197,8 @@ class LedgerContract:
     def test_record_after_a_lost_response(self, rig: LedgerRig, make_invoice) -> None:  # type: ignore[no-untyped-def]
         invoice = make_invoice(source_id="c-2", number="C-0002", lines=[("1", "50", "10"), ("3", "9.99", "5.5")])
         order = order_for(invoice, "C-0002")
-        set_faults(rig.box, scripted=[{"kind": "drop", "method": "POST", "path": self.harness.record_write}])
+        set_faults(rig.box, scripted=[{"kind": "drop", "method": self.harness.write_method,
+                                       "path": self.harness.record_write}])
         try:
             rig.ledger.record_receipt(order, may_exist=False)
         except RetryableError:
@@ -206,7 +208,8 @@ class LedgerContract:
 
     def test_attach_is_idempotent_even_after_a_lost_response(self, rig: LedgerRig, make_invoice) -> None:  # type: ignore[no-untyped-def]
         ref = rig.ledger.record_receipt(order_for(make_invoice(source_id="c-3"), "C-0003"), may_exist=False)
-        set_faults(rig.box, scripted=[{"kind": "drop", "method": "POST", "path": self.harness.attach_write}])
+        set_faults(rig.box, scripted=[{"kind": "drop", "method": self.harness.write_method,
+                                       "path": self.harness.attach_write}])
         try:
             rig.ledger.attach(ref, document(), may_exist=False)
         except RetryableError:

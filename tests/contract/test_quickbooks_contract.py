@@ -9,6 +9,7 @@ class QuickBooksHarness:
     vendor = "quickbooks"
     record_write = r"/salesreceipt$"
     attach_write = r"/upload$"
+    write_method = "POST"
 
     def receipts(self, box: QuickBooksSandbox, number: str) -> list[str]:
         return [r["Id"] for r in box.dump_state().get("SalesReceipts", []) if r.get("DocNumber") == number]
