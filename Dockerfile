@@ -3,7 +3,7 @@ FROM python:3.11-slim-bookworm
 
 # WeasyPrint renders with Pango; DejaVu is the default font of the receipts.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core curl \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core curl \
  && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 10001 pouracquit
