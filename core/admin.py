@@ -1,7 +1,8 @@
-"""The admin HTTP API: /healthz, /readyz, /metrics, /status.
+"""The admin HTTP API: /healthz, /readyz, /metrics, /status, and the public
+verification page /receipts/{id}/verify that receipts' QR codes open.
 
 Bound to loopback by default. When ``admin.token`` is configured every route
-but /healthz needs ``Authorization: Bearer <token>``, compared in constant
+but /healthz and the verification page needs ``Authorization: Bearer <token>``, compared in constant
 time; a non-loopback bind without a token is refused at start-up.
 """
 
@@ -20,6 +21,7 @@ import structlog
 from .errors import ConfigError
 from .service import Service
 from .status import connection_status, metrics_text, readiness
+from .verify_page import verify_page
 
 log = structlog.get_logger("pouracquit.admin")
 PUBLIC = frozenset({"/healthz"})
@@ -76,7 +78,12 @@ class AdminServer:
         return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), self._token.encode())
 
     def handle(self, method: str, path: str, auth: str | None) -> Reply:
-        route = self._routes.get(path.split("?", 1)[0])
+        path = path.split("?", 1)[0]
+        route = self._routes.get(path)
+        if route is None and method == "GET":
+            page = verify_page(self.service, path)
+            if page is not None:
+                return page[0], "text/html; charset=utf-8", page[1].encode()
         if route is None:
             return _json(404, {"error": "not found"})
         if method != "GET":

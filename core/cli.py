@@ -53,6 +53,24 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_render(args: argparse.Namespace) -> int:
+    from .render_cmd import render_command
+
+    return render_command(_settings(args), Path(args.invoice), Path(args.out) if args.out else None, args.number)
+
+
+def _cmd_archive(args: argparse.Namespace) -> int:
+    from .audit import audit
+    from .service import Service
+
+    report = audit(Service.open(_settings(args)).store)
+    for finding in report.findings:
+        print(f"{finding.where}: {finding.problem}")
+    verdict = "OK" if report.ok else f"{len(report.findings)} problem(s)"
+    print(f"archive verify: {report.documents} documents, {report.events} audit entries: {verdict}")
+    return 0 if report.ok else 1
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from .demo import sandbox_command
 
@@ -89,6 +107,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--connection")
     p.add_argument("--status", choices=["pending", "done", "failed", "quarantined"])
     command("status", _cmd_status, "Print each connection's state as JSON.")
+    p = command("render", _cmd_render, "Render one document from a JSON invoice (for template work).")
+    p.add_argument("--invoice", required=True, help="invoice JSON file (pouracquit's invoice shape)")
+    p.add_argument("--out", help="PDF file to write (default: the receipt's own file name)")
+    p.add_argument("--number", help="number to print when the invoice has none")
+    p = command("archive", _cmd_archive, "Re-hash every archived document and walk the audit chain.")
+    p.add_argument("action", choices=["verify"])
     for name, run, help_text in (
         ("sandbox", _cmd_sandbox, "Run the vendor emulators alone, seeded with demo data."),
         ("demo", _cmd_demo, "Run one sync on the built-in sandboxes and print a summary."),
