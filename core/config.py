@@ -58,6 +58,7 @@ class PipelineSettings(_Section):
     backoff_seconds: float = Field(default=30.0, gt=0)
     backoff_max_seconds: float = Field(default=3600.0, gt=0)
     lease_seconds: float = Field(default=300.0, gt=0)
+    workers: int = Field(default=4, ge=1, le=32)
     vendor_retry_attempts: int = Field(default=5, ge=1)
     vendor_backoff_seconds: float = Field(default=1.0, gt=0)
 

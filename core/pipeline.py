@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -81,17 +82,30 @@ class Pipeline:
         }
 
     def drain(self, on_done: Callable[[str], None] | None = None) -> DrainReport:
-        """Work every due receipt once; stops early (between steps) on ``stop``."""
+        """Work every due receipt once; stops early (between steps) on ``stop``.
+
+        Receipts run on ``policy.workers`` threads: while one renders (CPU),
+        others wait on vendor APIs (I/O), so neither bounds the sync alone.
+        The vendors' concurrency limits are kept by each connector's gate.
+        """
         report = DrainReport()
-        for receipt_id in self.w.store.due(self.w.connection, datetime.now(UTC)):
+        lock = threading.Lock()
+
+        def work(receipt_id: str) -> None:
             if self.stop.is_set():
-                break
+                return
             outcome, error = self.process(receipt_id)
-            report.outcomes[outcome] += 1
-            if error:
-                report.errors[receipt_id] = error
-            if on_done:
-                on_done(outcome)
+            with lock:
+                report.outcomes[outcome] += 1
+                if error:
+                    report.errors[receipt_id] = error
+                if on_done:
+                    on_done(outcome)
+
+        due = self.w.store.due(self.w.connection, datetime.now(UTC))
+        with ThreadPoolExecutor(max_workers=self.w.policy.workers, thread_name_prefix="receipt") as pool:
+            for future in [pool.submit(work, receipt_id) for receipt_id in due]:
+                future.result()
         return report
 
     def process(self, receipt_id: str) -> tuple[str, str | None]:

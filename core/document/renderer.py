@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -47,6 +48,8 @@ class Renderer:
         )
         base = settings.template_dir or TEMPLATES
         self.writer = PdfWriter(css, base_url=base.as_uri() + "/")
+        # Pango (under WeasyPrint) is not thread-safe: one document at a time per process.
+        self._lock = threading.Lock()
 
     def render(self, receipt: PaidReceipt) -> bytes:
         """The PDF/A-3b bytes of ``receipt`` with its factur-x.xml embedded.
@@ -69,7 +72,8 @@ class Renderer:
         data = build_data(invoice, receipt.number, receipt.issued_on, paid_on, self.seller, self.wording)
         xml = build_xml(data, self.settings.profile)
         html = self.template.render(build_context(receipt, self.seller, self.settings, self.wording, self._qr(receipt)))
-        pdf = self.writer.html_to_pdf(html)
+        with self._lock:
+            pdf = self.writer.html_to_pdf(html)
         title = f"{self.wording.text('title')} {receipt.number}"
         return embed_facturx(
             pdf,
