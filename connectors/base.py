@@ -8,10 +8,11 @@ find the earlier result instead of writing twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from pouracquit.core.errors import PermanentError
 from pouracquit.core.model import Invoice
 
 
@@ -96,6 +97,22 @@ class Ledger(Protocol):
     def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
         """Attach ``document`` to the booked receipt ``ref``; idempotent by name."""
         ...
+
+
+@runtime_checkable
+class BatchBooking(Protocol):
+    """Optional ledger capability: book many fresh receipts per API call.
+
+    The pipeline offers it only orders no earlier attempt touched (their
+    intent committed just before the call). The answer maps an order's key
+    to its ledger id, or to a PermanentError for that order alone; an order
+    missing from the answer goes through ``record_receipt`` one by one,
+    which finds it if the batch did book it after all.
+    """
+
+    batch_size: int
+
+    def record_receipts(self, orders: Sequence[ReceiptOrder]) -> dict[str, str | PermanentError]: ...
 
 
 class TokenStore(Protocol):

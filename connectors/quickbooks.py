@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -47,6 +47,7 @@ from .quickbooks_session import (
 from .registry import ConnectorContext
 
 DOC_NUMBER_MAX = 21
+BATCH_MAX = 30  # BatchItemRequests per /batch call
 DISPLAY_NAME_MAX = 100
 PAGE_SIZE = 1000
 MARKER = "pouracquit:"
@@ -110,6 +111,7 @@ class QuickBooksLedger:
 
     role: Literal["ledger"] = "ledger"
     vendor = VENDOR
+    batch_size = BATCH_MAX
 
     def __init__(self, settings: QuickBooksSettings, ctx: ConnectorContext) -> None:
         self.settings = settings
@@ -178,14 +180,70 @@ class QuickBooksLedger:
                 f"DocNumber {order.number} is already used by SalesReceipt {others}, which pouracquit "
                 f"did not book for this receipt"
             ) from None
-        total = round_cents(Decimal(str(created.TotalAmt)))
+        checked = self._checked_total(order, str(created.Id), created.TotalAmt)
+        if isinstance(checked, PermanentError):
+            raise checked
+        return checked
+
+    def record_receipts(self, orders: Sequence[ReceiptOrder]) -> dict[str, str | PermanentError]:
+        """Book fresh receipts through /batch: missing customers first, then up to
+        30 SalesReceipts per call, each call with a requestid derived from its
+        orders' keys (a lost answer is replayed, not re-booked). Orders the
+        batch refused are left out of the answer for the one-by-one path."""
+        self._create_customers([o.invoice.customer for o in orders])
+        prepared = []
+        for order in orders:
+            try:
+                self._check_order(order)
+                prepared.append((order, self._build_receipt(order)))
+            except BadRecord:
+                continue  # the one-by-one path reports it against this order alone
+        booked: dict[str, str | PermanentError] = {}
+        for chunk in _chunks(prepared, BATCH_MAX):
+            items = [{"bId": order.key, "operation": "create", "SalesReceipt": json.loads(receipt.to_json())}
+                     for order, receipt in chunk]
+            for item in self._batch("salesreceipt.batch", items, *(o.key for o, _ in chunk)):
+                if "SalesReceipt" in item:
+                    row = item["SalesReceipt"]
+                    order = next(o for o, _ in chunk if o.key == item["bId"])
+                    booked[order.key] = self._checked_total(order, str(row["Id"]), row.get("TotalAmt"))
+        return booked
+
+    def _batch(self, op: str, items: list[dict[str, Any]], *key_parts: str) -> list[dict[str, Any]]:
+        qb = self._conn.client()
+        url = f"{qb.api_url}/company/{qb.company_id}/batch"
+        body = json.dumps({"BatchItemRequest": items})
+        request_id = _request_id(op, self.settings.realm_id, *key_parts)
+        answer = self._call(op, lambda: qb.post(url, body, request_id=request_id))
+        return list(answer["BatchItemResponse"])
+
+    def _create_customers(self, parties: Sequence[Party]) -> None:
+        """Create the customers this run has not seen, 30 per /batch call. One
+        the batch refuses (a namesake) is left to the one-by-one path."""
+        index = self._customer_index()
+        missing: dict[str, Customer] = {}
+        for party in parties:
+            display, email = party.name[:DISPLAY_NAME_MAX].strip(), party.email.strip().lower()
+            if (email and email in index.by_email) or display.lower() in index.by_name:
+                continue
+            missing.setdefault(display.lower(), self._new_customer(party, display))
+        for chunk in _chunks(list(missing.values()), BATCH_MAX):
+            items = [{"bId": c.DisplayName, "operation": "create", "Customer": json.loads(c.to_json())}
+                     for c in chunk]
+            for item in self._batch("customer.batch", items, *(c.DisplayName for c in chunk)):
+                if "Customer" in item:
+                    with self._lock:
+                        index.add(item["Customer"])
+
+    def _checked_total(self, order: ReceiptOrder, receipt_id: str, total_amt: Any) -> str | PermanentError:
+        total = round_cents(Decimal(str(total_amt)))
         expected = order.invoice.gross_total.rounded()
         if total != expected.amount:
-            raise PermanentError(
-                f"SalesReceipt {created.Id} totals {total} {expected.currency} in QuickBooks but the "
+            return PermanentError(
+                f"SalesReceipt {receipt_id} totals {total} {expected.currency} in QuickBooks but the "
                 f"invoice {order.number} totals {expected}: check the VAT codes of the mapping"
             )
-        return str(created.Id)
+        return receipt_id
 
     def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
         """Upload ``document`` as an Attachable linked to SalesReceipt ``ref``."""
@@ -353,14 +411,8 @@ class QuickBooksLedger:
                 self._customers = index
             return self._customers
 
-    def _customer_id(self, party: Party) -> str:
-        """Match by email, then by DisplayName; create once and remember it for the run."""
-        index = self._customer_index()
-        display = party.name[:DISPLAY_NAME_MAX].strip()
-        email = party.email.strip().lower()
-        found = (index.by_email.get(email) if email else None) or index.by_name.get(display.lower())
-        if found:
-            return found
+    @staticmethod
+    def _new_customer(party: Party, display: str) -> Customer:
         customer = Customer()
         customer.DisplayName = display
         customer.CompanyName = display if party.kind == "company" else ""
@@ -371,6 +423,17 @@ class QuickBooksLedger:
         addr.Line1, addr.Line2 = party.address.line1, party.address.line2
         addr.City, addr.PostalCode, addr.Country = party.address.city, party.address.postal_code, party.address.country
         customer.BillAddr = addr
+        return customer
+
+    def _customer_id(self, party: Party) -> str:
+        """Match by email, then by DisplayName; create once and remember it for the run."""
+        index = self._customer_index()
+        display = party.name[:DISPLAY_NAME_MAX].strip()
+        email = party.email.strip().lower()
+        found = (index.by_email.get(email) if email else None) or index.by_name.get(display.lower())
+        if found:
+            return found
+        customer = self._new_customer(party, display)
         qb = self._conn.client()
         request_id = _request_id("customer", self.settings.realm_id, display)
         try:
@@ -389,3 +452,8 @@ class QuickBooksLedger:
         with self._lock:
             index.add(row)
         return str(row["Id"])
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

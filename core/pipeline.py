@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from pouracquit.connectors.base import CrmSource, Document, Ledger, ReceiptOrder
+from pouracquit.connectors.base import BatchBooking, CrmSource, Document, Ledger, ReceiptOrder
 from pouracquit.state.store import Store, Unit
 from pouracquit.state.tables import Document as ArchivedDocument
 from pouracquit.state.tables import Receipt
@@ -85,16 +85,17 @@ class Pipeline:
         """Work every due receipt once; stops early (between steps) on ``stop``.
 
         Receipts run on ``policy.workers`` threads: while one renders (CPU),
-        others wait on vendor APIs (I/O), so neither bounds the sync alone.
-        The vendors' concurrency limits are kept by each connector's gate.
+        others wait on vendor APIs (I/O), so neither bounds the sync alone;
+        the vendors' concurrency limits are kept by each connector's gate.
+        With a ledger that books in batches, receipts first run up to
+        ``ledger_record``, are booked together, then run to the end.
         """
         report = DrainReport()
         lock = threading.Lock()
 
-        def work(receipt_id: str) -> None:
-            if self.stop.is_set():
+        def tally(receipt_id: str, outcome: str, error: str | None) -> None:
+            if outcome in ("paused", "busy"):
                 return
-            outcome, error = self.process(receipt_id)
             with lock:
                 report.outcomes[outcome] += 1
                 if error:
@@ -103,13 +104,67 @@ class Pipeline:
                     on_done(outcome)
 
         due = self.w.store.due(self.w.connection, datetime.now(UTC))
+        if isinstance(self.w.ledger, BatchBooking):
+            self._each(due, tally, until="ledger_record")
+            self._book_in_batches(due, self.w.ledger)
+        self._each(due, tally)
+        return report
+
+    def _each(self, due: list[str], tally: Callable[[str, str, str | None], None], until: str | None = None) -> None:
+        def work(receipt_id: str) -> None:
+            if not self.stop.is_set():
+                tally(receipt_id, *self.process(receipt_id, until))
+
         with ThreadPoolExecutor(max_workers=self.w.policy.workers, thread_name_prefix="receipt") as pool:
             for future in [pool.submit(work, receipt_id) for receipt_id in due]:
                 future.result()
-        return report
 
-    def process(self, receipt_id: str) -> tuple[str, str | None]:
-        """Run one receipt as far as it goes; returns (outcome, error text)."""
+    def _book_in_batches(self, due: list[str], ledger: BatchBooking) -> None:
+        """Book the receipts waiting at ``ledger_record`` that no attempt has
+        touched yet, ``ledger.batch_size`` per call, intents committed first."""
+        lease = datetime.now(UTC) + timedelta(seconds=self.w.policy.lease_seconds)
+        fresh: list[Receipt] = []
+        for receipt_id in due:
+            receipt = self.w.store.claim(receipt_id, self.owner, lease)
+            if receipt is not None and receipt.step == "ledger_record" and receipt.intent is None:
+                fresh.append(receipt)
+            elif receipt is not None:
+                self.w.store.release(receipt_id, self.owner)
+        try:
+            for start in range(0, len(fresh), ledger.batch_size):
+                if self.stop.is_set():
+                    break
+                self._book_batch(fresh[start:start + ledger.batch_size], ledger)
+        finally:
+            for receipt in fresh:
+                self.w.store.release(receipt.id, self.owner)
+
+    def _book_batch(self, chunk: list[Receipt], ledger: BatchBooking) -> None:
+        with self.w.store.unit() as u:
+            for receipt in chunk:
+                self._update(u, receipt.id, intent="ledger_record")
+        orders = {
+            receipt.id: ReceiptOrder(key=idempotency_key(receipt.id), number=receipt.number or "",
+                                     invoice=Invoice.model_validate_json(receipt.invoice_json))
+            for receipt in chunk
+        }
+        try:
+            booked = ledger.record_receipts(list(orders.values()))
+        except (RetryableError, PermanentError, BadRecord) as exc:
+            # the intents are committed: each receipt's own attempt looks up before writing
+            log.warning("batch booking failed, receipts go one by one", connection=self.w.connection,
+                        receipts=len(chunk), error=f"{type(exc).__name__}: {exc}")
+            return
+        for receipt in chunk:
+            result = booked.get(orders[receipt.id].key)
+            if isinstance(result, str):
+                self._complete(receipt, "ledger_record", {"ledger_id": result})
+            elif isinstance(result, PermanentError):
+                self._stop_receipt(receipt, "failed", f"ledger_record: {result}")
+
+    def process(self, receipt_id: str, until: str | None = None) -> tuple[str, str | None]:
+        """Run one receipt as far as it goes (or up to step ``until``);
+        returns (outcome, error text)."""
         lease = datetime.now(UTC) + timedelta(seconds=self.w.policy.lease_seconds)
         receipt = self.w.store.claim(receipt_id, self.owner, lease)
         if receipt is None:
@@ -120,6 +175,8 @@ class Pipeline:
             while receipt.step != "done":
                 if self.stop.is_set():
                     return "interrupted", None
+                if receipt.step == until:
+                    return "paused", None
                 receipt = self._run_step(receipt, invoice)
                 blog.debug("step done", step=receipt.step)
             blog.info("receipt done", number=receipt.number, ledger_id=receipt.ledger_id)
@@ -153,7 +210,11 @@ class Pipeline:
         if step in EXTERNAL and not may_exist:
             with self.w.store.unit() as u:
                 self._update(u, receipt.id, intent=step)
-        result = self._steps[step](receipt, invoice, may_exist)
+        return self._complete(receipt, step, self._steps[step](receipt, invoice, may_exist))
+
+    def _complete(self, receipt: Receipt, step: str, result: dict[str, Any]) -> Receipt:
+        """Record ``step`` done with its result and move to the next step, in one transaction."""
+        nxt = STEPS[STEPS.index(step) + 1]
         done = {"status": "done", "completed_at": datetime.now(UTC)} if nxt == "done" else {}
         with self.w.store.unit() as u:
             row = self._update(

@@ -135,12 +135,14 @@ class Store:
             return list(session.exec(query))
 
     def claim(self, receipt_id: str, owner: str, until: datetime) -> Receipt | None:
-        """Lease one receipt for ``owner``; None when another worker holds it."""
+        """Lease one receipt for ``owner``; None when another worker holds it
+        or it is not due (finished, or waiting for its next attempt)."""
         now = utcnow()
         with self.unit() as u:
             result = u.session.exec(  # type: ignore[call-overload]
                 update(Receipt)
                 .where(col(Receipt.id) == receipt_id, col(Receipt.status) == "pending")
+                .where(or_(col(Receipt.next_attempt_at).is_(None), col(Receipt.next_attempt_at) <= now))
                 .where(
                     or_(
                         col(Receipt.lease_until).is_(None),

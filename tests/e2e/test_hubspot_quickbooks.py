@@ -78,6 +78,7 @@ def test_partial_payment_then_full_gives_one_receipt(make_rig) -> None:  # type:
 def test_responses_lost_after_commit_still_yield_exactly_once(make_rig) -> None:  # type: ignore[no-untyped-def]
     rig = make_rig(count=30)
     rig.faults(rig.ledger, scripted=[
+        {"kind": "drop", "method": "POST", "path": "/batch$", "count": 2},
         {"kind": "drop", "method": "POST", "path": "salesreceipt", "count": 3},
         {"kind": "drop", "method": "POST", "path": "upload", "count": 3},
     ])
@@ -114,7 +115,8 @@ def test_dry_run_writes_nothing_anywhere(make_rig, capsys) -> None:  # type: ign
 
 def test_failing_receipt_stops_with_its_reason_and_exit_code(make_rig, capsys) -> None:  # type: ignore[no-untyped-def]
     rig = make_rig(count=10)
-    rig.faults(rig.ledger, scripted=[{"kind": "error", "method": "POST", "path": "salesreceipt", "count": 1000}])
+    rig.faults(rig.ledger, scripted=[{"kind": "error", "method": "POST", "path": "salesreceipt|/batch$",
+                                      "count": 1000}])
     config = rig.write_config(max_attempts=1, vendor_retry_attempts=2)
     assert main(["sync", "--config", str(config)]) == 1
     err = capsys.readouterr().err
