@@ -33,7 +33,7 @@ import requests
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pouracquit.core.calls import CallGate, VendorClient, error_for_status, parse_retry_after
+from pouracquit.core.calls import CallGate, RetryPolicy, VendorClient, error_for_status, parse_retry_after
 from pouracquit.core.errors import (
     AuthExpired,
     BadRecord,
@@ -137,9 +137,11 @@ class ZohoSource:
         self._client = VendorClient(vendor="zoho", classify=self._classify, meter=ctx.meter,
                                     gate=CallGate(concurrency=settings.concurrency), retry=ctx.retry,
                                     refresh=self._refresh_token)
-        # Token exchanges have their own budget and gate: they run inside an API call's slot.
+        # Token exchanges have their own budget and gate (they run inside an API call's slot) and
+        # retry once only: the API call around them retries too, and Zoho caps refreshes per 10 minutes.
         refreshes, window = TOKEN_REFRESHES
-        self._oauth = VendorClient(vendor="zoho", classify=self._classify, meter=ctx.meter, retry=ctx.retry,
+        once = RetryPolicy(attempts=2, backoff_base=ctx.retry.backoff_base, backoff_max=ctx.retry.backoff_max)
+        self._oauth = VendorClient(vendor="zoho", classify=self._classify, meter=ctx.meter, retry=once,
                                    gate=CallGate(limit=refreshes, window=window * ctx.window_scale))
 
     @classmethod
