@@ -236,3 +236,24 @@ def test_rate_key_and_money_stay_decimal() -> None:
     assert rate_key(Decimal("5.50")) == "5.5" and rate_key(Decimal("20.0")) == "20"
     assert rate_key(Decimal("0.00")) == "0"
     assert Money(amount="1.10", currency="EUR").amount == Decimal("1.10")
+
+
+
+def test_batch_booking_books_thirty_per_call_and_survives_a_lost_answer(
+    sandbox: QuickBooksSandbox, tokens: DictTokens
+) -> None:
+    """record_receipts: new customers and receipts go 30 per /batch call; a
+    batch answer lost after QuickBooks committed is replayed by requestid."""
+    ledger = make_ledger(sandbox, tokens)
+    orders = [order(f"B-{i:03d}", name=f"Client {i} SARL", email=f"c{i}@example.org", key=f"pa-b{i}")
+              for i in range(35)]
+    requests.post(f"{sandbox.url}/_sandbox/faults", timeout=5,
+                  json={"scripted": [{"kind": "drop", "method": "POST", "path": "/batch$", "count": 1}]})
+    booked = ledger.record_receipts(orders)
+    assert sorted(booked) == sorted(o.key for o in orders)
+    numbers = [r["DocNumber"] for r in sandbox.dump_state()["SalesReceipts"]]
+    assert sorted(numbers) == sorted(o.number for o in orders)
+    calls = sandbox.call_counts()
+    assert calls["by_operation"].get("create SalesReceipt", 0) == 0
+    assert calls["by_operation"].get("create Customer", 0) == 0
+    assert calls["requestid_replays"] >= 1
