@@ -8,7 +8,7 @@ find the earlier result instead of writing twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -113,6 +113,27 @@ class BatchBooking(Protocol):
     batch_size: int
 
     def record_receipts(self, orders: Sequence[ReceiptOrder]) -> dict[str, str | PermanentError]: ...
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A webhook as received: ``url`` is the public URL the vendor called
+    (what it signed), ``headers`` have lower-case names."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@runtime_checkable
+class WebhookSource(Protocol):
+    """Optional source capability: verified push notifications of changes."""
+
+    def parse_webhook(self, request: WebhookRequest) -> list[str]:
+        """Verify the signature (WebhookRejected when missing, wrong, stale or
+        replayed) and return the ids of the records the event names."""
+        ...
 
 
 class TokenStore(Protocol):

@@ -41,13 +41,15 @@ from pouracquit.core.errors import (
     PouracquitError,
     RateLimited,
     RetryableError,
+    WebhookRejected,
 )
 from pouracquit.core.model import Invoice
 from pouracquit.core.secrets import SecretRef
 from pouracquit.mappings import load_mapping
 
-from .base import Document, Page
+from .base import Document, Page, WebhookRequest
 from .hubspot_mapping import HubSpotMapper, epoch_ms
+from .hubspot_webhook import WebhookVerifier, invoice_ids
 from .registry import ConnectorContext
 
 T = TypeVar("T")
@@ -73,6 +75,7 @@ class HubSpotSettings(BaseModel):
     attach_to_deal: bool = True
     folder_path: str = "/pouracquit"
     timeout: float = Field(default=30.0, gt=0)
+    webhook_secret: SecretRef | None = None  # the app's client secret signs webhooks; defaults to client_secret
 
     @model_validator(mode="after")
     def _one_auth(self) -> HubSpotSettings:
@@ -117,6 +120,7 @@ class HubSpotSource:
         )
         self._sdk: hubspot.Client | None = None
         self._deals: dict[str, str] = {}  # invoice id -> deal id, learnt while reading
+        self._webhooks: WebhookVerifier | None = None
         scale = ctx.window_scale
         self._search_gate = CallGate(limit=SEARCH_RATE[0], window=SEARCH_RATE[1] * scale)
         self._client = VendorClient(
@@ -124,6 +128,16 @@ class HubSpotSource:
             gate=CallGate(limit=BURST[0], window=BURST[1] * scale), retry=ctx.retry,
             refresh=self._refresh_token if settings.access_token is None else None,
         )
+
+    def parse_webhook(self, request: WebhookRequest) -> list[str]:
+        """Verify a v3-signed webhook; the invoice ids it names."""
+        if self._webhooks is None:
+            secret = self.settings.webhook_secret or self.settings.client_secret
+            if secret is None:
+                raise WebhookRejected("set webhook_secret (the HubSpot app's client secret) to accept webhooks")
+            self._webhooks = WebhookVerifier(secret.value().get_secret_value())
+        self._webhooks.verify(request)
+        return invoice_ids(request.body)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> HubSpotSource:

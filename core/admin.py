@@ -1,5 +1,7 @@
 """The admin HTTP API: /healthz, /readyz, /metrics, /status, and the public
-verification page /receipts/{id}/verify that receipts' QR codes open.
+verification page /receipts/{id}/verify that receipts' QR codes open, and
+the vendors' webhooks on POST /webhooks/<vendor> (authenticated by their
+signatures, not by the admin token).
 
 Bound to loopback by default. When ``admin.token`` is configured every route
 but /healthz and the verification page needs ``Authorization: Bearer <token>``, compared in constant
@@ -18,13 +20,17 @@ from typing import Any
 
 import structlog
 
+from pouracquit.connectors.base import WebhookRequest
+
 from .errors import ConfigError
 from .service import Service
 from .status import connection_status, metrics_text, readiness
 from .verify_page import verify_page
+from .webhooks import WebhookIntake
 
 log = structlog.get_logger("pouracquit.admin")
 PUBLIC = frozenset({"/healthz"})
+MAX_WEBHOOK_BYTES = 1 << 20
 
 Reply = tuple[int, str, bytes]
 
@@ -45,8 +51,9 @@ def _is_loopback(host: str) -> bool:
 class AdminServer:
     """Serves the admin routes from a background thread."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, webhooks: WebhookIntake | None = None) -> None:
         self.service = service
+        self.webhooks = webhooks
         admin = service.settings.admin
         host, port = admin.address
         self._token = admin.token.value().get_secret_value() if admin.token else None
@@ -77,6 +84,19 @@ class AdminServer:
         scheme, _, given = (header or "").partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), self._token.encode())
 
+    def public_url(self, raw_path: str) -> str:
+        """The URL a vendor called, as it signed it."""
+        base = self.service.settings.admin.public_url or self.url
+        return base.rstrip("/") + raw_path
+
+    def webhook(self, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
+        vendor = raw_path.split("?", 1)[0].removeprefix("/webhooks/")
+        if self.webhooks is None or not vendor.isidentifier():
+            return _json(404, {"error": "webhooks are served by `pouracquit run`"})
+        request = WebhookRequest(method="POST", url=self.public_url(raw_path), headers=headers, body=body)
+        status, answer = self.webhooks.receive(vendor, request)
+        return _json(status, answer)
+
     def handle(self, method: str, path: str, auth: str | None) -> Reply:
         path = path.split("?", 1)[0]
         route = self._routes.get(path)
@@ -106,7 +126,12 @@ class AdminServer:
                 """Silent: requests are not worth a log line each."""
 
             def _reply(self) -> None:
-                status, ctype, body = server.handle(self.command, self.path, self.headers.get("Authorization"))
+                if self.command == "POST" and self.path.startswith("/webhooks/"):
+                    length = min(int(self.headers.get("Content-Length") or 0), MAX_WEBHOOK_BYTES)
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    status, ctype, body = server.webhook(self.path, headers, self.rfile.read(length))
+                else:
+                    status, ctype, body = server.handle(self.command, self.path, self.headers.get("Authorization"))
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))

@@ -30,6 +30,8 @@ class StoreSettings(_Section):
 class AdminSettings(_Section):
     bind: str = "127.0.0.1:8787"
     token: SecretRef | None = None
+    # The address vendors reach this server at (behind a proxy): webhook signatures cover it.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
 
     @field_validator("bind")
     @classmethod

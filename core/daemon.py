@@ -1,6 +1,7 @@
 """The background service: APScheduler runs each connection on its interval
 (one run per connection at a time, with jitter) and drains the outbox between
-runs; SIGTERM lets the step in progress finish, then exits."""
+runs; webhooks trigger targeted syncs under the same per-connection lock;
+SIGTERM lets the step in progress finish, then exits."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .admin import AdminServer
 from .pipeline import Pipeline
 from .service import Service
 from .sync import sync_connection
+from .webhooks import ConnectionWorker, WebhookIntake
 
 log = structlog.get_logger("pouracquit.daemon")
 DRAIN_EVERY = 30.0
@@ -50,10 +52,10 @@ class ConnectionJobs:
             self.lock.release()
 
 
-def build_scheduler(service: Service) -> BackgroundScheduler:
+def build_scheduler(service: Service, jobs_by_name: dict[str, ConnectionJobs]) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
     for conn in service.connections():
-        jobs = ConnectionJobs(service, conn.name)
+        jobs = jobs_by_name[conn.name]
         scheduler.add_job(jobs.sync, "interval", seconds=conn.interval_seconds, jitter=conn.jitter_seconds,
                           id=f"sync:{conn.name}", next_run_time=datetime.now(UTC))
         scheduler.add_job(jobs.drain, "interval", seconds=min(DRAIN_EVERY, conn.interval_seconds),
@@ -65,8 +67,10 @@ def run_service(service: Service) -> int:
     """Run until SIGTERM or SIGINT; returns the process exit code."""
     for conn in service.connections():
         service.wiring(conn)  # configuration errors surface now, not at the first tick
-    admin = AdminServer(service).start()
-    scheduler = build_scheduler(service)
+    jobs = {conn.name: ConnectionJobs(service, conn.name) for conn in service.connections()}
+    workers = {name: ConnectionWorker(service, name, j.lock).start() for name, j in jobs.items()}
+    admin = AdminServer(service, WebhookIntake(service, workers)).start()
+    scheduler = build_scheduler(service, jobs)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
@@ -79,6 +83,8 @@ def run_service(service: Service) -> int:
     while not service.stop.wait(1.0):
         pass
     scheduler.shutdown(wait=True)
+    for worker in workers.values():
+        worker.join(timeout=5)
     admin.stop()
     log.info("service stopped")
     return 0

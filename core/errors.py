@@ -45,3 +45,7 @@ class BadRecord(PouracquitError):
 
 class ConfigError(PouracquitError):
     """The configuration or the installation is wrong; stop and say which key."""
+
+
+class WebhookRejected(PouracquitError):
+    """A webhook whose signature is missing, wrong, stale or replayed: answer 401, do nothing."""

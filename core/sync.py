@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 
 import structlog
 
+from pouracquit.connectors.base import Page
 from pouracquit.state.tables import Snapshot
 
-from .errors import ConfigError, PouracquitError
+from .errors import BadRecord, ConfigError, PouracquitError
 from .intake import IntakeReport, PlannedReceipt, take_page
 from .pipeline import Pipeline
 from .service import Service
@@ -104,4 +105,38 @@ def sync_connection(
         _record_run(service, name, started, result.duration, result.error)
     blog.info("sync finished", seen=result.seen, receipts=len(result.planned), rejected=len(result.rejected),
               outcomes=dict(result.outcomes), duration=round(result.duration, 3))
+    return result
+
+
+def sync_refs(service: Service, name: str, refs: list[str]) -> SyncResult:
+    """A targeted pass over the CRM records ``refs`` (a webhook named them):
+    the same intake and pipeline as a full sync, the cursor left alone."""
+    conn = service.settings.connection(name)
+    wiring = service.wiring(conn)
+    result = SyncResult(connection=name)
+    clock = time.monotonic()
+    invoices, rejected = [], []
+    try:
+        for ref in refs:
+            try:
+                invoices.append(wiring.source.get(ref))
+            except BadRecord as exc:
+                rejected.append((ref, str(exc)))
+        intake = IntakeReport()
+        with service.store.unit() as u:
+            take_page(u, name, Page(invoices=invoices, cursor=None, rejected=rejected), intake)
+        drained = Pipeline(wiring, service.owner, service.stop).drain()
+        result.seen, result.events, result.planned, result.rejected = (
+            intake.seen, intake.events, intake.planned, intake.rejected,
+        )
+        result.outcomes, result.errors = drained.outcomes, drained.errors
+    except ConfigError:
+        raise
+    except PouracquitError as exc:
+        # polling is the safety net: the next scheduled sync picks these records up
+        result.error = f"{type(exc).__name__}: {exc}"
+        log.warning("targeted sync failed", connection=name, refs=len(refs), error=result.error)
+    result.duration = time.monotonic() - clock
+    log.info("targeted sync finished", connection=name, refs=len(refs), receipts=len(result.planned),
+             outcomes=dict(result.outcomes), duration=round(result.duration, 3))
     return result

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlencode
 from .hubspot_search import run_search, validation_error
 from .hubspot_seed import seed_demo, seed_raw
 from .hubspot_store import ASSOCIATION_TYPES, OBJECT_TYPES, Store, iso_ms
+from .hubspot_webhooks import WebhookSender
 from .oauth import TokenIssuer
 from .server import Handler, HttpError, RateRule, Request, Response, Sandbox
 
@@ -50,6 +51,8 @@ class HubSpotSandbox(Sandbox):
     BURST_LIMIT = 100
     SEARCH_PER_SECOND = 5
     SEARCH_CAP = 10_000
+    PORTAL_ID = 146_000_001
+    APP_ID = 2_001
     rate_rules = (RateRule("TEN_SECONDLY_ROLLING", limit=BURST_LIMIT, window=10.0),)
 
     def __init__(self, *, time_factor: float = 1.0, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -77,6 +80,8 @@ class HubSpotSandbox(Sandbox):
         self.route("GET", r"/files/v3/files/search", "files_search", api(self._files_search))
         self.route("GET", r"/files/v3/files/(?P<id>\d+)", "files_get", api(self._file_get))
         self.route("POST", r"/_sandbox/hubspot/invoices/(?P<id>\d+)", "sandbox_hubspot_touch", self._touch_route)
+        self.webhooks = WebhookSender(self.DEMO_CLIENT_SECRET, portal_id=self.PORTAL_ID, app_id=self.APP_ID)
+        self.route("POST", r"/_sandbox/webhooks", "sandbox_webhooks", self._webhooks_route)
 
     # -- Sandbox hooks ------------------------------------------------------------
     def error_body(self, status: int, message: str) -> Any:
@@ -130,7 +135,10 @@ class HubSpotSandbox(Sandbox):
               object_type: str = "invoices", at_ms: int | None = None) -> dict[str, Any]:
         """Change properties (e.g. mark an invoice paid) and bump ``hs_lastmodifieddate``."""
         with self.lock:
-            return self.store.update(object_type, object_id, properties or {}, at_ms=at_ms)
+            record = self.store.update(object_type, object_id, properties or {}, at_ms=at_ms)
+        if object_type == "invoices":
+            self.webhooks.invoice_changed(object_id, properties or {"hs_lastmodifieddate": record["updatedAt"]})
+        return record
 
     def expire_access_tokens(self) -> None:
         """Every OAuth access token issued so far stops working (as if expired)."""
@@ -401,6 +409,11 @@ class HubSpotSandbox(Sandbox):
         if found is None:
             raise HttpError(404, self.error_body(404, "File not found"))
         return Response(body=_file_view(found))
+
+    def _webhooks_route(self, request: Request) -> Response:
+        """``{"url": "http://127.0.0.1:8787/webhooks/hubspot"}`` subscribes to invoice changes."""
+        self.webhooks.url = request.json().get("url") or None
+        return Response(body={"url": self.webhooks.url, "delivered": self.webhooks.delivered})
 
     def _touch_route(self, request: Request) -> Response:
         body = request.json()

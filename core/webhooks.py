@@ -1,0 +1,89 @@
+"""Webhook intake: verify a vendor's signed notification, answer at once,
+and let one worker per connection run a targeted sync of the records named.
+Polling stays the safety net for anything a webhook misses."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+import structlog
+
+from pouracquit.connectors.base import WebhookRequest, WebhookSource
+
+from .errors import WebhookRejected
+from .service import Service
+from .sync import sync_refs
+
+log = structlog.get_logger("pouracquit.webhooks")
+
+
+class ConnectionWorker:
+    """Runs one connection's targeted syncs, one at a time, under the lock
+    its scheduled syncs also take."""
+
+    def __init__(self, service: Service, name: str, lock: threading.Lock) -> None:
+        self.service, self.name, self.lock = service, name, lock
+        self._queue: queue.Queue[list[str]] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=f"webhooks-{name}", daemon=True)
+
+    def start(self) -> ConnectionWorker:
+        self._thread.start()
+        return self
+
+    def push(self, refs: list[str]) -> None:
+        self._queue.put(refs)
+
+    def _next_batch(self) -> list[str]:
+        refs = list(self._queue.get(timeout=0.5))
+        while True:  # events that arrived meanwhile ride along
+            try:
+                refs += [r for r in self._queue.get_nowait() if r not in refs]
+            except queue.Empty:
+                return refs
+
+    def _run(self) -> None:
+        while not self.service.stop.is_set():
+            try:
+                refs = self._next_batch()
+            except queue.Empty:
+                continue
+            with self.lock:
+                try:
+                    sync_refs(self.service, self.name, refs)
+                except Exception:
+                    log.exception("targeted sync crashed", connection=self.name)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+class WebhookIntake:
+    """Routes ``POST /webhooks/<vendor>`` to the connections whose source is that vendor."""
+
+    def __init__(self, service: Service, workers: dict[str, ConnectionWorker]) -> None:
+        self.service, self.workers = service, workers
+
+    def receive(self, vendor: str, request: WebhookRequest) -> tuple[int, dict[str, Any]]:
+        targets = [c for c in self.service.connections() if c.source.vendor == vendor and c.name in self.workers]
+        if not targets:
+            return 404, {"error": f"no connection takes {vendor} webhooks"}
+        # each connection may be a different vendor app: the one whose secret signed it takes it
+        accepted, reasons = 0, []
+        for conn in targets:
+            source = self.service.wiring(conn).source
+            if not isinstance(source, WebhookSource):
+                return 404, {"error": f"{vendor} sources do not take webhooks"}
+            try:
+                refs = source.parse_webhook(request)
+            except WebhookRejected as exc:
+                reasons.append(str(exc))
+                continue
+            accepted += 1
+            if refs:
+                self.workers[conn.name].push(refs)
+        if not accepted:
+            log.warning("webhook rejected", vendor=vendor, reasons=reasons)
+            return 401, {"error": "; ".join(sorted(set(reasons)))}
+        return 200, {"accepted": accepted}
