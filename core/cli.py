@@ -71,6 +71,13 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())
+    return 0
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from .demo import sandbox_command
 
@@ -113,6 +120,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--number", help="number to print when the invoice has none")
     p = command("archive", _cmd_archive, "Re-hash every archived document and walk the audit chain.")
     p.add_argument("action", choices=["verify"])
+    command("keygen", _cmd_keygen, "Print a new store.encryption_key (a Fernet key).", config=False)
     for name, run, help_text in (
         ("sandbox", _cmd_sandbox, "Run the vendor emulators alone, seeded with demo data."),
         ("demo", _cmd_demo, "Run one sync on the built-in sandboxes and print a summary."),

@@ -25,6 +25,8 @@ class LogSettings(_Section):
 
 class StoreSettings(_Section):
     url: str | None = None
+    # Fernet key sealing the OAuth tokens kept in the store (`pouracquit keygen` makes one).
+    encryption_key: SecretRef = SecretRef(env="POURACQUIT_STATE_KEY")
 
 
 class AdminSettings(_Section):

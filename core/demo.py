@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch
+from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch, state_key
 
 from .config import parse_settings
 from .service import Service
@@ -25,6 +25,7 @@ from .toml_out import dumps
 def _demo_settings(workdir: Path, launched: Launched) -> dict[str, Any]:
     return {
         "data_dir": str(workdir / "data"),
+        "store": {"encryption_key": state_key(workdir / "secrets")},
         "seller": DEMO_SELLER,
         "document": {"thank_you": "Merci pour votre confiance."},
         "pipeline": {"vendor_backoff_seconds": 0.2, "backoff_seconds": 2.0},
@@ -112,7 +113,8 @@ def sandbox_command(source: str | None, ledger: str | None, write_config: str | 
     for vendor, box in launched.sandboxes.items():
         console.print(f"{vendor} sandbox: {box.url}  (state: {box.url}/_sandbox/state)", markup=False)
     if config:
-        data = {"data_dir": "./pouracquit-data", "seller": DEMO_SELLER, "connections": [launched.connection]}
+        data = {"data_dir": "./pouracquit-data", "store": {"encryption_key": state_key(secrets)},
+                "seller": DEMO_SELLER, "connections": [launched.connection]}
         config.write_text(dumps(data), encoding="utf-8")
         console.print(f"config written to {config}: try `pouracquit sync --config {config}`", markup=False)
     stop = threading.Event()

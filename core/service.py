@@ -9,6 +9,8 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
+from cryptography.fernet import Fernet
+
 from pouracquit.connectors.registry import ConnectorContext, factory
 from pouracquit.state.db import open_engine
 from pouracquit.state.store import CredentialStore, Store
@@ -34,6 +36,7 @@ class Service:
     owner: str = field(default_factory=worker_id)
     stop: threading.Event = field(default_factory=threading.Event)
     _renderer: Renderer | None = None
+    _fernet: Fernet | None = None
     _wirings: dict[str, Wiring] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -41,6 +44,21 @@ class Service:
     def open(cls, settings: Settings) -> Service:
         """Open (and migrate) the state store named by ``settings``."""
         return cls(settings=settings, store=Store(open_engine(settings.store_url)))
+
+    def cipher(self) -> Fernet:
+        """The store's Fernet cipher; read on first use so commands that keep
+        no token never need the key."""
+        with self._lock:
+            if self._fernet is None:
+                ref = self.settings.store.encryption_key
+                try:
+                    self._fernet = Fernet(ref.value().get_secret_value().encode())
+                except ConfigError as exc:
+                    raise ConfigError(f"store.encryption_key: {exc} (create a key with `pouracquit keygen`)") from None
+                except ValueError:
+                    raise ConfigError(f"store.encryption_key: the key in {ref.describe()} is not a Fernet key "
+                                      f"(create one with `pouracquit keygen`)") from None
+            return self._fernet
 
     @property
     def renderer(self) -> Renderer:
@@ -59,7 +77,7 @@ class Service:
         return ConnectorContext(
             connection=conn.name,
             meter=self.meter,
-            tokens=CredentialStore(self.store, conn.name),
+            tokens=CredentialStore(self.store, conn.name, self.cipher),
             retry=RetryPolicy(attempts=p.vendor_retry_attempts, backoff_base=p.vendor_backoff_seconds),
             window_scale=self.settings.time_factor,
             mapping=mapping,

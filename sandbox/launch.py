@@ -80,6 +80,13 @@ DEMO_SELLER: dict[str, Any] = {
 }
 
 
+def state_key(secrets: Path) -> dict[str, str]:
+    """A fresh Fernet key for the state store, as a ``{ file = ... }`` reference."""
+    from cryptography.fernet import Fernet
+
+    return secret_file(secrets, "state_key", Fernet.generate_key().decode())
+
+
 def emulator(vendor: str, role: str) -> Emulator:
     found = EMULATORS.get(vendor)
     if found is None or found.role != role:

@@ -5,14 +5,17 @@ one transaction, committed whole or not at all."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine, func, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+
+from pouracquit.core.errors import ConfigError
 
 from .chain import GENESIS, entry_hash
 from .tables import ConnectionState, Credential, Event, NumberSeries, Quarantine, Receipt, Snapshot
@@ -211,23 +214,31 @@ class Store:
 
 
 class CredentialStore:
-    """The connectors' TokenStore, one namespace per connection."""
+    """The connectors' TokenStore, one namespace per connection, encrypted at
+    rest with Fernet: a copy of the database alone reveals no token."""
 
-    def __init__(self, store: Store, connection: str) -> None:
-        self._store, self._connection = store, connection
+    def __init__(self, store: Store, connection: str, cipher: Callable[[], Fernet]) -> None:
+        self._store, self._connection, self._cipher = store, connection, cipher
 
     def get(self, name: str) -> str | None:
         with Session(self._store.engine) as session:
             row = session.get(Credential, (self._connection, name))
-            return row.value if row else None
+        if row is None:
+            return None
+        try:
+            return self._cipher().decrypt(row.value.encode()).decode()
+        except InvalidToken:
+            raise ConfigError(f"stored credential {self._connection}/{name} cannot be decrypted with the "
+                              f"configured store.encryption_key (was the key changed?)") from None
 
     def put(self, name: str, value: str) -> None:
+        sealed = self._cipher().encrypt(value.encode()).decode()
         with self._store.unit() as u:
             row = u.session.get(Credential, (self._connection, name))
             if row is None:
-                u.session.add(Credential(connection=self._connection, name=name, value=value))
+                u.session.add(Credential(connection=self._connection, name=name, value=sealed))
             else:
-                row.value, row.updated_at = value, utcnow()
+                row.value, row.updated_at = sealed, utcnow()
 
 
 def is_conflict(exc: Exception) -> bool:

@@ -16,7 +16,7 @@ from pouracquit.core.config import Settings, parse_settings
 from pouracquit.core.service import Service
 from pouracquit.core.sync import SyncResult, sync_connection
 from pouracquit.core.toml_out import dumps
-from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch
+from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch, state_key
 from pouracquit.sandbox.server import Sandbox
 
 TIME_FACTOR = 0.05
@@ -94,6 +94,7 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
         config = {
             "data_dir": str(tmp_path / "data"),
             "time_factor": TIME_FACTOR,
+            "store": {"encryption_key": state_key(tmp_path / "secrets")},
             "seller": DEMO_SELLER,
             "log": {"format": "json"},
             "admin": {"bind": "127.0.0.1:0"},
