@@ -23,6 +23,10 @@ Facts emulated (sources in the Salesforce connector's report):
   ``/services/data/vXX.X/query/01g...-2000`` until ``done``.
 * ContentVersion insert with ``FirstPublishLocationId`` creates the
   ContentDocument and links it to that record.
+
+Two listeners: the API over HTTPS at ``api_url`` (what connectors use), and
+the ``/_sandbox/*`` control endpoints over plain HTTP at ``url``, so the
+tools that drive every sandbox alike (fault knobs, state, seeding) need no CA.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
+from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -42,7 +49,7 @@ from .salesforce_seed import seed_demo, seed_raw
 from .salesforce_soql import SoqlError, parse
 from .salesforce_store import SCHEMA, Org, fields_of, sf_time
 from .salesforce_tls import make_authority
-from .server import HttpError, RateRule, Request, Response, Sandbox
+from .server import HttpError, RateRule, Request, Response, Sandbox, _RequestHandler
 
 _V = r"/services/data/v(?P<version>\d+\.\d)"
 _CODES = {400: "BAD_REQUEST", 401: "INVALID_SESSION_ID", 403: "FORBIDDEN", 404: "NOT_FOUND",
@@ -110,6 +117,41 @@ class SalesforceSandbox(Sandbox):
         self.route("PATCH", rf"{_V}/sobjects/(?P<sobject>\w+)/(?P<id>\w+)", "sobject_update", api(self._update))
         self.route("POST", rf"{_V}/sobjects/(?P<sobject>\w+)/?", "sobject_create", api(self._create))
         self.route("POST", r"/_sandbox/salesforce/records/(?P<id>\w+)", "sandbox_salesforce_touch", self._touch_route)
+
+    # -- listeners ----------------------------------------------------------------
+    def start(self) -> SalesforceSandbox:
+        super().start()
+        self._api_url = super().url
+        plane = _ControlPlane(self)
+
+        class _Handler(_RequestHandler):
+            owner = plane  # type: ignore[assignment]
+
+        self._control = ThreadingHTTPServer((self._host, 0), _Handler)
+        self._control.daemon_threads = True
+        threading.Thread(target=self._control.serve_forever, args=(0.05,), name="salesforce-control",
+                         daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if getattr(self, "_control", None) is not None:
+            self._control.shutdown()
+            self._control.server_close()
+            self._control = None
+        super().stop()
+
+    @property
+    def api_url(self) -> str:
+        """The HTTPS base URL of the API (the instance URL the token answer names)."""
+        return self._api_url
+
+    @property
+    def url(self) -> str:
+        """The plain-HTTP base URL of the ``/_sandbox/*`` control endpoints."""
+        if getattr(self, "_control", None) is None:
+            raise RuntimeError("sandbox not started")
+        host, port = self._control.server_address[:2]
+        return f"http://{host}:{port}"
 
     # -- Sandbox hooks ------------------------------------------------------------
     def error_body(self, status: int, message: str) -> Any:
@@ -205,8 +247,8 @@ class SalesforceSandbox(Sandbox):
             return Response(400, {"error": "invalid_grant", "error_description": "expired access/refresh token"})
         issued = str(int(time.time() * 1000))
         body = {"access_token": f"00D5g000004pAcQ!{pair['access_token']}", "signature": secrets.token_urlsafe(32),
-                "scope": "refresh_token api", "instance_url": self.url,
-                "id": f"{self.url}/id/00D5g000004pAcQEAU/0055g00000DemoUSER", "token_type": "Bearer",
+                "scope": "refresh_token api", "instance_url": self.api_url,
+                "id": f"{self.api_url}/id/00D5g000004pAcQEAU/0055g00000DemoUSER", "token_type": "Bearer",
                 "issued_at": issued}
         if self.tokens.rotate:
             body["refresh_token"] = pair["refresh_token"]
@@ -313,6 +355,21 @@ class SalesforceSandbox(Sandbox):
         return Response(body=sf_json(record))
 
 
+class _ControlPlane:
+    """What the plain-HTTP listener dispatches to: the control endpoints only."""
+
+    def __init__(self, box: SalesforceSandbox) -> None:
+        self.box = box
+
+    def error_body(self, status: int, message: str) -> Any:
+        return self.box.error_body(status, message)
+
+    def dispatch(self, request: Request) -> Response:
+        if not request.path.startswith("/_sandbox/"):
+            return Response(404, self.error_body(404, f"the API is served over HTTPS at {self.box.api_url}"))
+        return self.box.dispatch(request)
+
+
 SANDBOX = SalesforceSandbox
 
 
@@ -327,7 +384,7 @@ def connector_settings(box: Sandbox, secrets_dir: Path) -> dict[str, Any]:
     ca.write_bytes(box.ca_pem)
     return {
         "vendor": "salesforce",
-        "login_url": box.url,
+        "login_url": box.api_url,
         "client_id": SalesforceSandbox.DEMO_CLIENT_ID,
         "client_secret": secret_file(secrets_dir, "salesforce_client_secret", SalesforceSandbox.DEMO_CLIENT_SECRET),
         "refresh_token": secret_file(secrets_dir, "salesforce_refresh_token", SalesforceSandbox.DEMO_REFRESH_TOKEN),

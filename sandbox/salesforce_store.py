@@ -62,7 +62,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
                         "SKU__c": STR, "Position__c": NUM, "VAT_Exemption__c": STR},
     "Payment__c": {"Name": STR, "Invoice__c": Ref("Invoice__r", "Invoice__c"), "Amount__c": NUM,
                    "Payment_Date__c": DATE, "Method__c": STR, "Reference__c": STR},
-    "ContentVersion": {"Title": STR, "PathOnClient": STR, "VersionData": B64, "FirstPublishLocationId": ID,
+    "ContentVersion": {"Title": STR, "Description": STR, "PathOnClient": STR, "VersionData": B64, "FirstPublishLocationId": ID,
                        "ContentDocumentId": Ref("ContentDocument", "ContentDocument"), "IsLatest": BOOL,
                        "ContentSize": NUM, "FileExtension": STR, "Checksum": STR, "VersionNumber": STR},
     "ContentDocument": {"Title": STR, "LatestPublishedVersionId": ID, "FileExtension": STR,
