@@ -62,7 +62,8 @@ _DECIMAL = re.compile(rf'"{_MARK}(-?[0-9.E+-]+)"')
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return f"{_MARK}{value}"  # marker, replaced by a bare JSON number after dumps
+        text = format(value, "f")  # Salesforce prints number fields as doubles: 0.0, 1450.0, 68.5
+        return f"{_MARK}{text if '.' in text else text + '.0'}"  # marker, replaced by a bare JSON number
     if isinstance(value, datetime):
         return sf_time(value)
     if isinstance(value, date):
