@@ -71,6 +71,13 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_connect(args: argparse.Namespace) -> int:
+    from .connect import connect_command
+
+    return connect_command(_settings(args), args.vendor, connection=args.connection, port=args.port,
+                           open_browser=not args.no_browser)
+
+
 def _cmd_keygen(args: argparse.Namespace) -> int:
     from cryptography.fernet import Fernet
 
@@ -120,6 +127,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--number", help="number to print when the invoice has none")
     p = command("archive", _cmd_archive, "Re-hash every archived document and walk the audit chain.")
     p.add_argument("action", choices=["verify"])
+    p = command("connect", _cmd_connect, "Authorise pouracquit at a vendor (OAuth) and keep its tokens.")
+    p.add_argument("vendor", help="the vendor of a source or ledger in the config (hubspot, quickbooks, ...)")
+    p.add_argument("--connection", help="the connection to authorise (default: the only one using the vendor)")
+    p.add_argument("--port", type=int, default=8788, help="local port of the redirect listener (default 8788)")
+    p.add_argument("--no-browser", action="store_true", help="print the authorisation URL, do not open it")
     command("keygen", _cmd_keygen, "Print a new store.encryption_key (a Fernet key).", config=False)
     for name, run, help_text in (
         ("sandbox", _cmd_sandbox, "Run the vendor emulators alone, seeded with demo data."),
