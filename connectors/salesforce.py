@@ -291,7 +291,8 @@ class SalesforceSource:
             cls = ERROR_CODES.get(code) or next(
                 (c for e, c in EXCEPTIONS.items() if isinstance(exc, e)), None)
             if cls is None:
-                cls = RetryableError if isinstance(exc, SalesforceGeneralError) and exc.status >= 500 else PermanentError
+                server_side = isinstance(exc, SalesforceGeneralError) and exc.status >= 500
+                cls = RetryableError if server_side else PermanentError
             if cls is ConfigError:
                 text += " (check mappings/salesforce.toml or the connection's [mapping] overrides)"
             return cls(text)
@@ -312,8 +313,9 @@ class SalesforceSource:
     # -- reading ------------------------------------------------------------------
     def _invoice_soql(self, where: str) -> str:
         modified = self._mapper.m["invoice"]["modified"]
-        return format_soql("SELECT {:literal} FROM {:literal}", ", ".join(self._mapper.invoice_fields()),
-                           self._objects["invoice"]) + where + f" ORDER BY {modified} ASC, Id ASC"
+        # names were checked against _NAME at construction; values come in ``where``, already escaped
+        return format_soql("SELECT {:literal} FROM {:literal}{:literal} ORDER BY {:literal} ASC, Id ASC",
+                           ", ".join(self._mapper.invoice_fields()), self._objects["invoice"], where, modified)
 
     def changes(self, cursor: str | None) -> Iterator[Page]:
         """Pages of invoices modified since ``cursor``, oldest first, each with the cursor after it."""

@@ -128,8 +128,8 @@ class SalesforceMapper:
                   ) -> tuple[Payment, ...]:
         if self.objects.get("payment"):
             return tuple(sorted((
-                Payment(amount=Money(amount=to_decimal(self._required(p, "payment", "amount", f"payment {p.get('Id')}")),
-                                     currency=currency),
+                Payment(amount=Money(amount=to_decimal(self._required(p, "payment", "amount",
+                                                                       f"payment {p.get('Id')}")), currency=currency),
                         paid_at=parse_when(self._required(p, "payment", "date", f"payment {p.get('Id')}")),
                         method=self._method(self._get(p, "payment", "method")),
                         reference=self._get(p, "payment", "reference"))

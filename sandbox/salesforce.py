@@ -229,7 +229,8 @@ class SalesforceSandbox(Sandbox):
                 status, body = handler(request)
             except SoqlError as exc:
                 raise self._fail(_STATUS_OF.get(exc.code, 400), exc.code, exc.message) from None
-            return Response(status=status, body=None if body is None else sf_json(body), headers={"Sforce-Limit-Info": self._usage()})
+            return Response(status=status, body=None if body is None else sf_json(body),
+                            headers={"Sforce-Limit-Info": self._usage()})
 
         return wrapped
 

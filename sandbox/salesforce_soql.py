@@ -16,6 +16,7 @@ text ignore case (the sandbox compares Id and reference fields exactly).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -315,10 +316,18 @@ def matches(cond: Cond | None, get: Callable[[str], Any], exact: Callable[[str],
     if kind == "cmp":
         return _compare(value, cond[2], cond[3], exact(field))
     if kind == "in":
-        found = any(_compare(value, "=", v, exact(field)) for v in cond[3])
+        if exact(field) and isinstance(value, str):  # ids: a set lookup, the common batched-children case
+            found = value in _as_set(cond[3])
+        else:
+            found = any(_compare(value, "=", v, exact(field)) for v in cond[3])
         return found != cond[2]
     hit = value is not None and bool(_like(cond[3]).fullmatch(str(value)))
     return hit != cond[2]
+
+
+@functools.lru_cache(maxsize=256)
+def _as_set(values: tuple[Any, ...]) -> frozenset[Any]:
+    return frozenset(values)
 
 
 def sort_key(value: Any, exact: bool) -> tuple[int, Any]:

@@ -17,6 +17,7 @@ second it already used for an earlier transaction).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import itertools
 from dataclasses import dataclass, field
@@ -62,7 +63,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
                         "SKU__c": STR, "Position__c": NUM, "VAT_Exemption__c": STR},
     "Payment__c": {"Name": STR, "Invoice__c": Ref("Invoice__r", "Invoice__c"), "Amount__c": NUM,
                    "Payment_Date__c": DATE, "Method__c": STR, "Reference__c": STR},
-    "ContentVersion": {"Title": STR, "Description": STR, "PathOnClient": STR, "VersionData": B64, "FirstPublishLocationId": ID,
+    "ContentVersion": {"Title": STR, "Description": STR, "PathOnClient": STR, "VersionData": B64,
+                       "FirstPublishLocationId": ID,
                        "ContentDocumentId": Ref("ContentDocument", "ContentDocument"), "IsLatest": BOOL,
                        "ContentSize": NUM, "FileExtension": STR, "Checksum": STR, "VersionNumber": STR},
     "ContentDocument": {"Title": STR, "LatestPublishedVersionId": ID, "FileExtension": STR,
@@ -148,13 +150,7 @@ class Org:
 
     def canonical(self, sobject: str, name: str) -> str:
         """The field's API name whatever the case it was written in, or INVALID_FIELD."""
-        for known in fields_of(sobject):
-            if known.lower() == name.lower():
-                return known
-        raise SoqlError("INVALID_FIELD", f"No such column '{name}' on entity '{sobject}'. If you are attempting "
-                                         "to use a custom field, be sure to append the '__c' after the custom "
-                                         "field name. Please reference your WSDL or the describe call for the "
-                                         "appropriate names.")
+        return canonical(sobject, name)
 
     def create(self, sobject: str, values: dict[str, Any], stamp: datetime, record_id: str | None = None
                ) -> dict[str, Any]:
@@ -218,23 +214,12 @@ class Org:
         return version
 
     # -- reads ------------------------------------------------------------------
-    def _resolve(self, sobject: str, path: str) -> tuple[list[tuple[str, Ref]], str, str]:
+    def _resolve(self, sobject: str, path: str) -> tuple[tuple[tuple[str, Ref], ...], str, str]:
         """``Account__r.Name`` on Invoice__c -> ([(lookup field, Ref)], target object, field)."""
-        hops, current = [], sobject
-        *relations, last = path.split(".")
-        for relation in relations:
-            lookup = next(((name, kind) for name, kind in fields_of(current).items()
-                           if isinstance(kind, Ref) and kind.relationship.lower() == relation.lower()), None)
-            if lookup is None:
-                raise SoqlError("INVALID_FIELD", f"Didn't understand relationship '{relation}' in field path. If "
-                                                 "you are attempting to use a custom relationship, be sure to "
-                                                 "append the '__r' after the custom relationship name.")
-            hops.append(lookup)
-            current = lookup[1].target
-        return hops, current, self.canonical(current, last)
+        return _resolve(sobject, path)
 
     def value(self, sobject: str, record: dict[str, Any], path: str) -> Any:
-        hops, target, name = self._resolve(sobject, path)
+        hops, _, name = self._resolve(sobject, path)
         for lookup, ref in hops:
             parent_id = record.get(lookup)
             record = self.records[ref.target].get(parent_id) if parent_id else None  # type: ignore[assignment]
@@ -264,9 +249,10 @@ class Org:
             query.where, lambda p, r=r: self.value(sobject, r, p), lambda p: self.exact(sobject, p))]
         for order in reversed(query.order):
             exact = self.exact(sobject, order.field)
-            present = [r for r in rows if self.value(sobject, r, order.field) is not None]
-            absent = [r for r in rows if self.value(sobject, r, order.field) is None]
-            present.sort(key=lambda r: sort_key(self.value(sobject, r, order.field), exact), reverse=order.descending)
+            values = {r["Id"]: self.value(sobject, r, order.field) for r in rows}
+            present = [r for r in rows if values[r["Id"]] is not None]
+            absent = [r for r in rows if values[r["Id"]] is None]
+            present.sort(key=lambda r: sort_key(values[r["Id"]], exact), reverse=order.descending)
             rows = present + absent if order.nulls_last else absent + present
         rows = rows[query.offset:]
         return rows if query.limit is None else rows[:query.limit]
@@ -276,7 +262,7 @@ class Org:
         out: dict[str, Any] = {"attributes": self.attributes(sobject, record["Id"], version)}
         for path in paths:
             hops, _, name = self._resolve(sobject, path)
-            node, current, source = out, sobject, record
+            node, source = out, record
             for lookup, ref in hops:
                 parent_id = source.get(lookup) if source else None
                 parent = self.records[ref.target].get(parent_id) if parent_id else None
@@ -287,7 +273,7 @@ class Org:
                 child = node.get(ref.relationship)
                 if not isinstance(child, dict):
                     child = node[ref.relationship] = {"attributes": self.attributes(ref.target, parent["Id"], version)}
-                node, current, source = child, ref.target, parent
+                node, source = child, parent
             else:
                 node[name] = source.get(name)
         return out
@@ -295,3 +281,32 @@ class Org:
     @staticmethod
     def attributes(sobject: str, record_id: str, version: str) -> dict[str, str]:
         return {"type": sobject, "url": f"/services/data/v{version}/sobjects/{sobject}/{record_id}"}
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical(sobject: str, name: str) -> str:
+    """The field's API name whatever the case it was written in, or INVALID_FIELD (cached: the schema is fixed)."""
+    for known in fields_of(sobject):
+        if known.lower() == name.lower():
+            return known
+    raise SoqlError("INVALID_FIELD", f"No such column '{name}' on entity '{sobject}'. If you are attempting "
+                                     "to use a custom field, be sure to append the '__c' after the custom "
+                                     "field name. Please reference your WSDL or the describe call for the "
+                                     "appropriate names.")
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve(sobject: str, path: str) -> tuple[tuple[tuple[str, Ref], ...], str, str]:
+    hops: list[tuple[str, Ref]] = []
+    current = sobject
+    *relations, last = path.split(".")
+    for relation in relations:
+        lookup = next(((name, kind) for name, kind in fields_of(current).items()
+                       if isinstance(kind, Ref) and kind.relationship.lower() == relation.lower()), None)
+        if lookup is None:
+            raise SoqlError("INVALID_FIELD", f"Didn't understand relationship '{relation}' in field path. If "
+                                             "you are attempting to use a custom relationship, be sure to "
+                                             "append the '__r' after the custom relationship name.")
+        hops.append(lookup)
+        current = lookup[1].target
+    return tuple(hops), current, canonical(current, last)
