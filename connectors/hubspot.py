@@ -50,6 +50,7 @@ from pouracquit.mappings import load_mapping
 from .base import Document, Page, WebhookRequest
 from .hubspot_mapping import HubSpotMapper, epoch_ms
 from .hubspot_webhook import WebhookVerifier, invoice_ids
+from .oauth import OAuthApp, stored_refresh_token
 from .registry import ConnectorContext
 
 T = TypeVar("T")
@@ -59,6 +60,12 @@ BURST = (95, 10.0)  # HubSpot: 100 requests / 10 s per private app (Free/Starter
 SEARCH_RATE = (4, 1.0)  # HubSpot: 5 search requests / s per account; keep a margin
 BATCH_MAX = 100  # HubSpot batch read accepts at most 100 inputs
 POLICY_BACKOFF = {"SECONDLY": 1.0, "TEN_SECONDLY_ROLLING": 10.0, "DAILY": 3600.0}
+TOKEN_NAME = "hubspot.{connection}.refresh_token"  # noqa: S105 - a TokenStore key (per connection), not a secret
+PRODUCTION_API = "https://api.hubapi.com"
+PRODUCTION_AUTHORIZE = "https://app.hubspot.com/oauth/authorize"
+# What the source does: read invoices and what they link to, upload the PDF, add a note.
+OAUTH_SCOPES = ("oauth", "crm.objects.invoices.read", "crm.objects.line_items.read", "crm.objects.contacts.read",
+                "crm.objects.companies.read", "crm.objects.deals.read", "files")
 
 
 class HubSpotSettings(BaseModel):
@@ -66,11 +73,11 @@ class HubSpotSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_url: str = "https://api.hubapi.com"
+    base_url: str = PRODUCTION_API
     access_token: SecretRef | None = None  # private app token
-    client_id: str | None = None  # OAuth app: client_id + client_secret + refresh_token
+    client_id: str | None = None  # OAuth app: client_id + client_secret (+ refresh_token, or `pouracquit connect`)
     client_secret: SecretRef | None = None
-    refresh_token: SecretRef | None = None  # the initial one; rotated ones live in the token store
+    refresh_token: SecretRef | None = None  # the initial one; connected or rotated ones live in the token store
     page_size: int = Field(default=100, ge=2, le=100)
     attach_to_deal: bool = True
     folder_path: str = "/pouracquit"
@@ -79,12 +86,11 @@ class HubSpotSettings(BaseModel):
 
     @model_validator(mode="after")
     def _one_auth(self) -> HubSpotSettings:
-        oauth = (self.client_id, self.client_secret, self.refresh_token)
-        if self.access_token is not None and any(v is not None for v in oauth):
+        oauth = (self.client_id, self.client_secret)
+        if self.access_token is not None and (any(v is not None for v in oauth) or self.refresh_token is not None):
             raise ValueError("give access_token (private app) or client_id/client_secret/refresh_token, not both")
         if self.access_token is None and not all(v is not None for v in oauth):
-            missing = [k for k, v in zip(("client_id", "client_secret", "refresh_token"), oauth, strict=True)
-                       if v is None]
+            missing = [k for k, v in zip(("client_id", "client_secret"), oauth, strict=True) if v is None]
             raise ValueError(f"access_token is missing, or for OAuth {', '.join(missing)}")
         return self
 
@@ -112,7 +118,7 @@ class HubSpotSource:
     def __init__(self, settings: HubSpotSettings, ctx: ConnectorContext) -> None:
         self.settings = settings
         self._ctx = ctx
-        self._token_name = f"hubspot.{ctx.connection}.refresh_token"
+        self._token_name = TOKEN_NAME.format(connection=ctx.connection)
         self._mapper = HubSpotMapper(load_mapping("hubspot", ctx.mapping))
         self._objects: Mapping[str, str] = self._mapper.m["objects"]
         self._access: str | None = (
@@ -151,6 +157,26 @@ class HubSpotSource:
             raise ConfigError(f"invalid HubSpot settings: {problems}") from None
         return cls(parsed, ctx)
 
+    @classmethod
+    def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp:
+        """The OAuth app ``pouracquit connect hubspot`` authorises: the authorize page
+        is on app.hubspot.com in production, beside the API on any other base_url
+        (a sandbox); the token endpoint takes client_id/client_secret as form fields."""
+        s = cls.from_settings(settings, ctx).settings
+        if s.client_id is None or s.client_secret is None:
+            raise ConfigError("hubspot: a private app token needs no connect; set client_id and client_secret "
+                              "of the OAuth app instead of access_token")
+        base = s.base_url.rstrip("/")
+        return OAuthApp(
+            vendor="hubspot",
+            authorize_url=PRODUCTION_AUTHORIZE if base == PRODUCTION_API else f"{base}/oauth/authorize",
+            token_url=f"{base}/oauth/v1/token",
+            client_id=s.client_id, client_secret=s.client_secret.value().get_secret_value(),
+            scopes=OAUTH_SCOPES, token_name=TOKEN_NAME.format(connection=ctx.connection), client_auth="form",
+            redirect_host="localhost",  # HubSpot refuses IP addresses in redirect URIs
+            timeout=s.timeout,
+        )
+
     # -- calls --------------------------------------------------------------------
     def _api(self) -> hubspot.Client:
         if self._access is None:
@@ -171,8 +197,8 @@ class HubSpotSource:
 
     def _refresh_token(self) -> None:
         """Exchange the refresh token for an access token; persist a rotated refresh token first."""
-        assert self.settings.client_id and self.settings.client_secret and self.settings.refresh_token
-        current = self._ctx.tokens.get(self._token_name) or self.settings.refresh_token.value().get_secret_value()
+        assert self.settings.client_id and self.settings.client_secret
+        current = stored_refresh_token(self._ctx.tokens, self._token_name, self.settings.refresh_token, "hubspot")
         oauth = hubspot.Client.create(host=self.settings.base_url.rstrip("/"), retry=False).oauth.tokens_api
         secret = self.settings.client_secret.value().get_secret_value()
 

@@ -36,6 +36,7 @@ from pouracquit.core.money import round_cents
 from pouracquit.mappings import load_mapping, lookup
 
 from .base import Document, ReceiptOrder
+from .oauth import OAuthApp
 from .quickbooks_session import (
     VENDOR,
     Connection,
@@ -43,6 +44,7 @@ from .quickbooks_session import (
     DuplicateName,
     QuickBooksSettings,
     classify,
+    oauth_app,
 )
 from .registry import ConnectorContext
 
@@ -137,6 +139,11 @@ class QuickBooksLedger:
     def from_settings(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> QuickBooksLedger:
         """Build from the connection's ledger table; a bad key is a ConfigError naming it."""
         return cls(QuickBooksSettings.load(settings), ctx)
+
+    @classmethod
+    def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp:
+        """What ``pouracquit connect quickbooks`` needs (see ``quickbooks_session.oauth_app``)."""
+        return oauth_app(QuickBooksSettings.load(settings))
 
     def _call(self, op: str, fn: Any, *, replay_safe: bool = True) -> Any:
         return self.client.call(op, fn, replay_safe=replay_safe)

@@ -32,11 +32,14 @@ from pouracquit.core.errors import (
 )
 from pouracquit.core.secrets import SecretRef
 
+from .oauth import OAuthApp, stored_refresh_token
+
 VENDOR = "quickbooks"
 TOKEN_NAME = "quickbooks.refresh_token"  # noqa: S105 - a TokenStore key, not a secret
 PRODUCTION_API = "https://quickbooks.api.intuit.com"
 PRODUCTION_DISCOVERY = "https://developer.intuit.com/.well-known/openid_configuration/"
 OAUTH_PLAYGROUND_REDIRECT = "https://developer.intuit.com/v2/OAuth2Playground/RedirectUrl"
+OAUTH_SCOPES = ("com.intuit.quickbooks.accounting",)
 
 
 class QuickBooksSettings(BaseModel):
@@ -47,7 +50,8 @@ class QuickBooksSettings(BaseModel):
     realm_id: str = Field(min_length=1, description="QBO company id (realmId)")
     client_id: str = Field(min_length=1)
     client_secret: SecretRef
-    refresh_token: SecretRef = Field(description="the first refresh token; later ones live in the TokenStore")
+    refresh_token: SecretRef | None = Field(default=None, description="the first refresh token (or run "
+                                            "`pouracquit connect quickbooks`); later ones live in the TokenStore")
     base_url: str = Field(default=PRODUCTION_API, pattern=r"^https?://")
     discovery_url: str = Field(default=PRODUCTION_DISCOVERY, pattern=r"^https?://")
     redirect_uri: str = OAUTH_PLAYGROUND_REDIRECT
@@ -196,10 +200,39 @@ class Connection:
                     s.client_id, s.client_secret.value().get_secret_value(), s.redirect_uri, s.discovery_url,
                     timeout=s.timeout))
             auth = self._auth
-            current = self._tokens.get(TOKEN_NAME) or s.refresh_token.value().get_secret_value()
+            current = stored_refresh_token(self._tokens, TOKEN_NAME, s.refresh_token, VENDOR)
             self._call("oauth.refresh", lambda: auth.refresh(refresh_token=current))
             if not auth.access_token or not auth.refresh_token:
                 raise PermanentError("quickbooks token endpoint answered without tokens")
             if auth.refresh_token != current:
                 self._tokens.put(TOKEN_NAME, auth.refresh_token)
             self.session.access_token = auth.access_token
+
+
+def oauth_app(settings: QuickBooksSettings) -> OAuthApp:
+    """The app ``pouracquit connect quickbooks`` authorises, with its endpoints read
+    from the discovery document (production: appcenter.intuit.com/connect/oauth2 and
+    oauth.platform.intuit.com/oauth2/v1/tokens/bearer); Intuit authenticates the app
+    with HTTP Basic and names the company (``realmId``) on the redirect."""
+    try:
+        response = requests.get(settings.discovery_url, timeout=settings.timeout,
+                                headers={"Accept": "application/json"})
+        response.raise_for_status()
+        doc = response.json()
+        authorize, token = str(doc["authorization_endpoint"]), str(doc["token_endpoint"])
+    except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"quickbooks settings: discovery_url: no usable discovery document at "
+                          f"{settings.discovery_url} ({type(exc).__name__})") from None
+
+    def notes(params: Mapping[str, str], answer: Mapping[str, Any]) -> list[str]:
+        realm = params.get("realmId")
+        if not realm:
+            return []
+        if realm == settings.realm_id:
+            return [f"QuickBooks company (realmId) {realm}: the configured realm_id."]
+        return [f"QuickBooks company (realmId) {realm} differs from the configured realm_id {settings.realm_id}: "
+                f'set realm_id = "{realm}" in this connection\'s ledger settings.']
+
+    return OAuthApp(vendor=VENDOR, authorize_url=authorize, token_url=token, client_id=settings.client_id,
+                    client_secret=settings.client_secret.value().get_secret_value(), scopes=OAUTH_SCOPES,
+                    token_name=TOKEN_NAME, client_auth="basic", timeout=settings.timeout, notes=notes)

@@ -35,8 +35,9 @@ from pouracquit.core.money import round_cents
 from pouracquit.mappings import load_mapping, lookup
 
 from .base import Document, ReceiptOrder
+from .oauth import OAuthApp
 from .registry import ConnectorContext
-from .xero_session import VENDOR, DuplicateNumber, XeroApi, XeroSettings, classify
+from .xero_session import VENDOR, DuplicateNumber, XeroApi, XeroSettings, classify, oauth_app
 
 NUMBER_MAX = 255
 CONTACT_NAME_MAX = 255
@@ -136,6 +137,11 @@ class XeroLedger:
     def from_settings(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> XeroLedger:
         """Build from the connection's ledger table; a bad key is a ConfigError naming it."""
         return cls(XeroSettings.load(settings), ctx)
+
+    @classmethod
+    def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp:
+        """What ``pouracquit connect xero`` needs (see ``xero_session.oauth_app``)."""
+        return oauth_app(XeroSettings.load(settings))
 
     def _call(self, op: str, fn: Any, *, replay_safe: bool = True) -> Any:
         return self.client.call(op, fn, replay_safe=replay_safe)

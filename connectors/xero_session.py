@@ -31,10 +31,15 @@ from pouracquit.core.errors import (
 )
 from pouracquit.core.secrets import SecretRef
 
+from .oauth import OAuthApp, stored_refresh_token
+
 VENDOR = "xero"
 TOKEN_NAME = "xero.refresh_token"  # noqa: S105 - a TokenStore key, not a secret
 PRODUCTION_API = "https://api.xero.com/api.xro/2.0"
 PRODUCTION_IDENTITY = "https://identity.xero.com"
+PRODUCTION_AUTHORIZE = "https://login.xero.com/identity/connect/authorize"
+OAUTH_SCOPES = ("offline_access", "accounting.transactions", "accounting.contacts", "accounting.settings",
+                "accounting.attachments")
 REFRESH_MARGIN = 60.0  # refresh this many (vendor) seconds before the access token expires
 log = structlog.get_logger("pouracquit.xero")
 
@@ -46,7 +51,8 @@ class XeroSettings(BaseModel):
 
     client_id: str = Field(min_length=1)
     client_secret: SecretRef
-    refresh_token: SecretRef = Field(description="the first refresh token; later ones live in the TokenStore")
+    refresh_token: SecretRef | None = Field(default=None, description="the first refresh token (or run "
+                                            "`pouracquit connect xero`); later ones live in the TokenStore")
     base_url: str = Field(default=PRODUCTION_API, pattern=r"^https?://")
     identity_url: str = Field(default=PRODUCTION_IDENTITY, pattern=r"^https?://",
                               description="base of the token endpoint (<identity_url>/connect/token)")
@@ -139,7 +145,7 @@ class XeroApi:
         """Swap the current refresh token for a new pair; persist the rotated one first."""
         with self._lock:
             s = self._settings
-            current = self._tokens.get(TOKEN_NAME) or s.refresh_token.value().get_secret_value()
+            current = stored_refresh_token(self._tokens, TOKEN_NAME, s.refresh_token, VENDOR)
             secret = s.client_secret.value().get_secret_value()
             url = s.identity_url.rstrip("/") + "/connect/token"
 
@@ -221,3 +227,32 @@ class XeroApi:
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key[:128]
         return self._call(op, lambda: self._send(method, url, headers=headers, **kwargs), replay_safe=replay_safe)
+
+
+def oauth_app(settings: XeroSettings) -> OAuthApp:
+    """The app ``pouracquit connect xero`` authorises: login.xero.com's authorize page
+    in production (``<identity_url>/connect/authorize`` elsewhere), the token at
+    ``<identity_url>/connect/token`` with HTTP Basic; after the exchange the
+    organisations the grant reaches are listed from ``/connections``."""
+    identity = settings.identity_url.rstrip("/")
+
+    def notes(params: Mapping[str, str], answer: Mapping[str, Any]) -> list[str]:
+        response = requests.get(settings.connections_url, timeout=settings.timeout,
+                                headers={"Authorization": f"Bearer {answer['access_token']}",
+                                         "Accept": "application/json"})
+        response.raise_for_status()
+        orgs = [r for r in response.json() or [] if r.get("tenantType") == "ORGANISATION"]
+        lines = [f"Xero organisation {r.get('tenantName')}: tenant_id {r.get('tenantId')}" for r in orgs]
+        ids = {str(r.get("tenantId")) for r in orgs}
+        if settings.tenant_id and settings.tenant_id not in ids:
+            lines.append(f"The configured tenant_id {settings.tenant_id} is not among them: set tenant_id to one "
+                         f"of the ids above.")
+        elif not settings.tenant_id and len(orgs) > 1:
+            lines.append("This grant reaches several organisations: set tenant_id to the one to book into.")
+        return lines
+
+    return OAuthApp(vendor=VENDOR, authorize_url=PRODUCTION_AUTHORIZE if identity == PRODUCTION_IDENTITY
+                    else f"{identity}/connect/authorize", token_url=f"{identity}/connect/token",
+                    client_id=settings.client_id, client_secret=settings.client_secret.value().get_secret_value(),
+                    scopes=OAUTH_SCOPES, token_name=TOKEN_NAME, client_auth="basic", timeout=settings.timeout,
+                    notes=notes)

@@ -22,6 +22,7 @@ names (the org's data centre); the token comes from ``accounts_url``.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -48,6 +49,7 @@ from pouracquit.core.secrets import SecretRef
 from pouracquit.mappings import load_mapping
 
 from .base import Document, Page
+from .oauth import OAuthApp, stored_refresh_token
 from .registry import ConnectorContext
 from .zoho_mapping import ZohoMapper, lookup_id, parse_when
 
@@ -58,6 +60,10 @@ TOKEN_REFRESHES = (10, 600.0)  # Zoho: at most 10 access tokens per refresh toke
 _AUTH_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE"})
 _BAD_RECORD_CODES = frozenset({"INVALID_DATA", "MANDATORY_NOT_FOUND", "DUPLICATE_DATA"})
 _CONFIG_CODES = frozenset({"OAUTH_SCOPE_MISMATCH", "NO_PERMISSION", "INVALID_MODULE", "INVALID_QUERY"})
+TOKEN_NAME = "zoho.{connection}.refresh_token"  # noqa: S105 - a TokenStore key (per connection), not a secret
+OAUTH_SCOPES = ("ZohoCRM.modules.ALL", "ZohoCRM.coql.READ")  # records, attachments, COQL
+# Zoho's accounts servers, one per data centre (accounts.zoho.com, .eu, .in, .com.au, .jp, .ca, .sa, .com.cn ...)
+_ZOHO_ACCOUNTS = re.compile(r"^https://accounts\.zoho\.[a-z]{2,3}(\.[a-z]{2})?$")
 
 
 class ZohoSettings(BaseModel):
@@ -69,7 +75,7 @@ class ZohoSettings(BaseModel):
     api_domain: str | None = None  # override; by default the token response's api_domain
     client_id: str
     client_secret: SecretRef
-    refresh_token: SecretRef  # the initial one; a rotated one lives in the token store
+    refresh_token: SecretRef | None = None  # the initial one (or `pouracquit connect zoho`); later ones: token store
     module: str = "Invoices"  # or "Deals" with a matching mapping
     page_size: int = Field(default=100, ge=2, le=IDS_MAX)
     concurrency: int = Field(default=5, ge=1, le=25)  # Free edition allows 5 concurrent calls per app
@@ -127,7 +133,7 @@ class ZohoSource:
     def __init__(self, settings: ZohoSettings, ctx: ConnectorContext) -> None:
         self.settings = settings
         self._ctx = ctx
-        self._token_name = f"zoho.{ctx.connection}.refresh_token"
+        self._token_name = TOKEN_NAME.format(connection=ctx.connection)
         self._mapper = ZohoMapper(load_mapping("zoho", ctx.mapping))
         self._http = requests.Session()
         self._lock = threading.Lock()
@@ -155,12 +161,43 @@ class ZohoSource:
             raise ConfigError(f"invalid Zoho settings: {problems}") from None
         return cls(parsed, ctx)
 
+    @classmethod
+    def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp:
+        """The app ``pouracquit connect zoho`` authorises at ``<accounts_url>/oauth/v2/auth``
+        (``access_type=offline`` and ``prompt=consent``, or no refresh token comes back;
+        scopes comma-separated). Zoho names the user's data centre on the redirect
+        (``accounts-server``): the code is exchanged there, and a data centre other
+        than ``accounts_url`` is reported so the config can follow."""
+        s = cls.from_settings(settings, ctx).settings
+        configured = s.accounts_url.rstrip("/")
+
+        def accounts_server(params: Mapping[str, str]) -> str:
+            named = params.get("accounts-server", "").rstrip("/")
+            # the client secret only goes to the configured server or a real Zoho one
+            return named if named and (named == configured or _ZOHO_ACCOUNTS.match(named)) else configured
+
+        def notes(params: Mapping[str, str], answer: Mapping[str, Any]) -> list[str]:
+            lines = [f"Zoho API domain: {answer['api_domain']}"] if answer.get("api_domain") else []
+            server = accounts_server(params)
+            if server != configured:
+                lines.append(f'Your Zoho data centre is {server}: set accounts_url = "{server}" in this '
+                             f"connection's source settings.")
+            return lines
+
+        return OAuthApp(vendor="zoho", authorize_url=f"{configured}/oauth/v2/auth",
+                        token_url=f"{configured}/oauth/v2/token", client_id=s.client_id,
+                        client_secret=s.client_secret.value().get_secret_value(), scopes=OAUTH_SCOPES,
+                        token_name=TOKEN_NAME.format(connection=ctx.connection), client_auth="form",
+                        scope_separator=",", extra_params={"access_type": "offline", "prompt": "consent"},
+                        timeout=s.timeout,
+                        token_url_for=lambda params: f"{accounts_server(params)}/oauth/v2/token", notes=notes)
+
     # -- auth -----------------------------------------------------------------------
     def _refresh_token(self) -> None:
         """Exchange the refresh token at the accounts server; learn the api_domain;
         persist a rotated refresh token before using the new access token."""
         s = self.settings
-        current = self._ctx.tokens.get(self._token_name) or s.refresh_token.value().get_secret_value()
+        current = stored_refresh_token(self._ctx.tokens, self._token_name, s.refresh_token, "zoho")
         form = {"grant_type": "refresh_token", "client_id": s.client_id,
                 "client_secret": s.client_secret.value().get_secret_value(), "refresh_token": current}
 

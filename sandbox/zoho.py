@@ -27,7 +27,7 @@ from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from .oauth import TokenIssuer
 from .server import Handler, HttpError, RateRule, Request, Response, Sandbox
@@ -71,7 +71,9 @@ class ZohoSandbox(Sandbox):
         self._issued: set[str] = set()
         self._revoked: set[str] = set()
         api = self._api
+        self.route("GET", r"/oauth/v2/auth", "oauth_authorize", self._authorize)
         self.route("POST", r"/oauth/v2/token", "oauth_token", self._token)
+        self._offline_codes: set[str] = set()
         self.route("POST", r"/crm/v8/coql", "coql", api(self._coql))
         self.route("GET", rf"/crm/v8/{_MODULE}", "records_list", api(self._list))
         self.route("GET", rf"/crm/v8/{_MODULE}/{_ID}", "record_get", api(self._get))
@@ -171,20 +173,43 @@ class ZohoSandbox(Sandbox):
         return {"id": record["id"], **{n: shown.get(n) for n in names if n != "id"}}
 
     # -- OAuth ----------------------------------------------------------------------
+    def _authorize(self, request: Request) -> Response:
+        """The consent page, approved at once: back to ``redirect_uri`` with the code,
+        the state, and the data centre (``location``, ``accounts-server``) as Zoho does."""
+        client_id, redirect = request.arg("client_id"), request.arg("redirect_uri")
+        if client_id not in self.tokens.clients or not redirect:
+            return Response(400, {"error": "invalid_client"})
+        code = self.tokens.issue_code(client_id, request.arg("scope", "") or "")
+        if request.arg("access_type") == "offline":  # only an offline grant yields a refresh token
+            with self.lock:
+                self._offline_codes.add(code)
+        query = {"state": request.arg("state", "") or "", "code": code, "location": "us", "accounts-server": self.url}
+        separator = "&" if "?" in redirect else "?"
+        return Response(302, b"", headers={"Location": f"{redirect}{separator}{urlencode(query)}"})
+
     def _token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in {**request.query, **parse_qs(request.body.decode())}.items()}
-        if form.get("grant_type") != "refresh_token":
+        grant = form.get("grant_type")
+        if grant not in ("refresh_token", "authorization_code"):
             return Response(body={"error": "unsupported_grant_type"})
         if not self.tokens.client_ok(form.get("client_id"), form.get("client_secret")):
             return Response(body={"error": "invalid_client"})  # Zoho answers 200 with an error member
-        pair = self.tokens.refresh(form.get("refresh_token", ""), form.get("client_id") or "")
+        if grant == "authorization_code":
+            code = form.get("code", "")
+            pair = self.tokens.exchange_code(code, form.get("client_id") or "")
+            with self.lock:
+                offline = code in self._offline_codes
+                self._offline_codes.discard(code)
+        else:
+            pair = self.tokens.refresh(form.get("refresh_token", ""), form.get("client_id") or "")
+            offline = self.tokens.rotate
         if pair is None:
             return Response(body={"error": "invalid_code"})
         with self.lock:
             self._issued.add(pair["access_token"])
         body = {"access_token": pair["access_token"], "scope": "ZohoCRM.modules.ALL ZohoCRM.coql.READ",
                 "api_domain": self.api_domain or self.url, "token_type": "Bearer", "expires_in": int(self.ACCESS_TTL)}
-        if self.tokens.rotate:
+        if offline:
             body["refresh_token"] = pair["refresh_token"]
         return Response(body=body)
 
