@@ -59,6 +59,7 @@ from pouracquit.core.secrets import SecretRef
 from pouracquit.mappings import load_mapping
 
 from .base import Document, Page
+from .oauth import OAuthApp, stored_refresh_token
 from .registry import ConnectorContext
 from .salesforce_mapping import SalesforceMapper, parse_when
 
@@ -68,6 +69,8 @@ log = structlog.get_logger("pouracquit.connectors.salesforce")
 IN_BATCH = 200  # ids per "IN (...)" child query: keeps the GET URL far below Salesforce's URI limit
 CONCURRENT = 10  # Salesforce caps long-running requests per org (25); stay well under it
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+TOKEN_NAME = "salesforce.{connection}.refresh_token"  # noqa: S105 - a TokenStore key (per connection), not a secret
+OAUTH_SCOPES = ("api", "refresh_token")  # REST API access, and a refresh token for unattended syncs
 
 ErrorClass = type[PouracquitError]
 
@@ -118,7 +121,7 @@ class SalesforceSettings(BaseModel):
     instance_url: str | None = None  # My Domain URL, used as token host when login_url is not set
     client_id: str  # the connected app's consumer key
     client_secret: SecretRef
-    refresh_token: SecretRef  # the initial one; rotated ones live in the token store
+    refresh_token: SecretRef | None = None  # the initial one (or `pouracquit connect salesforce`); then the store
     api_version: str = "62.0"
     ca_bundle: Path | None = None  # PEM file of CAs to trust instead of the system store
     page_size: int = Field(default=2000, ge=200, le=2000)  # Salesforce's batchSize range
@@ -140,8 +143,11 @@ class SalesforceSettings(BaseModel):
 
     @property
     def token_url(self) -> str:
-        host = self.login_url or self.instance_url or "https://login.salesforce.com"
-        return f"{host.rstrip('/')}/services/oauth2/token"
+        return f"{self.oauth_host}/services/oauth2/token"
+
+    @property
+    def oauth_host(self) -> str:
+        return (self.login_url or self.instance_url or "https://login.salesforce.com").rstrip("/")
 
 
 class _Session(requests.Session):
@@ -198,7 +204,7 @@ class SalesforceSource:
     def __init__(self, settings: SalesforceSettings, ctx: ConnectorContext) -> None:
         self.settings = settings
         self._ctx = ctx
-        self._token_name = f"salesforce.{ctx.connection}.refresh_token"
+        self._token_name = TOKEN_NAME.format(connection=ctx.connection)
         self._mapper = SalesforceMapper(load_mapping("salesforce", ctx.mapping))
         self._check_names()
         self._objects = self._mapper.objects
@@ -220,6 +226,22 @@ class SalesforceSource:
             )
             raise ConfigError(f"invalid Salesforce settings: {problems}") from None
         return cls(parsed, ctx)
+
+    @classmethod
+    def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp:
+        """The connected app ``pouracquit connect salesforce`` authorises (web server
+        flow with PKCE at ``<login host>/services/oauth2/authorize``); the token
+        answer names the org's ``instance_url``, which is shown."""
+        s = cls.from_settings(settings, ctx).settings
+
+        def notes(params: Mapping[str, str], answer: Mapping[str, Any]) -> list[str]:
+            return [f"Salesforce instance: {answer['instance_url']}"] if answer.get("instance_url") else []
+
+        return OAuthApp(vendor="salesforce", authorize_url=f"{s.oauth_host}/services/oauth2/authorize",
+                        token_url=s.token_url, client_id=s.client_id,
+                        client_secret=s.client_secret.value().get_secret_value(), scopes=OAUTH_SCOPES,
+                        token_name=TOKEN_NAME.format(connection=ctx.connection), client_auth="form", pkce=True,
+                        verify=str(s.ca_bundle) if s.ca_bundle else True, timeout=s.timeout, notes=notes)
 
     def _check_names(self) -> None:
         """Field and object names are pasted into SOQL as identifiers: refuse anything else up front."""
@@ -247,8 +269,7 @@ class SalesforceSource:
 
     def _refresh_session(self) -> None:
         """Exchange the refresh token for a session; persist a rotated refresh token first."""
-        current = (self._ctx.tokens.get(self._token_name)
-                   or self.settings.refresh_token.value().get_secret_value())
+        current = stored_refresh_token(self._ctx.tokens, self._token_name, self.settings.refresh_token, "salesforce")
         form = {"grant_type": "refresh_token", "client_id": self.settings.client_id,
                 "client_secret": self.settings.client_secret.value().get_secret_value(), "refresh_token": current}
 
