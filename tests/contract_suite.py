@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import pytest
+from support import DictTokens, fast_context
 
 from pouracquit.connectors.base import CrmSource, Document, Ledger, ReceiptOrder
-from pouracquit.connectors.registry import ConnectorContext, factory
-from pouracquit.core.calls import CallMeter, RetryPolicy
+from pouracquit.connectors.registry import factory
 from pouracquit.core.errors import BadRecord, RetryableError
 from pouracquit.core.model import Invoice
 from pouracquit.sandbox.launch import EMULATORS
@@ -29,17 +29,6 @@ from pouracquit.sandbox.server import Sandbox
 
 TIME_FACTOR = 0.02
 SEEDED = 30
-
-
-class MemoryTokens:
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-    def put(self, name: str, value: str) -> None:
-        self.values[name] = value
 
 
 def set_faults(box: Sandbox, **faults: Any) -> None:
@@ -53,9 +42,7 @@ def set_faults(box: Sandbox, **faults: Any) -> None:
 def build(box: Sandbox, vendor: str, role: str, tmp: Path) -> Any:
     settings = EMULATORS[vendor].settings(box, tmp / "secrets")
     settings.pop("vendor")
-    ctx = ConnectorContext(connection="contract", meter=CallMeter(), tokens=MemoryTokens(),
-                           retry=RetryPolicy(attempts=4, backoff_base=0.01, backoff_max=0.5),
-                           window_scale=TIME_FACTOR)
+    ctx = fast_context(DictTokens(), TIME_FACTOR, connection="contract")
     return factory(vendor, role).from_settings(settings, ctx)  # type: ignore[arg-type]
 
 

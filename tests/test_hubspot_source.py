@@ -8,11 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from support import DictTokens, fast_context
 
 from pouracquit.connectors.base import CrmSource, Document, Page
 from pouracquit.connectors.hubspot import HubSpotSource
-from pouracquit.connectors.registry import ConnectorContext
-from pouracquit.core.calls import CallMeter, RetryPolicy
 from pouracquit.core.errors import ConfigError, RetryableError
 from pouracquit.core.model import InvoiceStatus, PaymentMethod
 from pouracquit.sandbox.hubspot import HubSpotSandbox
@@ -20,19 +19,6 @@ from pouracquit.sandbox.hubspot import HubSpotSandbox
 SCALE = 0.01
 
 
-class DictTokens:
-    """A TokenStore kept in memory, recording every put."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-        self.puts: list[tuple[str, str]] = []
-
-    def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-    def put(self, name: str, value: str) -> None:
-        self.values[name] = value
-        self.puts.append((name, value))
 
 
 @pytest.fixture
@@ -51,8 +37,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_source(sb: HubSpotSandbox, tokens: DictTokens | None = None, **settings: Any) -> HubSpotSource:
-    ctx = ConnectorContext(connection="t", meter=CallMeter(), tokens=tokens or DictTokens(),
-                           retry=RetryPolicy(attempts=4, backoff_base=0.01), window_scale=SCALE)
+    ctx = fast_context(tokens or DictTokens(), SCALE)
     base: dict[str, Any] = {"base_url": sb.url, "access_token": {"env": "HS_TOKEN"}}
     base.update(settings)
     return HubSpotSource.from_settings({k: v for k, v in base.items() if v is not None}, ctx)

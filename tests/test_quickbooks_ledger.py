@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 import requests
+from support import DictTokens, fast_context
 
 from pouracquit.connectors.base import Document, ReceiptOrder
 from pouracquit.connectors.quickbooks import QuickBooksLedger, quote, rate_key
 from pouracquit.connectors.quickbooks_session import TOKEN_NAME
-from pouracquit.connectors.registry import ConnectorContext
-from pouracquit.core.calls import CallMeter, RetryPolicy
 from pouracquit.core.errors import BadRecord, ConfigError, PermanentError
 from pouracquit.core.model import Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
 from pouracquit.core.money import Money
@@ -29,19 +28,6 @@ from pouracquit.sandbox.quickbooks import (
 TIME_FACTOR = 0.01
 
 
-class DictTokens:
-    """A TokenStore in a dict, recording every put."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-        self.puts: list[tuple[str, str]] = []
-
-    def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-    def put(self, name: str, value: str) -> None:
-        self.values[name] = value
-        self.puts.append((name, value))
 
 
 @pytest.fixture
@@ -67,8 +53,7 @@ def make_ledger(sb: QuickBooksSandbox, tokens: DictTokens, **overrides: Any) -> 
         "client_id": DEMO_CLIENT_ID, "client_secret": {"env": "QB_CLIENT_SECRET"},
         "refresh_token": {"env": "QB_REFRESH_TOKEN"}, "minor_version": 75, **overrides,
     }
-    ctx = ConnectorContext(connection="t", meter=CallMeter(), tokens=tokens,
-                           retry=RetryPolicy(attempts=4, backoff_base=0.01), window_scale=TIME_FACTOR)
+    ctx = fast_context(tokens, TIME_FACTOR)
     return QuickBooksLedger.from_settings(settings, ctx)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import DictTokens
 
 from pouracquit.connectors.base import CrmSource, Document, Page
 from pouracquit.connectors.registry import ConnectorContext
@@ -20,17 +21,6 @@ from pouracquit.sandbox.salesforce import SalesforceSandbox, connector_settings
 SCALE = 0.01
 
 
-class DictTokens:
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-        self.puts: list[tuple[str, str]] = []
-
-    def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-    def put(self, name: str, value: str) -> None:
-        self.values[name] = value
-        self.puts.append((name, value))
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 import requests
+from support import DictTokens, fast_context
 
 from pouracquit.connectors.base import Document, ReceiptOrder
-from pouracquit.connectors.registry import ConnectorContext
 from pouracquit.connectors.xero import XeroLedger, line_taxes, literal, rate_key
 from pouracquit.connectors.xero_session import TOKEN_NAME
-from pouracquit.core.calls import CallMeter, RetryPolicy
 from pouracquit.core.errors import BadRecord, ConfigError, PermanentError
 from pouracquit.core.model import Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
 from pouracquit.sandbox.xero import (
@@ -28,19 +27,6 @@ from pouracquit.sandbox.xero import (
 TIME_FACTOR = 0.01
 
 
-class DictTokens:
-    """A TokenStore in a dict, recording every put."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-        self.puts: list[tuple[str, str]] = []
-
-    def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-    def put(self, name: str, value: str) -> None:
-        self.values[name] = value
-        self.puts.append((name, value))
 
 
 @pytest.fixture
@@ -66,8 +52,7 @@ def make_ledger(sb: XeroSandbox, tokens: DictTokens, **overrides: Any) -> XeroLe
         "client_id": DEMO_CLIENT_ID, "client_secret": {"env": "XERO_CLIENT_SECRET"},
         "refresh_token": {"env": "XERO_REFRESH_TOKEN"}, **overrides,
     }
-    ctx = ConnectorContext(connection="t", meter=CallMeter(), tokens=tokens,
-                           retry=RetryPolicy(attempts=4, backoff_base=0.01), window_scale=TIME_FACTOR)
+    ctx = fast_context(tokens, TIME_FACTOR)
     return XeroLedger.from_settings({k: v for k, v in settings.items() if v is not None}, ctx)
 
 

@@ -9,30 +9,18 @@ from typing import Any
 
 import pytest
 import responses
+from support import DictTokens, fast_context
 
 from pouracquit.connectors.base import CrmSource, Document, Page
 from pouracquit.connectors.registry import ConnectorContext
 from pouracquit.connectors.zoho import ZohoHttpError, ZohoSource, coql_literal
-from pouracquit.core.calls import CallMeter, RetryPolicy
+from pouracquit.core.calls import CallMeter
 from pouracquit.core.errors import AuthExpired, BadRecord, ConfigError, PermanentError, RateLimited, RetryableError
 from pouracquit.sandbox.zoho import ZohoSandbox
 
 SCALE = 0.01
 
 
-class DictTokens:
-    """A TokenStore kept in memory, recording every put."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-        self.puts: list[tuple[str, str]] = []
-
-    def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-    def put(self, name: str, value: str) -> None:
-        self.values[name] = value
-        self.puts.append((name, value))
 
 
 @pytest.fixture
@@ -49,8 +37,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_source(accounts_url: str, tokens: DictTokens | None = None, **settings: Any) -> ZohoSource:
-    ctx = ConnectorContext(connection="t", meter=CallMeter(), tokens=tokens or DictTokens(),
-                           retry=RetryPolicy(attempts=4, backoff_base=0.01), window_scale=SCALE)
+    ctx = fast_context(tokens or DictTokens(), SCALE)
     base: dict[str, Any] = {"accounts_url": accounts_url, "client_id": ZohoSandbox.DEMO_CLIENT_ID,
                             "client_secret": {"env": "ZOHO_SECRET"}, "refresh_token": {"env": "ZOHO_REFRESH"}}
     base.update(settings)
