@@ -20,8 +20,6 @@ import time
 import uuid
 from collections import deque
 from datetime import UTC, datetime
-from email import policy
-from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -31,7 +29,7 @@ from .hubspot_seed import seed_demo, seed_raw
 from .hubspot_store import ASSOCIATION_TYPES, OBJECT_TYPES, Store, iso_ms
 from .hubspot_webhooks import WebhookSender
 from .oauth import TokenIssuer
-from .server import Handler, HttpError, RateRule, Request, Response, Sandbox
+from .server import Handler, HttpError, RateRule, Request, Response, Sandbox, multipart_fields
 
 _CATEGORY = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
              404: "OBJECT_NOT_FOUND", 409: "CONFLICT", 429: "RATE_LIMITS"}
@@ -435,17 +433,10 @@ def _file_view(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _multipart(request: Request) -> dict[str, tuple[bytes, str]]:
-    """Form fields of a multipart body: name -> (bytes, filename)."""
-    content_type = request.header("content-type", "") or ""
-    if "multipart/form-data" not in content_type:
+    fields = multipart_fields(request)
+    if fields is None:
+        content_type = request.header("content-type", "") or ""
         raise validation_error(f"expected multipart/form-data, got {content_type!r}")
-    message = BytesParser(policy=policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.body)
-    fields: dict[str, tuple[bytes, str]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name:
-            fields[str(name)] = (part.get_payload(decode=True) or b"", part.get_filename() or "")
     return fields
 
 

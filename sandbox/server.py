@@ -31,6 +31,8 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -78,6 +80,22 @@ class Response:
         if isinstance(self.body, str):
             return self.body.encode()
         return json.dumps(self.body, default=str).encode()
+
+
+def multipart_fields(request: Request) -> dict[str, tuple[bytes, str]] | None:
+    """Form fields of a multipart/form-data body, name -> (bytes, filename);
+    None when the body is not multipart (each vendor answers that its own way)."""
+    content_type = request.header("content-type", "") or ""
+    if "multipart/form-data" not in content_type:
+        return None
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.body)
+    fields: dict[str, tuple[bytes, str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            fields[str(name)] = (part.get_payload(decode=True) or b"", part.get_filename() or "")
+    return fields
 
 
 class HttpError(Exception):

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC
-from email import policy
-from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from .oauth import TokenIssuer
-from .server import Handler, HttpError, RateRule, Request, Response, Sandbox
+from .server import Handler, HttpError, RateRule, Request, Response, Sandbox, multipart_fields
 from .zoho_coql import CoqlError, parse, run
 from .zoho_seed import seed_demo, seed_raw
 from .zoho_store import MODULES, ZohoStore, parse_zoho_time, public
@@ -338,17 +336,10 @@ def _since(value: str) -> int:
 
 
 def _multipart(request: Request) -> dict[str, tuple[bytes, str]]:
-    """Form fields of a multipart body: name -> (bytes, filename)."""
-    content_type = request.header("content-type", "") or ""
-    if "multipart/form-data" not in content_type:
+    fields = multipart_fields(request)
+    if fields is None:
+        content_type = request.header("content-type", "") or ""
         raise _error(415, "INVALID_REQUEST", f"expected multipart/form-data, got {content_type!r}")
-    message = BytesParser(policy=policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.body)
-    fields: dict[str, tuple[bytes, str]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name:
-            fields[str(name)] = (part.get_payload(decode=True) or b"", part.get_filename() or "")
     return fields
 
 
