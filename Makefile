@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint audit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	# security lint: high-severity findings fail; medium ones are reviewed in docs/security.md
+	$(BIN)/bandit -q -r core connectors state sandbox mappings --severity-level high
+
+# needs the vulnerability database of PyPI's JSON API; see docs/security.md
+audit: $(STAMP)
+	$(BIN)/pip-audit --progress-spinner off
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q -n 2 --dist loadfile
