@@ -63,9 +63,10 @@ POLICY_BACKOFF = {"SECONDLY": 1.0, "TEN_SECONDLY_ROLLING": 10.0, "DAILY": 3600.0
 TOKEN_NAME = "hubspot.{connection}.refresh_token"  # noqa: S105 - a TokenStore key (per connection), not a secret
 PRODUCTION_API = "https://api.hubapi.com"
 PRODUCTION_AUTHORIZE = "https://app.hubspot.com/oauth/authorize"
-# What the source does: read invoices and what they link to, upload the PDF, add a note.
+# What the source does: read invoices and what they link to, upload the PDF, add a note
+# (the list README.md's vendor table gives; "oauth" is the scope every HubSpot OAuth app has).
 OAUTH_SCOPES = ("oauth", "crm.objects.invoices.read", "crm.objects.line_items.read", "crm.objects.contacts.read",
-                "crm.objects.companies.read", "crm.objects.deals.read", "files")
+                "crm.objects.companies.read", "crm.objects.deals.read", "files", "crm.objects.notes.write")
 
 
 class HubSpotSettings(BaseModel):
