@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Literal, TextIO
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import requests
 
@@ -82,7 +82,8 @@ def authorize_url(app: OAuthApp, redirect_uri: str, state: str, challenge: str |
               "scope": app.scope, "state": state, **app.extra_params}
     if challenge is not None:
         params.update(code_challenge=challenge, code_challenge_method="S256")
-    return f"{app.authorize_url}{'&' if '?' in app.authorize_url else '?'}{urlencode(params)}"
+    # spaces as %20, as the vendors document their scope lists (not form-style "+")
+    return f"{app.authorize_url}{'&' if '?' in app.authorize_url else '?'}{urlencode(params, quote_via=quote)}"
 
 
 # -- the redirect listener -------------------------------------------------------------
