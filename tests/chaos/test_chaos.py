@@ -228,6 +228,8 @@ def test_sync_fails_clearly_when_the_sqlite_lock_outlasts_the_busy_timeout(rig: 
     assert "locked" in _one_line_error(result)
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: the driver's two-line message (libpq adds 'Is the server running...' on "
+                   "a second line) is passed through, so the error is not one line - see docs/reliability.md")
 def test_unreachable_postgresql_is_exit_2_with_one_line(rig: ChaosRig) -> None:
     rig.config_data["store"] = {**rig.config_data["store"], "url": f"postgresql://pouracquit@127.0.0.1:{free_port()}/x"}
     rig.write_config()
@@ -347,6 +349,15 @@ def test_readyz_is_503_while_the_state_store_is_unreachable(rig: ChaosRig, reque
                    "store's encryption key is checked; with the key missing the rotated token is lost and the "
                    "connection is gone for good (invalid_grant) - see docs/reliability.md")
 def test_a_missing_state_key_does_not_cost_the_quickbooks_connection(rig: ChaosRig) -> None:
+    # HubSpot on a private-app token stores no credential, so the first token
+    # the store must keep is QuickBooks' rotated refresh token
+    from pouracquit.sandbox.hubspot import HubSpotSandbox
+    from pouracquit.sandbox.launch import secret_file
+
+    source = rig.config_data["connections"][0]["source"]
+    for key_name in ("client_id", "client_secret", "refresh_token"):
+        source.pop(key_name)
+    source["access_token"] = secret_file(rig.root / "secrets", "hubspot_pat", HubSpotSandbox.DEMO_PRIVATE_APP_TOKEN)
     key = rig.config_data["store"].pop("encryption_key")
     rig.write_config()
     env = {k: v for k, v in os.environ.items() if k != "POURACQUIT_STATE_KEY"}
