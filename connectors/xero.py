@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -113,6 +113,8 @@ class XeroLedger:
     role: Literal["ledger"] = "ledger"
     vendor = VENDOR
 
+    batch_size = 50  # Xero's advice for elements per create request
+
     def __init__(self, settings: XeroSettings, ctx: ConnectorContext) -> None:
         self.settings = settings
         mapping = load_mapping(VENDOR, ctx.mapping)
@@ -187,6 +189,77 @@ class XeroLedger:
             self._pay(order, str(invoice["InvoiceID"]))
         return str(invoice["InvoiceID"])
 
+    def record_receipts(self, orders: Sequence[ReceiptOrder]) -> dict[str, str | PermanentError]:
+        """Book fresh receipts in three calls per batch, against Xero's 60 calls a
+        minute: new contacts in one PUT /Contacts, the invoices in one PUT
+        /Invoices, their payments in one PUT /Payments, each with an
+        Idempotency-Key derived from the orders' keys. ``summarizeErrors=false``
+        keeps one refused element from sinking the others; those are left out
+        of the answer for the one-by-one path (bank transaction mode too)."""
+        if self._bank_mode:
+            return {}
+        ready = [o for o in orders if self._bookable(o)]
+        self._create_contacts([o.invoice.customer for o in ready])
+        bodies = []
+        for order in ready:
+            try:
+                bodies.append((order, self._invoice_body(order)))
+            except BadRecord:
+                continue  # reported against that order by the one-by-one path
+        if not bodies:
+            return {}
+        batch = hashlib.sha256("\x1f".join(o.key for o, _ in bodies).encode()).hexdigest()[:40]
+        answer = self.api.request("invoice.batch", "PUT", "/Invoices", json={"Invoices": [b for _, b in bodies]},
+                                  params={"unitdp": 4, "summarizeErrors": "false"},
+                                  idempotency_key=f"batch:{batch}:invoices")
+        booked: dict[str, str | PermanentError] = {}
+        unpaid: list[tuple[ReceiptOrder, str]] = []
+        for (order, _), row in zip(bodies, answer["Invoices"], strict=True):
+            if row.get("StatusAttributeString") != "OK" or not row.get("InvoiceID"):
+                continue
+            try:
+                self._check_total(order, "Invoice", row)
+            except PermanentError as exc:
+                booked[order.key] = exc
+                continue
+            unpaid.append((order, str(row["InvoiceID"])))
+        if unpaid:
+            answer = self.api.request("payment.batch", "PUT", "/Payments",
+                                      json={"Payments": [self._payment_body(o, i) for o, i in unpaid]},
+                                      params={"summarizeErrors": "false"}, idempotency_key=f"batch:{batch}:payments")
+            for (order, invoice_id), row in zip(unpaid, answer["Payments"], strict=True):
+                amount = Decimal(str(row.get("Amount") or 0))
+                if row.get("StatusAttributeString") == "OK" and amount == order.invoice.gross_total.rounded().amount:
+                    booked[order.key] = invoice_id
+        return booked
+
+    def _bookable(self, order: ReceiptOrder) -> bool:
+        try:
+            self._check_order(order)
+        except BadRecord:
+            return False
+        return True
+
+    def _create_contacts(self, parties: Sequence[Party]) -> None:
+        """Create the contacts this run has not seen in one call; a refused one is
+        left to the one-by-one path, which handles a namesake."""
+        index = self._contact_index()
+        missing: dict[str, dict[str, Any]] = {}
+        for party in parties:
+            name, email = party.name[:CONTACT_NAME_MAX].strip(), party.email.strip().lower()
+            if (email and email in index.by_email) or name.lower() in index.by_name:
+                continue
+            missing.setdefault(name.lower(), self._contact_body(party, name))
+        if not missing:
+            return
+        key = hashlib.sha256("\x1f".join([self.api.tenant(), *sorted(missing)]).encode()).hexdigest()[:48]
+        answer = self.api.request("contact.batch", "PUT", "/Contacts", json={"Contacts": list(missing.values())},
+                                  params={"summarizeErrors": "false"}, idempotency_key=f"contacts:{key}")
+        with self._lock:
+            for row in answer["Contacts"]:
+                if row.get("StatusAttributeString") == "OK" and row.get("ContactID"):
+                    index.add(row)
+
     def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
         """Upload ``document`` as an attachment of document ``ref``; idempotent by FileName."""
         kind = "BankTransactions" if self._bank_mode else "Invoices"
@@ -259,15 +332,18 @@ class XeroLedger:
         words = lookup(self.mapping["payment_methods"], payment.method.value, "payment_methods")
         return " ".join(part for part in (str(words), payment.reference) if part) or order.number
 
-    def _pay(self, order: ReceiptOrder, invoice_id: str) -> None:
+    def _payment_body(self, order: ReceiptOrder, invoice_id: str) -> dict[str, Any]:
         payment = order.invoice.last_payment
         assert payment is not None
-        body = {"Payments": [{
+        return {
             "Invoice": {"InvoiceID": invoice_id}, "Account": {"Code": self._references().bank_account},
             "Date": payment.paid_at.astimezone(BOOKING_TZ).date().isoformat(),
             "Amount": _amount(order.invoice.gross_total.rounded().amount),
             "Reference": self._payment_text(order)[:255],
-        }]}
+        }
+
+    def _pay(self, order: ReceiptOrder, invoice_id: str) -> None:
+        body = {"Payments": [self._payment_body(order, invoice_id)]}
         answer = self.api.request("payment.create", "PUT", "/Payments", json=body,
                                   idempotency_key=f"{order.key}:payment")
         paid = answer["Payments"][0]
@@ -354,14 +430,8 @@ class XeroLedger:
                 self._contacts = index
             return self._contacts
 
-    def _contact_id(self, party: Party) -> str:
-        """Match by EmailAddress, then by Name (unique in Xero); create once and remember it for the run."""
-        index = self._contact_index()
-        name = party.name[:CONTACT_NAME_MAX].strip()
-        email = party.email.strip().lower()
-        found = (index.by_email.get(email) if email else None) or index.by_name.get(name.lower())
-        if found:
-            return found
+    @staticmethod
+    def _contact_body(party: Party, name: str) -> dict[str, Any]:
         body: dict[str, Any] = {"Name": name, "EmailAddress": party.email, "Addresses": [{
             "AddressType": "STREET", "AddressLine1": party.address.line1, "AddressLine2": party.address.line2,
             "City": party.address.city, "PostalCode": party.address.postal_code, "Country": party.address.country,
@@ -370,6 +440,17 @@ class XeroLedger:
             body["TaxNumber"] = party.vat_number
         if party.siren:
             body["CompanyNumber"] = party.siren
+        return body
+
+    def _contact_id(self, party: Party) -> str:
+        """Match by EmailAddress, then by Name (unique in Xero); create once and remember it for the run."""
+        index = self._contact_index()
+        name = party.name[:CONTACT_NAME_MAX].strip()
+        email = party.email.strip().lower()
+        found = (index.by_email.get(email) if email else None) or index.by_name.get(name.lower())
+        if found:
+            return found
+        body = self._contact_body(party, name)
         key = "contact:" + hashlib.sha256(f"{self.api.tenant()}\x1f{name.lower()}".encode()).hexdigest()[:48]
         try:
             answer = self.api.request("contact.create", "PUT", "/Contacts", json={"Contacts": [body]},

@@ -277,7 +277,27 @@ class XeroSandbox(Sandbox):
             return writer(body)
 
         def handler(request: Request) -> dict[str, Any]:
-            created = [write(item, request) for item in self._items(request, key)]
+            items = self._items(request, key)
+            if request.arg("summarizeErrors") == "false":
+                # each element stands alone: the valid ones are saved, the others come back with their errors
+                answers = []
+                for item in items:
+                    try:
+                        answers.append({**write(item, request), "StatusAttributeString": "OK"})
+                    except HttpError as exc:
+                        element = (exc.response.body.get("Elements") or [{}])[0]
+                        answers.append({**item, "HasErrors": True, "StatusAttributeString": "ERROR",
+                                        "ValidationErrors": element.get("ValidationErrors", [])})
+                self.operations[f"create {key}"] += sum(a["StatusAttributeString"] == "OK" for a in answers)
+                return {key: answers}
+            # summarised: one invalid element refuses the whole request and nothing is saved
+            saved = copy.deepcopy(self.books) if len(items) > 1 else None
+            try:
+                created = [write(item, request) for item in items]
+            except HttpError:
+                if saved is not None:
+                    self.books = saved
+                raise
             self.operations[f"create {key}"] += len(created)
             return {key: created}
 

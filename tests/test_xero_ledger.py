@@ -250,3 +250,25 @@ def test_refusals(sandbox: XeroSandbox, tokens: DictTokens) -> None:
 
 def test_rate_key() -> None:
     assert rate_key(Decimal("5.50")) == "5.5" and rate_key(Decimal("20.0")) == "20" and rate_key(Decimal("0.00")) == "0"
+
+
+@pytest.mark.parametrize("path", [r"/Contacts$", r"/Invoices$", r"/Payments$"])
+def test_batch_booking_three_calls_through_a_lost_answer(sandbox: XeroSandbox, tokens: DictTokens,
+                                                         path: str) -> None:
+    """record_receipts: contacts, invoices and payments one call each for the
+    batch; a lost answer is replayed by Idempotency-Key; a refused element is
+    left out for the one-by-one path instead of sinking the batch."""
+    ledger = make_ledger(sandbox, tokens)
+    orders = [order(f"X-{i:03d}", name=f"Client {i} SARL", email=f"c{i}@example.org") for i in range(12)]
+    ledger.record_receipt(order("X-999", key="booked-by-someone-else"), may_exist=False)
+    refused = order("X-999")  # Xero refuses a second invoice with that number
+    faults(sandbox, {"kind": "drop", "method": "PUT", "path": path, "count": 1})
+    booked = ledger.record_receipts([*orders, refused])
+    assert sorted(booked) == sorted(o.key for o in orders)
+    invoices = state(sandbox)["Invoices"]
+    assert sorted(i["InvoiceNumber"] for i in invoices) == sorted([*(o.number for o in orders), "X-999"])
+    assert all(i["Status"] == "PAID" for i in invoices)
+    assert len(state(sandbox)["Payments"]) == len(orders) + 1
+    assert calls(sandbox)["idempotent_replays"] == 1
+    with pytest.raises(PermanentError, match="X-999"):
+        ledger.record_receipt(refused, may_exist=True)
