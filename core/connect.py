@@ -23,7 +23,7 @@ import threading
 import webbrowser
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, TextIO
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -93,6 +93,7 @@ class _Callback:
 
     params: dict[str, str]
     done: threading.Event = field(default_factory=threading.Event)
+    sent: threading.Event = field(default_factory=threading.Event)
     page: tuple[int, str] = (500, "")
 
 
@@ -103,8 +104,10 @@ def _page(title: str, detail: str, ok: bool) -> str:
             f"<h1 style=\"color:{colour}\">{html.escape(title)}</h1><p>{html.escape(detail)}</p></body></html>")
 
 
-def _listener(port: int, inbox: queue.Queue[_Callback]) -> HTTPServer:
+def _listener(port: int, inbox: queue.Queue[_Callback]) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        timeout = 10  # seconds per socket: a browser's idle preconnect must not hold a thread forever
+
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path != CALLBACK_PATH:
@@ -113,9 +116,12 @@ def _listener(port: int, inbox: queue.Queue[_Callback]) -> HTTPServer:
             callback = _Callback(dict(parse_qsl(url.query, keep_blank_values=True)))
             inbox.put(callback)
             # the page says whether the exchange worked, so it waits for it (bounded)
-            if not callback.done.wait(_PAGE_WAIT):
-                callback.page = (504, _page("pouracquit did not finish", "See the terminal.", ok=False))
-            self._send(*callback.page)
+            try:
+                if not callback.done.wait(_PAGE_WAIT):
+                    callback.page = (504, _page("pouracquit did not finish", "See the terminal.", ok=False))
+                self._send(*callback.page)
+            finally:
+                callback.sent.set()
 
         def _send(self, status: int, body: str) -> None:
             data = body.encode()
@@ -130,8 +136,10 @@ def _listener(port: int, inbox: queue.Queue[_Callback]) -> HTTPServer:
             pass  # the query string carries the authorisation code: keep it out of the terminal
 
     try:
-        # a single-threaded server: requests are handled one at a time, in order
-        return HTTPServer(("127.0.0.1", port), Handler)
+        # threaded: browsers open idle speculative connections that would stall a one-at-a-time server
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        server.daemon_threads = True
+        return server
     except OSError as exc:
         raise ConfigError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); choose another --port "
                           f"(and register that redirect URI)") from None
@@ -248,7 +256,8 @@ def connect_command(settings: Settings, vendor: str, *, connection: str | None =
             callback.done.set()
             if callback.page[0] == 500:  # an unexpected error: still answer the browser
                 callback.page = (500, _page("pouracquit failed", "See the terminal.", ok=False))
-        server.shutdown()  # returns once the callback page has been written
+            callback.sent.wait(10)  # let the browser get its page before the listener goes
+        server.shutdown()
         server.server_close()
         thread.join(timeout=5)
 

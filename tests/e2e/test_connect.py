@@ -6,6 +6,7 @@ store under the connector's own key and that a sync runs on it alone."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -158,7 +159,10 @@ def test_refused_consent_stores_nothing(make_rig) -> None:  # type: ignore[no-un
     assert browser.got_url.wait(10)
     state = dict(parse_qsl(urlsplit(browser.urls[0]).query))["state"]
     callback = dict(parse_qsl(urlsplit(browser.urls[0]).query))["redirect_uri"]
+    # a browser's speculative connection that never sends a request must not stall the listener
+    idle = socket.create_connection(("127.0.0.1", urlsplit(callback).port or 0), timeout=5)
     page = requests.get(f"{callback}?{urlencode({'error': 'access_denied', 'state': state})}", timeout=10)
+    idle.close()
     assert browser.finish() == 1
     assert page.status_code == 400 and "access_denied" in page.text
     assert sealed(settings, "xero.refresh_token") is None
