@@ -36,12 +36,10 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -51,7 +49,7 @@ from .salesforce_seed import seed_demo, seed_raw
 from .salesforce_soql import SoqlError, parse
 from .salesforce_store import SCHEMA, Org, fields_of, sf_time
 from .salesforce_tls import make_authority
-from .server import HttpError, RateRule, Request, Response, Sandbox, _RequestHandler
+from .server import HttpError, RateRule, Request, Response, Sandbox, listen
 
 _V = r"/services/data/v(?P<version>\d+\.\d)"
 _CODES = {400: "BAD_REQUEST", 401: "INVALID_SESSION_ID", 403: "FORBIDDEN", 404: "NOT_FOUND",
@@ -133,15 +131,7 @@ class SalesforceSandbox(Sandbox):
     def start(self) -> SalesforceSandbox:
         super().start()
         self._api_url = super().url
-        plane = _ControlPlane(self)
-
-        class _Handler(_RequestHandler):
-            owner = plane  # type: ignore[assignment]
-
-        self._control = ThreadingHTTPServer((self._host, 0), _Handler)
-        self._control.daemon_threads = True
-        threading.Thread(target=self._control.serve_forever, args=(0.05,), name="salesforce-control",
-                         daemon=True).start()
+        self._control = listen(_ControlPlane(self), self._host, 0, name="salesforce-control")
         return self
 
     def stop(self) -> None:

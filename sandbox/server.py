@@ -172,7 +172,6 @@ class Sandbox:
         self._in_flight: Counter[tuple[str, str]] = Counter()
         self._host, self._port, self._ssl = host, port, ssl_context
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.route("GET", r"/_sandbox/state", "sandbox_state", lambda r: Response(body=self.dump_state()))
         self.route("POST", r"/_sandbox/seed", "sandbox_seed", self._seed_route)
         self.route("POST", r"/_sandbox/faults", "sandbox_faults", self._faults_route)
@@ -232,19 +231,7 @@ class Sandbox:
         return f"{scheme}://{host}:{port}"
 
     def start(self) -> Sandbox:
-        sandbox = self
-
-        class _Handler(_RequestHandler):
-            owner = sandbox
-
-        self._server = ThreadingHTTPServer((self._host, self._port), _Handler)
-        self._server.daemon_threads = True
-        if self._ssl is not None:
-            self._server.socket = self._ssl.wrap_socket(self._server.socket, server_side=True)
-        # a short poll interval keeps stop() fast: tests start and stop many sandboxes
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name=f"{self.vendor}-sandbox", daemon=True)
-        self._thread.start()
+        self._server = listen(self, self._host, self._port, self._ssl, name=f"{self.vendor}-sandbox")
         return self
 
     def stop(self) -> None:
@@ -375,6 +362,25 @@ class Sandbox:
         if fault == "drop":
             raise Dropped
         return response
+
+
+def listen(owner: Any, host: str, port: int, ssl_context: ssl.SSLContext | None = None,
+           name: str = "sandbox") -> ThreadingHTTPServer:
+    """Serve ``owner.dispatch`` (a Sandbox, or anything with its ``dispatch`` and
+    ``error_body``) on a background thread; a sandbox may open a second
+    listener this way, e.g. plain-HTTP control endpoints beside a TLS API."""
+
+    class _Handler(_RequestHandler):
+        pass
+
+    _Handler.owner = owner
+    server = ThreadingHTTPServer((host, port), _Handler)
+    server.daemon_threads = True
+    if ssl_context is not None:
+        server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
+    # a short poll interval keeps stop() fast: tests start and stop many sandboxes
+    threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True).start()
+    return server
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
