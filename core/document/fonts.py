@@ -12,6 +12,7 @@ script still prints.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import logging
 import shutil
@@ -70,8 +71,10 @@ def _trim(path: str) -> bytes:
     return out.getvalue()
 
 
+@functools.lru_cache(maxsize=8)
 def font_faces(family: str) -> tuple[str, str]:
-    """(@font-face CSS rules, CSS font-family list) for ``family``.
+    """(@font-face CSS rules, CSS font-family list) for ``family``; computed
+    once per process, however many renderers (connections, services) use it.
 
     Falls back to the plain system family when fontconfig cannot locate the
     files; documents are then correct, only slower to produce.
