@@ -31,7 +31,7 @@ from hubspot.crm.objects import (
     PublicObjectSearchRequest,
     SimplePublicObjectInputForCreate,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pouracquit.core.calls import CallGate, VendorClient, error_for_status, parse_retry_after
 from pouracquit.core.errors import (
@@ -51,7 +51,7 @@ from .base import Document, Page, WebhookRequest
 from .hubspot_mapping import HubSpotMapper, epoch_ms
 from .hubspot_webhook import WebhookVerifier, invoice_ids
 from .oauth import OAuthApp, stored_refresh_token
-from .registry import ConnectorContext
+from .registry import ConnectorContext, parse_settings
 
 T = TypeVar("T")
 log = structlog.get_logger("pouracquit.connectors.hubspot")
@@ -149,14 +149,7 @@ class HubSpotSource:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> HubSpotSource:
         """Validate the settings; a problem is a ConfigError naming the key."""
-        try:
-            parsed = HubSpotSettings.model_validate(dict(settings))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"hubspot.{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"invalid HubSpot settings: {problems}") from None
-        return cls(parsed, ctx)
+        return cls(parse_settings(HubSpotSettings, settings, "hubspot"), ctx)
 
     @classmethod
     def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp:

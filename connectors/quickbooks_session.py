@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from intuitlib.client import AuthClient
 from intuitlib.exceptions import AuthClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from quickbooks import QuickBooks
 from quickbooks.exceptions import AuthorizationException, QuickbooksException
 
@@ -33,6 +33,7 @@ from pouracquit.core.errors import (
 from pouracquit.core.secrets import SecretRef
 
 from .oauth import OAuthApp, stored_refresh_token
+from .registry import parse_settings
 
 VENDOR = "quickbooks"
 TOKEN_NAME = "quickbooks.refresh_token"  # noqa: S105 - a TokenStore key, not a secret
@@ -65,12 +66,7 @@ class QuickBooksSettings(BaseModel):
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> QuickBooksSettings:
         """Validate, turning pydantic's complaint into a ConfigError naming the key."""
-        try:
-            return cls.model_validate(dict(raw))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"]) or "(table)"
-            raise ConfigError(f"quickbooks settings: {key}: {first['msg']}") from None
+        return parse_settings(cls, raw, "quickbooks")
 
 
 class DuplicateDocNumber(PermanentError):

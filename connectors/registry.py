@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from pouracquit.core.calls import CallMeter, RetryPolicy
 from pouracquit.core.errors import ConfigError
 
 from .base import CrmSource, Ledger, TokenStore
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,18 @@ class ConnectorFactory(Protocol):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> CrmSource | Ledger: ...
+
+
+def parse_settings(model: type[M], raw: Mapping[str, Any], vendor: str) -> M:
+    """Validate a connector's settings table; every problem is named by its key."""
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{vendor}.{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid {vendor} settings: {problems}") from None
 
 
 def factory(vendor: str, role: Literal["source", "ledger"]) -> ConnectorFactory:

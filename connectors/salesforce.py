@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import requests
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import (
     SalesforceError,
@@ -60,7 +60,7 @@ from pouracquit.mappings import load_mapping
 
 from .base import Document, Page
 from .oauth import OAuthApp, stored_refresh_token
-from .registry import ConnectorContext
+from .registry import ConnectorContext, parse_settings
 from .salesforce_mapping import SalesforceMapper, parse_when
 
 T = TypeVar("T")
@@ -218,14 +218,7 @@ class SalesforceSource:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> SalesforceSource:
         """Validate the settings; a problem is a ConfigError naming the key."""
-        try:
-            parsed = SalesforceSettings.model_validate(dict(settings))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"salesforce.{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"invalid Salesforce settings: {problems}") from None
-        return cls(parsed, ctx)
+        return cls(parse_settings(SalesforceSettings, settings, "salesforce"), ctx)
 
     @classmethod
     def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import requests
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from pouracquit.core.calls import DEFAULT_STATUS_TABLE, error_for_status, parse_retry_after
 from pouracquit.core.errors import (
@@ -32,6 +32,7 @@ from pouracquit.core.errors import (
 from pouracquit.core.secrets import SecretRef
 
 from .oauth import OAuthApp, stored_refresh_token
+from .registry import parse_settings
 
 VENDOR = "xero"
 TOKEN_NAME = "xero.refresh_token"  # noqa: S105 - a TokenStore key, not a secret
@@ -65,12 +66,7 @@ class XeroSettings(BaseModel):
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> XeroSettings:
         """Validate, turning pydantic's complaint into a ConfigError naming the key."""
-        try:
-            return cls.model_validate(dict(raw))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"]) or "(table)"
-            raise ConfigError(f"xero settings: {key}: {first['msg']}") from None
+        return parse_settings(cls, raw, "xero")
 
     @property
     def connections_url(self) -> str:

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal
 
 import requests
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from pouracquit.core.calls import CallGate, RetryPolicy, VendorClient, error_for_status, parse_retry_after
 from pouracquit.core.errors import (
@@ -50,7 +50,7 @@ from pouracquit.mappings import load_mapping
 
 from .base import Document, Page
 from .oauth import OAuthApp, stored_refresh_token
-from .registry import ConnectorContext
+from .registry import ConnectorContext, parse_settings
 from .zoho_mapping import ZohoMapper, lookup_id, parse_when
 
 log = structlog.get_logger("pouracquit.connectors.zoho")
@@ -153,13 +153,7 @@ class ZohoSource:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> ZohoSource:
         """Validate the settings; a problem is a ConfigError naming the key."""
-        try:
-            parsed = ZohoSettings.model_validate(dict(settings))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"zoho.{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"invalid Zoho settings: {problems}") from None
-        return cls(parsed, ctx)
+        return cls(parse_settings(ZohoSettings, settings, "zoho"), ctx)
 
     @classmethod
     def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp:
