@@ -39,7 +39,6 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +59,8 @@ class Size:
 
 
 SIZES = {
-    # ~40 paid invoices and 8 kills per phase: both phases fit the CI budget on 2 cores
-    "small": Size(invoices=68, kills=8, time_factor=0.05, settle_seconds=150),
+    # ~36 paid invoices and 8 kills per phase: both phases fit the CI budget on 2 cores
+    "small": Size(invoices=60, kills=8, time_factor=0.05, settle_seconds=150),
     # >= 200 paid invoices and >= 20 kills per phase, by hand
     "large": Size(invoices=340, kills=22, time_factor=0.05, settle_seconds=600),
 }
@@ -181,7 +180,7 @@ class KillRecord:
     pid: int
     done_before: int
     leased: int  # receipts the dead process held a lease on: it was working them
-    intents: list[str]  # vendor steps started and not recorded (the kill landed mid-step)
+    intents: list[str]  # vendor steps this life started and did not record: the kill landed mid-write
     staged_unarchived: int  # rendered PDFs staged but not yet archived
 
 
@@ -309,10 +308,16 @@ class ChaosRig:
 
         wait_until(alive, timeout, "the service's /healthz")
 
+    def _owner(self) -> str:
+        """LIKE pattern of the live process's lease owner id (``host:pid:random``):
+        leases and intents a dead life left behind must not count as work."""
+        assert self.proc is not None
+        return f"%:{self.proc.pid}:%"
+
     def vendor_work_started(self) -> bool:
-        """A receipt is leased at a vendor step (or its intent is committed)."""
-        rows = self.rows("SELECT count(*) FROM receipt WHERE status = 'pending' AND (intent IS NOT NULL OR "
-                         "(lease_owner IS NOT NULL AND step IN ('ledger_attach', 'crm_attach')))")
+        """The live process holds a receipt at a vendor step."""
+        rows = self.rows("SELECT count(*) FROM receipt WHERE status = 'pending' AND lease_owner LIKE ? AND "
+                         "step IN ('ledger_record', 'ledger_attach', 'crm_attach')", self._owner())
         return bool(rows and rows[0][0])
 
     def all_done(self) -> bool:
@@ -327,6 +332,7 @@ class ChaosRig:
         comes first and takes seconds, so delays counted from start-up alone
         would almost never land in a vendor write.
         """
+        before = self.open_intents()
         self.spawn()
         self.wait_alive()
         anchor = "ready"
@@ -342,7 +348,7 @@ class ChaosRig:
         assert proc is not None
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        leased, intents, staged = self.in_flight()
+        leased, intents, staged = self.in_flight(before)
         return KillRecord(life=life, anchor=anchor, delay=round(delay, 3), pid=proc.pid,
                           done_before=self.counts().get("done", 0), leased=leased, intents=intents,
                           staged_unarchived=staged)
@@ -392,13 +398,17 @@ class ChaosRig:
     def counts(self) -> dict[str, int]:
         return {s: n for s, n in self.rows("SELECT status, count(*) FROM receipt GROUP BY status")}
 
-    def in_flight(self) -> tuple[int, list[str], int]:
-        """What the dead process left mid-way: leases it held, vendor intents, unarchived staged PDFs."""
-        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")  # SQLAlchemy's SQLite DATETIME text
-        rows = self.rows("SELECT lease_owner, lease_until, intent, step FROM receipt WHERE status = 'pending'")
-        leased = sum(1 for owner, until, _, _ in rows if owner and str(until)[:19] > now)
-        intents = sorted(intent for _, _, intent, _ in rows if intent)
-        staged = sum(1 for _, _, _, step in rows if step in ("render", "archive"))
+    def open_intents(self) -> set[str]:
+        return {rid for (rid,) in self.rows("SELECT id FROM receipt WHERE status = 'pending' AND intent IS NOT NULL")}
+
+    def in_flight(self, before: set[str]) -> tuple[int, list[str], int]:
+        """What the dead process left mid-way: leases it held, vendor intents it
+        opened (not in ``before``) and did not close, unarchived staged PDFs."""
+        rows = self.rows("SELECT lease_owner LIKE ?, intent, step, id FROM receipt WHERE status = 'pending'",
+                         self._owner())
+        leased = sum(1 for mine, _, _, _ in rows if mine)
+        intents = sorted(intent for _, intent, _, rid in rows if intent and rid not in before)
+        staged = sum(1 for _, _, step, _ in rows if step in ("render", "archive"))
         staged_files = len(list((self.archive / "staging").glob("*.pdf")))
         return leased, intents, min(staged, staged_files)
 
