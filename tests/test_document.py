@@ -362,3 +362,15 @@ def test_filename_is_sanitised(renderer: Renderer) -> None:
 def test_bad_receipt_number_is_refused(renderer: Renderer) -> None:
     with pytest.raises(BadRecord, match="receipt number"):
         renderer.render(receipt(invoice(), number="F 2026 0001"))
+
+
+def test_a_user_template_prints_crm_fields_as_tokens(tmp_path: Path) -> None:
+    """A template directory overrides the built-in one; the CRM record's mapped
+    properties are {{ fields.<property> }}, escaped like every other value."""
+    base = Path(__file__).resolve().parents[1] / "core" / "document" / "templates" / "receipt.html"
+    custom = base.read_text(encoding="utf-8").replace(
+        "</body>", '<p class="po">Bon de commande : {{ fields.po_number }}</p></body>')
+    (tmp_path / "receipt.html").write_text(custom, encoding="utf-8")
+    custom_renderer = Renderer(SELLER, DocumentSettings(template_dir=tmp_path))
+    pdf = custom_renderer.render(receipt(invoice(properties={"po_number": "PO-77<b>"})))
+    assert "Bon de commande : PO-77<b>" in text_of(pdf)

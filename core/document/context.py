@@ -115,6 +115,8 @@ def build_context(
             "vat_number": buyer.vat_number,
             "email": buyer.email,
         },
+        # the CRM record's mapped properties, for user templates: {{ fields.po_number }}
+        "fields": dict(inv.properties),
         "number": receipt.number,
         "issue_date": wording.day(receipt.issued_on),
         "supply_date": wording.day(inv.supply_date or inv.issue_date),
