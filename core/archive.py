@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 from .errors import ConfigError, PermanentError
@@ -63,6 +64,20 @@ class Archive:
         if hashlib.sha256(content).hexdigest() != sha256:
             raise PermanentError(f"archived document {sha256} was altered")
         return content
+
+    def sweep_temporary(self, older_than: float = 3600.0) -> int:
+        """Remove half-written ``.<name>.<pid>.tmp`` files a crash left behind;
+        nothing refers to them. Returns how many went."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for tmp in self.root.glob("**/.*.tmp") if self.root.exists() else ():
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
+            except OSError:
+                continue  # another worker's file, gone already
+        return removed
 
     @staticmethod
     def hash_of(path: Path) -> str:

@@ -88,6 +88,9 @@ class Service:
         with self._lock:
             if conn.name in self._wirings:
                 return self._wirings[conn.name]
+        # the key must be usable before any vendor call: a refresh token rotated at
+        # the vendor and then not storable would disconnect the customer for good
+        self.cipher()
         parts = {}
         for role, endpoint, mapping in (
             ("source", conn.source, conn.mapping.source),
@@ -98,13 +101,15 @@ class Service:
                 parts[role] = cls.from_settings(endpoint.settings(), self._context(conn, mapping))
             except ConfigError as exc:
                 raise ConfigError(f"connections.{conn.name}.{role}: {exc}") from None
+        archive = Archive(self.settings.archive)
+        archive.sweep_temporary()
         wiring = Wiring(
             connection=conn.name,
             source=parts["source"],  # type: ignore[arg-type]
             ledger=parts["ledger"],  # type: ignore[arg-type]
             store=self.store,
             renderer=self.renderer,
-            archive=Archive(self.settings.archive),
+            archive=archive,
             numbering=self.settings.numbering,
             policy=self.settings.pipeline,
         )

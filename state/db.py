@@ -75,7 +75,8 @@ def open_engine(url: str) -> Engine:
         migrate(engine)
     except OperationalError as exc:
         where = engine.url.render_as_string(hide_password=True)
-        raise ConfigError(f"state store {where} unusable: {exc.orig}") from None
+        reason = " ".join(str(exc.orig).split())  # drivers add hint lines; the error stays one line
+        raise ConfigError(f"state store {where} unusable: {reason}") from None
     except SQLAlchemyError as exc:
         raise ConfigError(f"state store migration failed: {exc}") from None
     return engine

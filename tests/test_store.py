@@ -100,3 +100,20 @@ def test_times_come_back_aware_and_money_exact(store: Store, make_invoice) -> No
     assert again is not None
     assert again.created_at.tzinfo is not None
     assert str(again.amount) == "1.04"
+
+
+def test_archive_sweeps_only_old_half_written_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import time
+
+    from pouracquit.core.archive import Archive
+
+    archive = Archive(tmp_path)
+    sha, path = archive.store(b"%PDF-1.7 kept")
+    old = path.parent / ".x.pdf.123.tmp"
+    fresh = path.parent / ".y.pdf.456.tmp"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert archive.sweep_temporary() == 1
+    assert not old.exists() and fresh.exists() and archive.read(sha) == b"%PDF-1.7 kept"

@@ -228,8 +228,6 @@ def test_sync_fails_clearly_when_the_sqlite_lock_outlasts_the_busy_timeout(rig: 
     assert "locked" in _one_line_error(result)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the driver's two-line message (libpq adds 'Is the server running...' on "
-                   "a second line) is passed through, so the error is not one line - see docs/reliability.md")
 def test_unreachable_postgresql_is_exit_2_with_one_line(rig: ChaosRig) -> None:
     rig.config_data["store"] = {**rig.config_data["store"], "url": f"postgresql://pouracquit@127.0.0.1:{free_port()}/x"}
     rig.write_config()
@@ -345,9 +343,6 @@ def test_readyz_is_503_while_the_state_store_is_unreachable(rig: ChaosRig, reque
 # a bug the chaos runs found (see docs/reliability.md)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the QuickBooks refresh token rotates at the vendor before the "
-                   "store's encryption key is checked; with the key missing the rotated token is lost and the "
-                   "connection is gone for good (invalid_grant) - see docs/reliability.md")
 def test_a_missing_state_key_does_not_cost_the_quickbooks_connection(rig: ChaosRig) -> None:
     # HubSpot on a private-app token stores no credential, so the first token
     # the store must keep is QuickBooks' rotated refresh token
