@@ -16,10 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pypdf
-import pytest
 
 from pouracquit.core.cli import main
-from pouracquit.core.sync import sync_connection
 
 # Ids well above anything the sandbox allocates, so associations can name them in one seed call.
 BASE_ID = 910_000
