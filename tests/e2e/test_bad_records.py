@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pypdf
+import pytest
 
 from pouracquit.core.cli import main
+from pouracquit.core.sync import sync_connection
 
 # Ids well above anything the sandbox allocates, so associations can name them in one seed call.
 BASE_ID = 910_000
@@ -171,7 +173,6 @@ def test_a_page_of_bad_records_quarantines_each_and_the_rest_goes_through(make_r
             reason = receipts[sid].last_error or ""
             where[kind] = f"pipeline ({receipts[sid].step})"
         assert words in reason, (kind, reason)
-    print("\nquarantined where:", json.dumps(where, indent=1, ensure_ascii=False))
 
     # The CLI shows every quarantined record and receipt with its reason.
     capsys.readouterr()
@@ -197,3 +198,28 @@ def test_a_page_of_bad_records_quarantines_each_and_the_rest_goes_through(make_r
                     "emoji": ["Zoë"], "10k name": ["N" * 200]}.get(kind, [])
         for payload in expected:
             assert squash(payload) in text, (kind, payload)
+
+    with capsys.disabled():  # the inventory for the report: where each bad kind was stopped
+        print("\nquarantined where:", json.dumps(where, indent=1, ensure_ascii=False))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a price of 1e30 raises decimal.InvalidOperation in the mapping and a vertical tab in a name raises "
+    "ValueError in the render step; neither is a BadRecord, so sync_connection raises: the page is never "
+    "committed (the cursor never passes it, the good invoice on it never gets its receipt) and the poisoned "
+    "receipt stays pending with no reason"))
+def test_a_poison_record_never_stops_the_sync(make_rig) -> None:  # type: ignore[no-untyped-def]
+    rig = make_rig(count=1)
+    page = Page()
+    good = page.invoice("plain")
+    huge = page.invoice("huge price", lines=[{"price": "1e30"}], hs_amount_paid="0")
+    control = page.invoice("vertical tab in the name", contact={"firstname": "Camille\x0bDurand"})
+    rig.source.seed({"objects": page.objects})
+    service = rig.service()
+    result = sync_connection(service, "demo")  # must return, not raise
+    assert result.error is None
+    receipts = {r.source_id: r for r in service.store.receipts("demo", limit=100)}
+    quarantined = {q.source_id for q in service.store.quarantined("demo")}
+    assert receipts[good].status == "done"
+    assert huge in quarantined or receipts[huge].status == "quarantined"
+    assert control in quarantined or receipts[control].status == "quarantined"
