@@ -30,7 +30,10 @@ def parse_when(value: Any) -> datetime:
     """A HubSpot datetime (epoch ms or ISO 8601, maybe a bare date) as aware UTC."""
     text = str(value).strip()
     if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        try:
+            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"timestamp {text[:30]!r} is out of range") from None
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
@@ -125,7 +128,7 @@ class HubSpotMapper:
                             reference=str(p.get("reference") or ""))
                     for p in items
                 )
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 raise BadRecord(f"{self.m['invoice']['payments']} is not a JSON payment list: {exc}") from None
         if paid <= 0:
             return ()

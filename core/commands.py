@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from pouracquit.state.db import open_engine
 from pouracquit.state.store import Store
@@ -58,7 +59,7 @@ def sync_command(settings: Settings, connection: str | None, dry_run: bool) -> i
             for col in ("CRM id", "number", "customer", "amount"):
                 plan.add_column(col)
             for p in result.planned:
-                plan.add_row(p.source_id, p.number, p.customer, p.amount)
+                plan.add_row(*(Text(cell) for cell in (p.source_id, p.number, p.customer, p.amount)))
             out.print(plan)
     summary = Table(title="pouracquit sync" + (" (dry run: nothing written)" if dry_run else ""))
     for col in ("connection", "invoices seen", "paid", "receipts done", "retrying", "failed", "quarantined",
@@ -98,7 +99,7 @@ def _print_rows(out: Console, title: str, columns: tuple[str, ...], rows: list[t
     for col in columns:
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*(cell[:120] for cell in row))
+        table.add_row(*(Text(cell[:120]) for cell in row))  # CRM text is never rich markup
     out.print(table)
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from .money import Money, round_cents, to_decimal
+from .money import Money, bounded, is_currency, round_cents, to_decimal
+
+# Characters XML 1.0 (and so Factur-X) cannot carry: refused at the door, with the field's name.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class InvoiceStatus(StrEnum):
@@ -32,6 +36,14 @@ class PaymentMethod(StrEnum):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, v: object, info: ValidationInfo) -> object:
+        if isinstance(v, str) and (bad := _NOT_XML.search(v)):
+            raise ValueError(f"{info.field_name} contains U+{ord(bad.group()):04X} at position {bad.start()}, "
+                             "which an invoice cannot print: remove it in the CRM")
+        return v
 
 
 class Address(_Frozen):
@@ -75,8 +87,15 @@ class Line(_Frozen):
 
     @field_validator("quantity", "unit_price", "vat_rate", "discount", mode="before")
     @classmethod
-    def _exact(cls, v: object) -> Decimal:
-        return to_decimal(v)
+    def _exact(cls, v: object, info: ValidationInfo) -> Decimal:
+        return bounded(to_decimal(v), str(info.field_name))
+
+    @field_validator("vat_rate")
+    @classmethod
+    def _rate(cls, v: Decimal) -> Decimal:
+        if not 0 <= v < 100:
+            raise ValueError(f"vat_rate {v} % is not a VAT rate (0 to 100, 100 excluded)")
+        return v
 
     @property
     def net(self) -> Decimal:
@@ -117,6 +136,14 @@ class Invoice(_Frozen):
     modified_at: AwareDatetime
     deal_id: str = ""
     properties: Mapping[str, str] = Field(default_factory=dict)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        code = v.strip().upper()
+        if not is_currency(code):
+            raise ValueError(f"unknown currency code {v!r} (expected ISO 4217, e.g. EUR)")
+        return code
 
     @model_validator(mode="after")
     def _consistent(self) -> Invoice:

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, field_validator
 
 CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("1e15")  # far above any invoice; keeps every quantize within 28 digits
 
 
 @lru_cache(maxsize=1)
@@ -41,6 +42,13 @@ def to_decimal(value: object) -> Decimal:
     return result
 
 
+def bounded(value: Decimal, what: str = "amount") -> Decimal:
+    """``value``, or a ValueError when it is beyond any real invoice."""
+    if abs(value) >= MAX_AMOUNT:
+        raise ValueError(f"{what} {value} is out of range (at most {MAX_AMOUNT:,.0f} in magnitude)")
+    return value
+
+
 def round_cents(value: Decimal) -> Decimal:
     """Commercial rounding to the cent (half up), as French invoices print it."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
@@ -65,7 +73,7 @@ class Money(BaseModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _exact_amount(cls, v: object) -> Decimal:
-        return to_decimal(v)
+        return bounded(to_decimal(v))
 
     @classmethod
     def zero(cls, currency: str) -> Money:

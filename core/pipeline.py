@@ -31,7 +31,7 @@ from pouracquit.state.tables import Receipt
 from .archive import Archive
 from .config import NumberingSettings, PipelineSettings
 from .document import PaidReceipt, Renderer
-from .errors import BadRecord, PermanentError, RetryableError
+from .errors import BadRecord, ConfigError, PermanentError, RetryableError
 from .model import Invoice
 
 log = structlog.get_logger("pouracquit.pipeline")
@@ -170,8 +170,8 @@ class Pipeline:
         if receipt is None:
             return "busy", None
         blog = log.bind(connection=self.w.connection, receipt_id=receipt_id)
-        invoice = Invoice.model_validate_json(receipt.invoice_json)
         try:
+            invoice = Invoice.model_validate_json(receipt.invoice_json)
             while receipt.step != "done":
                 if self.stop.is_set():
                     return "interrupted", None
@@ -188,6 +188,13 @@ class Pipeline:
             self._stop_receipt(receipt, status, f"{receipt.step}: {exc}")
             blog.error("receipt stopped", status=status, step=receipt.step, reason=str(exc))
             return status, str(exc)
+        except ConfigError:
+            raise  # the installation is wrong: the whole sync stops and says why
+        except Exception as exc:  # noqa: BLE001 - one receipt's surprise must not hold up the others
+            reason = f"unexpected {type(exc).__name__}: {exc}"
+            blog.exception("receipt stopped by an unexpected error", step=receipt.step)
+            self._stop_receipt(receipt, "failed", f"{receipt.step}: {reason}")
+            return "failed", reason
         finally:
             self.w.store.release(receipt_id, self.owner)
 

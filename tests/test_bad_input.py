@@ -9,8 +9,8 @@ model refuses bad amounts and currencies with a ``ValueError``; the renderer
 prints hostile text (HTML, script, right-to-left, 10,000 characters) as text
 and puts no link or script action in the PDF.
 
-Known product bugs are pinned with the exact failing input as
-``xfail(strict=True)``: once fixed they XPASS and the marker must go.
+Each bug these tests found keeps its exact failing input as a regression
+test; the one still open (emoji glyphs) is pinned as ``xfail(strict=True)``.
 Run with ``--hypothesis-show-statistics`` to see how many inputs of each kind
 were tried and where each ended up.
 """
@@ -70,7 +70,7 @@ PAYLOADS = (
 )
 hostile = st.one_of(st.sampled_from(PAYLOADS), st.text(max_size=40), st.text(st.characters(codec="utf-8"),
                                                                              max_size=12))
-# Amounts as a CRM stores them: decimal strings, bounded (huge magnitudes are a pinned bug below).
+# Amounts as a CRM stores them: decimal strings, bounded (huge magnitudes have their own tests below).
 amounts = st.decimals(min_value=-10**9, max_value=10**9, places=2, allow_nan=False, allow_infinity=False)
 number_text = st.one_of(
     amounts.map(str),
@@ -380,20 +380,13 @@ def test_the_terminal_table_prints_reasons_as_text(monkeypatch: pytest.MonkeyPat
     assert out.getvalue() == "id\tcustomer\nr1\t<b>x</b> new line\n"
 
 
-# -- pinned product bugs ---------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, raises=ArithmeticError, reason=(
-    "BUG: an amount of 1e26 or more makes round_cents' quantize raise decimal.InvalidOperation (and a huge "
-    "exponent decimal.Overflow) inside Invoice's model validator; neither is a ValueError, so pydantic and the "
-    "mapping let it escape: the page is never committed and the connection is stuck on it"))
+# -- inputs that once broke the product --------------------------------------------------------------
 @pytest.mark.parametrize("price", ["1e26", "1e30", "1E+999999"])
 def test_a_huge_amount_is_a_bad_record(price: str) -> None:
     with pytest.raises(BadRecord):
         mapped({"hs_amount_paid": "0"}, {"price": price})
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "BUG: parse_when turns any digit string into datetime.fromtimestamp(int/1000): past ~1e18 ms that raises "
-    "OverflowError (not ValueError), which escapes the mapping and stops the sync on that page"))
 @pytest.mark.parametrize("props", [{"hs_invoice_date": "9" * 25}, {"hs_invoice_date": "9" * 400},
                                    {"pouracquit_payments": json.dumps([{"amount": "120", "date": "9" * 30}])}])
 def test_an_out_of_range_epoch_date_is_a_bad_record(props: dict[str, str]) -> None:
@@ -401,27 +394,16 @@ def test_an_out_of_range_epoch_date_is_a_bad_record(props: dict[str, str]) -> No
         mapped(props)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason=(
-    "BUG: a deeply nested pouracquit_payments value makes json.loads raise RecursionError, which _payments "
-    "does not catch; it escapes the mapping and stops the sync on that page"))
 def test_a_deeply_nested_payment_list_is_a_bad_record() -> None:
     with pytest.raises(BadRecord):
         mapped({"pouracquit_payments": "[" * 100_000})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Line accepts a negative VAT rate; the invoice maps, a PDF printing 'TVA -5 %' is rendered and "
-    "archived and a number allocated before the ledger refuses the unmapped rate"))
 def test_a_negative_vat_rate_is_refused_by_the_model() -> None:
     with pytest.raises(ValidationError):
         Line(description="x", quantity="1", unit_price="100", vat_rate="-5")
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "BUG: text the XML of Factur-X cannot hold (NUL, other C0 controls, U+FFFE, lone surrogates) maps fine, "
-    "then lxml (or the UTF-8 codec) raises ValueError in the render step; Pipeline.process only catches "
-    "BadRecord/PermanentError/RetryableError, so drain and sync_connection raise and the receipt stays pending "
-    "with no reason"))
 @pytest.mark.parametrize("name", ["Camille\x00Durand", "Camille\x0bDurand", "Camille\x1b[31mDurand",
                                   "Camille\ufffeDurand", "Camille\ud800Durand"])
 def test_text_xml_cannot_hold_is_refused_before_or_at_render(renderer: Renderer, name: str) -> None:
@@ -468,10 +450,6 @@ RENDER_LONG_LINE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, raises=TimeoutError, reason=(
-    "BUG: a 10,000-character line description takes minutes to lay out (2,000 chars: ~28 s, 10,000: >200 s) "
-    "because td.desc has overflow-wrap: anywhere, which makes WeasyPrint's table min-content width quadratic; "
-    "the render step holds the process-wide Pango lock all that time"))
 def test_a_10000_character_line_description_renders_in_seconds() -> None:
     # A subprocess, so the runaway layout is killed at the deadline instead of burning the rest of the run.
     try:
@@ -481,9 +459,6 @@ def test_a_10000_character_line_description_renders_in_seconds() -> None:
         raise TimeoutError("rendering a 10,000-character line description took more than 10 s") from None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: on a terminal _print_rows (receipts list) and the dry-run plan pass CRM text to rich as markup: "
-    "'[/b]' in a customer name raises MarkupError and '[link=...]' becomes a terminal hyperlink"))
 @pytest.mark.parametrize("customer", ["[/b] Dupont", "[link=https://evil.example]Dupont[/link]"])
 def test_receipts_list_on_a_terminal_prints_names_as_text(customer: str) -> None:
     screen = io.StringIO()
