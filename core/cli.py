@@ -1,4 +1,9 @@
-"""The ``pouracquit`` command: sync, run, receipts, status, sandbox, demo."""
+"""The ``pouracquit`` command: sync, run, receipts, status, connect, render,
+archive, keygen, sandbox, demo.
+
+Each subcommand imports what it needs when it runs, so `keygen` or a
+configuration error answers without loading the PDF renderer or the SDKs.
+"""
 
 from __future__ import annotations
 

@@ -13,9 +13,11 @@ from rich.text import Text
 
 from pouracquit.state.db import open_engine
 from pouracquit.state.store import Store
+from pouracquit.state.tables import Receipt
 
 from .config import Settings
 from .errors import ConfigError
+from .pipeline import Pipeline
 from .service import Service
 from .sync import Progress as SyncProgress
 from .sync import SyncResult, sync_connection
@@ -141,15 +143,11 @@ def receipts_command(settings: Settings, action: str, receipt_id: str | None, co
         out.print(f"receipt {found.id} is already done", markup=False)
         return 0
     with service.store.unit() as u:
-        from pouracquit.state.tables import Receipt
-
         row = u.session.get(Receipt, found.id)
         assert row is not None
         row.status, row.attempts, row.next_attempt_at = "pending", 0, datetime.now(UTC)
         u.log(row.connection, "retry_requested", receipt_id=row.id, source_id=row.source_id, step=row.step)
     conn = settings.connection(found.connection)
-    from .pipeline import Pipeline
-
     outcome, error = Pipeline(service.wiring(conn), service.owner).process(found.id)
     out.print(f"receipt {found.id}: {outcome}" + (f" ({error})" if error else ""), markup=False)
     return 0 if outcome == "done" else 1

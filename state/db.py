@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from pouracquit.core.errors import ConfigError
@@ -80,7 +80,3 @@ def open_engine(url: str) -> Engine:
     except SQLAlchemyError as exc:
         raise ConfigError(f"state store migration failed: {exc}") from None
     return engine
-
-
-def table_names(engine: Engine) -> list[str]:
-    return inspect(engine).get_table_names()

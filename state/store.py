@@ -5,14 +5,13 @@ one transaction, committed whole or not at all."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine, func, or_, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from pouracquit.core.errors import ConfigError
@@ -20,8 +19,6 @@ from pouracquit.core.errors import ConfigError
 from .chain import GENESIS, entry_hash
 from .tables import ConnectionState, Credential, Event, NumberSeries, Quarantine, Receipt, Snapshot
 from .types import utcnow
-
-TERMINAL = ("done", "failed", "quarantined")
 
 
 class Unit:
@@ -239,12 +236,3 @@ class CredentialStore:
                 u.session.add(Credential(connection=self._connection, name=name, value=sealed))
             else:
                 row.value, row.updated_at = sealed, utcnow()
-
-
-def is_conflict(exc: Exception) -> bool:
-    """A unique constraint said no: someone else already did it."""
-    return isinstance(exc, IntegrityError)
-
-
-def pending_ids(receipts: Sequence[Receipt]) -> list[str]:
-    return [r.id for r in receipts if r.status not in TERMINAL]
