@@ -52,9 +52,10 @@ def sync_command(settings: Settings, connection: str | None, dry_run: bool) -> i
     service = _open(settings, dry_run)
     err = Console(stderr=True)
     out = Console()
-    results = []
-    for conn in service.connections(connection):
-        results.append(_run_with_bar(service, conn.name, dry_run, err))
+    try:
+        results = [_run_with_bar(service, conn.name, dry_run, err) for conn in service.connections(connection)]
+    finally:
+        service.close()
     if dry_run:
         for result in results:
             plan = Table(title=f"{result.connection}: dry run, would create {len(result.planned)} receipts")

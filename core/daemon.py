@@ -86,5 +86,6 @@ def run_service(service: Service) -> int:
     for worker in workers.values():
         worker.join(timeout=5)
     admin.stop()
+    service.close()
     log.info("service stopped")
     return 0

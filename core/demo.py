@@ -41,7 +41,10 @@ def run_demo(source: str | None, ledger: str | None, out: Path, count: int) -> d
         settings = parse_settings(_demo_settings(workdir, launched), origin="demo")
         service = Service.open(settings)
         clock = time.monotonic()
-        result = sync_connection(service, "demo")
+        try:
+            result = sync_connection(service, "demo")
+        finally:
+            service.close()
         elapsed = time.monotonic() - clock
         out.mkdir(parents=True, exist_ok=True)
         archive = service.wiring(settings.connections[0]).archive

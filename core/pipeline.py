@@ -30,7 +30,7 @@ from pouracquit.state.tables import Receipt
 
 from .archive import Archive
 from .config import NumberingSettings, PipelineSettings
-from .document import PaidReceipt, Renderer
+from .document import PaidReceipt, Renderer, RenderPool
 from .errors import BadRecord, ConfigError, PermanentError, RetryableError
 from .model import Invoice
 
@@ -54,7 +54,7 @@ class Wiring:
     source: CrmSource
     ledger: Ledger
     store: Store
-    renderer: Renderer
+    renderer: Renderer | RenderPool
     archive: Archive
     numbering: NumberingSettings
     policy: PipelineSettings

@@ -18,7 +18,7 @@ from pouracquit.state.store import CredentialStore, Store
 from .archive import Archive
 from .calls import CallMeter, RetryPolicy
 from .config import ConnectionSettings, Settings
-from .document import Renderer
+from .document import Renderer, RenderPool
 from .errors import ConfigError
 from .pipeline import Wiring
 
@@ -35,7 +35,7 @@ class Service:
     meter: CallMeter = field(default_factory=CallMeter)
     owner: str = field(default_factory=worker_id)
     stop: threading.Event = field(default_factory=threading.Event)
-    _renderer: Renderer | None = None
+    _renderer: Renderer | RenderPool | None = None
     _fernet: Fernet | None = None
     _wirings: dict[str, Wiring] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -61,11 +61,18 @@ class Service:
             return self._fernet
 
     @property
-    def renderer(self) -> Renderer:
+    def renderer(self) -> Renderer | RenderPool:
         with self._lock:
             if self._renderer is None:
-                self._renderer = Renderer(self.settings.seller, self.settings.document)
+                doc = self.settings.document
+                self._renderer = (RenderPool(self.settings.seller, doc, doc.render_processes)
+                                  if doc.render_processes >= 2 else Renderer(self.settings.seller, doc))
             return self._renderer
+
+    def close(self) -> None:
+        """Stop the render workers, if any."""
+        if isinstance(self._renderer, RenderPool):
+            self._renderer.close()
 
     def connections(self, only: str | None = None) -> list[ConnectionSettings]:
         if only:

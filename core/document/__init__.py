@@ -9,7 +9,8 @@ pipeline needs; the modules behind it hold one concern each: ``settings``
 
 from .context import PaidReceipt
 from .mentions import MissingMention
+from .pool import RenderPool
 from .renderer import Renderer
 from .settings import DocumentSettings, Seller, SellerAddress
 
-__all__ = ["DocumentSettings", "MissingMention", "PaidReceipt", "Renderer", "Seller", "SellerAddress"]
+__all__ = ["DocumentSettings", "MissingMention", "PaidReceipt", "RenderPool", "Renderer", "Seller", "SellerAddress"]

@@ -22,8 +22,12 @@ class MissingMention(BadRecord):
     """
 
     def __init__(self, field: str, why: str = "") -> None:
-        self.field = field
+        self.field, self.why = field, why
         super().__init__(f"missing mandatory mention {field}" + (f": {why}" if why else ""))
+
+    def __reduce__(self) -> tuple[type[MissingMention], tuple[str, str]]:
+        # rebuilt from its fields when it comes back from a render worker process
+        return (MissingMention, (self.field, self.why))
 
 
 # Legal forms of individual entrepreneurs: no share capital, and RCS only if registered.

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumError
@@ -169,6 +169,9 @@ class DocumentSettings(_Frozen):
     footer: str = ""
     template_dir: Path | None = None
     verify_base_url: str = ""
+    # 0: render in the service's own process; N >= 2: on N worker processes, for syncs
+    # large enough that one core of rendering would be the bottleneck
+    render_processes: int = Field(default=0, ge=0, le=64)
 
     @field_validator("primary_color")
     @classmethod
