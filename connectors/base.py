@@ -136,6 +136,25 @@ class WebhookSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class LedgerChange:
+    """A ledger record a webhook says changed; ``operation`` as the vendor names
+    it (Create, Update, Delete, Void...), ``destructive`` when the booking is gone."""
+
+    ref: str
+    operation: str
+    destructive: bool
+
+
+@runtime_checkable
+class WebhookLedger(Protocol):
+    """Optional ledger capability: verified notifications of changes made in the ledger."""
+
+    def parse_ledger_webhook(self, request: WebhookRequest) -> list[LedgerChange]:
+        """Verify the signature (WebhookRejected otherwise) and list the records it names."""
+        ...
+
+
 class TokenStore(Protocol):
     """Where a connector keeps credentials that rotate (OAuth refresh tokens).
 

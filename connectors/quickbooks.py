@@ -30,12 +30,12 @@ from quickbooks.objects.item import Item
 from quickbooks.objects.salesreceipt import SalesReceipt
 
 from pouracquit.core.calls import CallGate, VendorClient
-from pouracquit.core.errors import BadRecord, ConfigError, PermanentError
+from pouracquit.core.errors import BadRecord, ConfigError, PermanentError, WebhookRejected
 from pouracquit.core.model import Line, Party
 from pouracquit.core.money import round_cents
 from pouracquit.mappings import load_mapping, lookup
 
-from .base import Document, ReceiptOrder
+from .base import Document, LedgerChange, ReceiptOrder, WebhookRequest
 from .oauth import OAuthApp
 from .quickbooks_session import (
     VENDOR,
@@ -47,6 +47,7 @@ from .quickbooks_session import (
     oauth_app,
 )
 from .registry import ConnectorContext
+from .signatures import verify_body
 
 DOC_NUMBER_MAX = 21
 BATCH_MAX = 30  # BatchItemRequests per /batch call
@@ -251,6 +252,22 @@ class QuickBooksLedger:
                 f"invoice {order.number} totals {expected}: check the VAT codes of the mapping"
             )
         return receipt_id
+
+    def parse_ledger_webhook(self, request: WebhookRequest) -> list[LedgerChange]:
+        """QuickBooks webhook (``intuit-signature``): the SalesReceipts of this
+        company it names, with their operation."""
+        verify_body(request, "intuit-signature", self.settings.webhook_verifier_token, "webhook_verifier_token")
+        try:
+            notes = json.loads(request.body).get("eventNotifications") or []
+        except (ValueError, AttributeError):
+            raise WebhookRejected("webhook body is not a QuickBooks eventNotifications document") from None
+        return [
+            LedgerChange(ref=str(entity.get("id")), operation=str(entity.get("operation", "")),
+                         destructive=str(entity.get("operation", "")) in ("Delete", "Void"))
+            for note in notes if isinstance(note, dict) and str(note.get("realmId")) == self.settings.realm_id
+            for entity in (note.get("dataChangeEvent") or {}).get("entities") or []
+            if isinstance(entity, dict) and entity.get("name") == "SalesReceipt" and entity.get("id")
+        ]
 
     def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
         """Upload ``document`` as an Attachable linked to SalesReceipt ``ref``."""

@@ -62,6 +62,7 @@ class QuickBooksSettings(BaseModel):
     item: str | None = None
     tax_codes: dict[str, str] = Field(default_factory=dict, description="VAT rate -> TaxCode name")
     payment_methods: dict[str, str] = Field(default_factory=dict)
+    webhook_verifier_token: SecretRef | None = Field(default=None, description="the app's webhook verifier token")
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> QuickBooksSettings:

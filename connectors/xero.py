@@ -19,6 +19,7 @@ key): Xero's filter syntax has no escape for a double quote.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -29,14 +30,15 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from pouracquit.core.calls import CallGate, VendorClient
-from pouracquit.core.errors import BadRecord, ConfigError, PermanentError
+from pouracquit.core.errors import BadRecord, ConfigError, PermanentError, WebhookRejected
 from pouracquit.core.model import Invoice, Line, Party
 from pouracquit.core.money import round_cents
 from pouracquit.mappings import load_mapping, lookup
 
-from .base import Document, ReceiptOrder
+from .base import Document, LedgerChange, ReceiptOrder, WebhookRequest
 from .oauth import OAuthApp
 from .registry import ConnectorContext
+from .signatures import verify_body
 from .xero_session import VENDOR, DuplicateNumber, XeroApi, XeroSettings, classify, oauth_app
 
 NUMBER_MAX = 255
@@ -259,6 +261,23 @@ class XeroLedger:
             for row in answer["Contacts"]:
                 if row.get("StatusAttributeString") == "OK" and row.get("ContactID"):
                     index.add(row)
+
+    def parse_ledger_webhook(self, request: WebhookRequest) -> list[LedgerChange]:
+        """Xero webhook (``x-xero-signature``; an intent-to-receive check is a
+        signed batch with no events): the invoices of this tenant it names."""
+        verify_body(request, "x-xero-signature", self.settings.webhook_key, "webhook_key")
+        try:
+            events = json.loads(request.body).get("events") or []
+        except (ValueError, AttributeError):
+            raise WebhookRejected("webhook body is not a Xero events document") from None
+        tenant = self.settings.tenant_id
+        return [
+            # Xero says CREATE or UPDATE only: a void or delete is an UPDATE, so any change is worth a look
+            LedgerChange(ref=str(e.get("resourceId")), operation=str(e.get("eventType", "")), destructive=False)
+            for e in events
+            if isinstance(e, dict) and e.get("eventCategory") == "INVOICE" and e.get("resourceId")
+            and (tenant is None or e.get("tenantId") == tenant)
+        ]
 
     def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
         """Upload ``document`` as an attachment of document ``ref``; idempotent by FileName."""

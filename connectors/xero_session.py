@@ -62,6 +62,7 @@ class XeroSettings(BaseModel):
     sales_account: str | None = Field(default=None, description="revenue account Code (overrides the mapping)")
     bank_account: str | None = Field(default=None, description="bank account Code (overrides the mapping)")
     timeout: float = Field(default=30.0, gt=0)
+    webhook_key: SecretRef | None = Field(default=None, description="the app's webhooks signing key")
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> XeroSettings:

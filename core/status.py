@@ -3,6 +3,7 @@ the ``status`` command: one place computes it, every front-end shows it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +43,11 @@ def connection_status(service: Service) -> dict[str, Any]:
             "cursor": state.cursor if state else None,
             "receipts": by_status,
             "problems": problems,
+            "ledger_alerts": [
+                {"receipt_id": e.receipt_id, "at": _iso(e.at), **json.loads(e.data)}
+                for e in service.store.events(kind="ledger_changed", connection=conn.name)
+                if json.loads(e.data).get("destructive")
+            ][-20:],
             "quarantined_records": [
                 {"source_id": q.source_id, "reason": q.reason, "last_seen": _iso(q.last_seen)}
                 for q in service.store.quarantined(conn.name)

@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from pouracquit.connectors.base import WebhookRequest, WebhookSource
+from pouracquit.connectors.base import WebhookLedger, WebhookRequest, WebhookSource
 
 from .errors import WebhookRejected
 from .service import Service
@@ -66,6 +66,9 @@ class WebhookIntake:
         self.service, self.workers = service, workers
 
     def receive(self, vendor: str, request: WebhookRequest) -> tuple[int, dict[str, Any]]:
+        ledgers = [c for c in self.service.connections() if c.ledger.vendor == vendor]
+        if ledgers:
+            return self._ledger_changes(vendor, ledgers, request)
         targets = [c for c in self.service.connections() if c.source.vendor == vendor and c.name in self.workers]
         if not targets:
             return 404, {"error": f"no connection takes {vendor} webhooks"}
@@ -87,3 +90,32 @@ class WebhookIntake:
             log.warning("webhook rejected", vendor=vendor, reasons=reasons)
             return 401, {"error": "; ".join(sorted(set(reasons)))}
         return 200, {"accepted": accepted}
+
+    def _ledger_changes(self, vendor: str, targets: list[Any], request: WebhookRequest) -> tuple[int, dict[str, Any]]:
+        """A change made in the ledger to a record pouracquit booked goes into the
+        audit trail; a deleted or voided booking is raised in /status for a person:
+        pouracquit never books a paid invoice again on its own."""
+        accepted, reasons, noted = 0, [], 0
+        for conn in targets:
+            ledger = self.service.wiring(conn).ledger
+            if not isinstance(ledger, WebhookLedger):
+                return 404, {"error": f"{vendor} ledgers do not take webhooks"}
+            try:
+                changes = ledger.parse_ledger_webhook(request)
+            except WebhookRejected as exc:
+                reasons.append(str(exc))
+                continue
+            accepted += 1
+            for change in changes:
+                for receipt in self.service.store.receipts_booked_as(conn.name, change.ref):
+                    with self.service.store.unit() as u:
+                        u.log(conn.name, "ledger_changed", receipt_id=receipt.id, source_id=receipt.source_id,
+                              ledger_id=change.ref, operation=change.operation, destructive=change.destructive)
+                    noted += 1
+                    if change.destructive:
+                        log.warning("a booked receipt was removed in the ledger", connection=conn.name,
+                                    receipt_id=receipt.id, operation=change.operation)
+        if not accepted:
+            log.warning("webhook rejected", vendor=vendor, reasons=reasons)
+            return 401, {"error": "; ".join(sorted(set(reasons)))}
+        return 200, {"accepted": accepted, "receipts_noted": noted}

@@ -202,11 +202,22 @@ class Store:
                 query = query.where(Quarantine.connection == connection)
             return list(session.exec(query))
 
-    def events(self, receipt_id: str | None = None) -> list[Event]:
+    def events(self, receipt_id: str | None = None, *, kind: str | None = None,
+               connection: str | None = None) -> list[Event]:
         with Session(self.engine) as session:
             query = select(Event).order_by(col(Event.seq))
             if receipt_id:
                 query = query.where(Event.receipt_id == receipt_id)
+            if kind:
+                query = query.where(Event.kind == kind)
+            if connection:
+                query = query.where(Event.connection == connection)
+            return list(session.exec(query))
+
+    def receipts_booked_as(self, connection: str, ledger_id: str) -> list[Receipt]:
+        """The receipts of ``connection`` whose ledger record is ``ledger_id``."""
+        with Session(self.engine) as session:
+            query = select(Receipt).where(Receipt.connection == connection, Receipt.ledger_id == ledger_id)
             return list(session.exec(query))
 
 
