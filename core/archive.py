@@ -4,21 +4,31 @@ SHA-256, written atomically, never overwritten, never deleted by pouracquit
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import time
 from pathlib import Path
 
-from .errors import ConfigError, PermanentError
+from .errors import ConfigError, PermanentError, RetryableError
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(content)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise RetryableError(f"no space left for the archive in {path.parent}: free some and the "
+                                 f"receipt goes on") from None
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise ConfigError(f"archive directory {path.parent} is not writable: {exc.strerror}") from None
+        raise
 
 
 class Archive:

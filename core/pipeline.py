@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from pouracquit.connectors.base import BatchBooking, CrmSource, Document, Ledger, ReceiptOrder
 from pouracquit.state.store import Store, Unit
@@ -188,8 +189,8 @@ class Pipeline:
             self._stop_receipt(receipt, status, f"{receipt.step}: {exc}")
             blog.error("receipt stopped", status=status, step=receipt.step, reason=str(exc))
             return status, str(exc)
-        except ConfigError:
-            raise  # the installation is wrong: the whole sync stops and says why
+        except (ConfigError, SQLAlchemyError):
+            raise  # the installation or the state store is wrong: the whole sync stops and says why
         except Exception as exc:  # noqa: BLE001 - one receipt's surprise must not hold up the others
             reason = f"unexpected {type(exc).__name__}: {exc}"
             blog.exception("receipt stopped by an unexpected error", step=receipt.step)

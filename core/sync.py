@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from pouracquit.connectors.base import Page
 from pouracquit.state.tables import Snapshot
@@ -46,6 +47,11 @@ class Progress:
     on_page: Callable[[int], None] = lambda seen: None
     on_receipts: Callable[[int], None] = lambda total: None
     on_receipt: Callable[[str], None] = lambda outcome: None
+
+
+def store_problem(exc: SQLAlchemyError) -> str:
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    return f"state store error: {reason}"
 
 
 def _record_run(service: Service, name: str, started: datetime, duration: float, error: str | None) -> None:
@@ -97,12 +103,19 @@ def sync_connection(
     except PouracquitError as exc:
         result.error = f"{type(exc).__name__}: {exc}"
         blog.error("sync failed", error=result.error)
+    except SQLAlchemyError as exc:
+        # a full disk, a locked or vanished database: said plainly, and the next run picks up from the cursor
+        result.error = store_problem(exc)
+        blog.error("sync failed", error=result.error)
     result.seen, result.events, result.planned, result.rejected = (
         intake.seen, intake.events, intake.planned, intake.rejected,
     )
     result.duration = time.monotonic() - clock
     if not dry_run:
-        _record_run(service, name, started, result.duration, result.error)
+        try:
+            _record_run(service, name, started, result.duration, result.error)
+        except SQLAlchemyError as exc:
+            result.error = result.error or store_problem(exc)
     blog.info("sync finished", seen=result.seen, receipts=len(result.planned), rejected=len(result.rejected),
               outcomes=dict(result.outcomes), duration=round(result.duration, 3))
     return result
