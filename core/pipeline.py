@@ -105,10 +105,19 @@ class Pipeline:
                     on_done(outcome)
 
         due = self.w.store.due(self.w.connection, datetime.now(UTC))
-        if isinstance(self.w.ledger, BatchBooking):
-            self._each(due, tally, until="ledger_record")
-            self._book_in_batches(due, self.w.ledger)
-        self._each(due, tally)
+        if not isinstance(self.w.ledger, BatchBooking):
+            self._each(due, tally)
+            return report
+        # one batch at a time: the first receipts are booked and attached while
+        # later ones still wait, rather than after every document is rendered
+        size = self.w.ledger.batch_size
+        for start in range(0, len(due), size):
+            if self.stop.is_set():
+                break
+            part = due[start:start + size]
+            self._each(part, tally, until="ledger_record")
+            self._book_in_batches(part, self.w.ledger)
+            self._each(part, tally)
         return report
 
     def _each(self, due: list[str], tally: Callable[[str, str, str | None], None], until: str | None = None) -> None:
