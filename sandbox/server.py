@@ -26,6 +26,7 @@ import json
 import random
 import re
 import ssl
+import sys
 import threading
 import time
 from collections import Counter, defaultdict, deque
@@ -364,6 +365,16 @@ class Sandbox:
         return response
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer (killed, timed out) is routine here, not a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def listen(owner: Any, host: str, port: int, ssl_context: ssl.SSLContext | None = None,
            name: str = "sandbox") -> ThreadingHTTPServer:
     """Serve ``owner.dispatch`` (a Sandbox, or anything with its ``dispatch`` and
@@ -374,7 +385,7 @@ def listen(owner: Any, host: str, port: int, ssl_context: ssl.SSLContext | None 
         pass
 
     _Handler.owner = owner
-    server = ThreadingHTTPServer((host, port), _Handler)
+    server = _QuietServer((host, port), _Handler)
     server.daemon_threads = True
     if ssl_context is not None:
         server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
