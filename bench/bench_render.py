@@ -13,26 +13,13 @@ import pstats
 import sys
 import time
 from datetime import UTC, date, datetime
-from decimal import Decimal
 
 from pouracquit.core.document import DocumentSettings, PaidReceipt, Renderer, Seller
 from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
 from pouracquit.core.money import Money
+from pouracquit.sandbox.launch import DEMO_SELLER
 
-SELLER = Seller(
-    name="Atelier Numérique",
-    legal_form="SAS",
-    share_capital=Decimal("10000"),
-    address={"line1": "12 rue de la Paix", "postal_code": "75002", "city": "Paris"},
-    siren="732829320",
-    siret="73282932000074",
-    rcs_city="Paris",
-    ape="6201Z",
-    vat_number="FR44732829320",
-    email="compta@atelier.example",
-    iban="FR7630006000011234567890189",
-    bic="AGRIFRPP",
-)
+SELLER = Seller.model_validate(DEMO_SELLER)
 
 
 def receipt(i: int) -> PaidReceipt:

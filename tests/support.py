@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pouracquit.connectors.registry import ConnectorContext
 from pouracquit.core.calls import CallMeter, RetryPolicy
+from pouracquit.core.document import Seller
+
+SELLER = Seller(
+    name="Atelier Numérique",
+    legal_form="SAS",
+    share_capital=Decimal("10000"),
+    address={"line1": "12 rue de la Paix", "postal_code": "75002", "city": "Paris"},
+    siren="732829320",
+    siret="73282932000074",
+    rcs_city="Paris",
+    ape="6201Z",
+    vat_number="FR44732829320",
+    email="compta@atelier.example",
+    phone="+33 1 23 45 67 89",
+    iban="FR7630006000011234567890189",
+    bic="AGRIFRPP",
+)
 
 
 class DictTokens:

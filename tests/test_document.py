@@ -20,8 +20,9 @@ import pypdf
 import pytest
 from facturx import get_facturx_xml_from_pdf
 from lxml import etree
+from support import SELLER
 
-from pouracquit.core.document import DocumentSettings, MissingMention, PaidReceipt, Renderer, Seller
+from pouracquit.core.document import DocumentSettings, MissingMention, PaidReceipt, Renderer
 from pouracquit.core.errors import BadRecord
 from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
 from pouracquit.core.money import Money
@@ -29,21 +30,6 @@ from pouracquit.core.money import Money
 CHECKER = Path(__file__).resolve().parents[2] / "shared/tools/check_facturx.py"
 RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
 
-SELLER = Seller(
-    name="Atelier Numérique",
-    legal_form="SAS",
-    share_capital=Decimal("10000"),
-    address={"line1": "12 rue de la Paix", "postal_code": "75002", "city": "Paris"},
-    siren="732829320",
-    siret="73282932000074",
-    rcs_city="Paris",
-    ape="6201Z",
-    vat_number="FR44732829320",
-    email="compta@atelier.example",
-    phone="+33 1 23 45 67 89",
-    iban="FR7630006000011234567890189",
-    bic="AGRIFRPP",
-)
 COMPANY = Party(
     name="Société Cliente SARL",
     siren="552100554",

@@ -10,6 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from pydantic import ValidationError
+from support import SELLER
 
 from pouracquit.core.document import DocumentSettings, Seller
 from pouracquit.core.document.cii import build_data, build_xml
@@ -20,18 +21,6 @@ from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, 
 from pouracquit.core.money import Money
 
 RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
-SELLER = Seller(
-    name="Atelier",
-    legal_form="SAS",
-    share_capital=Decimal("1000"),
-    address={"line1": "1 rue A", "postal_code": "75001", "city": "Paris"},
-    siren="732829320",
-    siret="73282932000074",
-    rcs_city="Paris",
-    ape="6201Z",
-    vat_number="FR44732829320",
-    iban="FR7630006000011234567890189",
-)
 BUYER = Party(name="Client SA", siren="552100554", address=Address(line1="2 rue B", postal_code="69001", city="Lyon"))
 
 RATES = st.sampled_from(["20", "10", "5.5", "2.1", "0"])
