@@ -84,9 +84,8 @@ def sync_connection(
             dry_snapshots = {}
             for page in wiring.source.changes(state.cursor if state else None):
                 for inv in page.invoices:
-                    with service.store.unit() as u:
-                        if (stored := u.snapshot(name, inv.source_id)) is not None:
-                            dry_snapshots.setdefault(inv.source_id, stored)
+                    if inv.source_id not in dry_snapshots and (stored := service.store.snapshot(name, inv.source_id)):
+                        dry_snapshots[inv.source_id] = stored
                 take_page(None, name, page, intake, dry_snapshots)
                 progress.on_page(intake.seen)
         else:

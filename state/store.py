@@ -214,6 +214,11 @@ class Store:
                 query = query.where(Event.connection == connection)
             return list(session.exec(query))
 
+    def snapshot(self, connection: str, source_id: str) -> Snapshot | None:
+        """Read-only: what the last sync saw of one record (no write lock, for dry runs)."""
+        with Session(self.engine) as session:
+            return session.get(Snapshot, (connection, source_id))
+
     def receipts_booked_as(self, connection: str, ledger_id: str) -> list[Receipt]:
         """The receipts of ``connection`` whose ledger record is ``ledger_id``."""
         with Session(self.engine) as session:
