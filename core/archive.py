@@ -44,13 +44,19 @@ class Archive:
         except OSError as exc:
             raise ConfigError(f"archive directory {directory} unusable: {exc.strerror}") from None
 
+    def staged_path(self, receipt_id: str) -> Path:
+        return self.root / "staging" / f"{receipt_id}.pdf"
+
     def stage(self, receipt_id: str, content: bytes) -> Path:
         """Keep a rendered document until it is archived; a re-render replaces it."""
-        staging = self.root / "staging"
-        self._ensure(staging)
-        path = staging / f"{receipt_id}.pdf"
+        path = self.staged_path(receipt_id)
+        self._ensure(path.parent)
         _write_atomically(path, content)
         return path
+
+    def discard_staged(self, receipt_id: str) -> None:
+        """Drop a receipt's staged copy once its archived one is recorded."""
+        self.staged_path(receipt_id).unlink(missing_ok=True)
 
     def path_for(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:4] / f"{sha256}.pdf"

@@ -241,9 +241,10 @@ class Pipeline:
             u.log(self.w.connection, step, receipt_id=receipt.id, source_id=receipt.source_id, **result)
             if nxt == "done":
                 u.log(self.w.connection, "receipt_done", receipt_id=receipt.id, source_id=receipt.source_id)
-        if step == "archive" and receipt.staged_path:
-            # only once the archive step is committed: a replay still needs it
-            Path(receipt.staged_path).unlink(missing_ok=True)
+        if step == "archive" or nxt == "done":
+            # only once the archive step is committed, since a replay still needs the
+            # staged copy; again at the end, in case a crash came in between
+            self.w.archive.discard_staged(receipt.id)
         return row
 
     def _retry_later(self, receipt: Receipt, exc: RetryableError, blog: Any) -> tuple[str, str | None]:
