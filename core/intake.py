@@ -102,7 +102,7 @@ def take_page(u: Unit | None, connection: str, page: Page, report: IntakeReport,
                           if invoice.last_payment else None)
             elif u is not None:
                 u.log(connection, event.value, source_id=sid, amount_paid=str(invoice.amount_paid))
-            if event in FLAGS:
+            if event in FLAGS and version > 0:  # a receipt exists: a person should look
                 log.warning("invoice changed after its receipt", connection=connection, source_id=sid,
                             event=event.value)
         fresh = snapshot_of(connection, invoice, version)
