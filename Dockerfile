@@ -9,7 +9,8 @@ RUN apt-get update \
 RUN useradd --create-home --uid 10001 pouracquit
 WORKDIR /app
 COPY . /app/src
-RUN pip install --no-cache-dir /app/src && rm -rf /app/src
+RUN pip install --no-cache-dir /app/src && rm -rf /app/src \
+ && mkdir -p /var/lib/pouracquit && chown pouracquit /var/lib/pouracquit
 
 USER pouracquit
 ENV POURACQUIT_CONFIG=/etc/pouracquit/pouracquit.toml
