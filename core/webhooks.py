@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import structlog
 
@@ -17,6 +18,7 @@ from .service import Service
 from .sync import sync_refs
 
 log = structlog.get_logger("pouracquit.webhooks")
+T = TypeVar("T")
 
 
 class ConnectionWorker:
@@ -72,40 +74,29 @@ class WebhookIntake:
         targets = [c for c in self.service.connections() if c.source.vendor == vendor and c.name in self.workers]
         if not targets:
             return 404, {"error": f"no connection takes {vendor} webhooks"}
-        # each connection may be a different vendor app: the one whose secret signed it takes it
-        accepted, reasons = 0, []
-        for conn in targets:
-            source = self.service.wiring(conn).source
-            if not isinstance(source, WebhookSource):
-                return 404, {"error": f"{vendor} sources do not take webhooks"}
-            try:
-                refs = source.parse_webhook(request)
-            except WebhookRejected as exc:
-                reasons.append(str(exc))
-                continue
-            accepted += 1
+        sources = {c.name: self.service.wiring(c).source for c in targets}
+        if not all(isinstance(s, WebhookSource) for s in sources.values()):
+            return 404, {"error": f"{vendor} sources do not take webhooks"}
+        verified, reasons = _verify_each(targets, lambda c: sources[c.name].parse_webhook(request))
+        if not verified:
+            return _rejected(vendor, reasons)
+        for conn, refs in verified:
             if refs:
                 self.workers[conn.name].push(refs)
-        if not accepted:
-            log.warning("webhook rejected", vendor=vendor, reasons=reasons)
-            return 401, {"error": "; ".join(sorted(set(reasons)))}
-        return 200, {"accepted": accepted}
+        return 200, {"accepted": len(verified)}
 
     def _ledger_changes(self, vendor: str, targets: list[Any], request: WebhookRequest) -> tuple[int, dict[str, Any]]:
         """A change made in the ledger to a record pouracquit booked goes into the
         audit trail; a deleted or voided booking is raised in /status for a person:
         pouracquit never books a paid invoice again on its own."""
-        accepted, reasons, noted = 0, [], 0
-        for conn in targets:
-            ledger = self.service.wiring(conn).ledger
-            if not isinstance(ledger, WebhookLedger):
-                return 404, {"error": f"{vendor} ledgers do not take webhooks"}
-            try:
-                changes = ledger.parse_ledger_webhook(request)
-            except WebhookRejected as exc:
-                reasons.append(str(exc))
-                continue
-            accepted += 1
+        ledgers = {c.name: self.service.wiring(c).ledger for c in targets}
+        if not all(isinstance(ledger, WebhookLedger) for ledger in ledgers.values()):
+            return 404, {"error": f"{vendor} ledgers do not take webhooks"}
+        verified, reasons = _verify_each(targets, lambda c: ledgers[c.name].parse_ledger_webhook(request))
+        if not verified:
+            return _rejected(vendor, reasons)
+        noted = 0
+        for conn, changes in verified:
             for change in changes:
                 for receipt in self.service.store.receipts_booked_as(conn.name, change.ref):
                     with self.service.store.unit() as u:
@@ -115,7 +106,21 @@ class WebhookIntake:
                     if change.destructive:
                         log.warning("a booked receipt was removed in the ledger", connection=conn.name,
                                     receipt_id=receipt.id, operation=change.operation)
-        if not accepted:
-            log.warning("webhook rejected", vendor=vendor, reasons=reasons)
-            return 401, {"error": "; ".join(sorted(set(reasons)))}
-        return 200, {"accepted": accepted, "receipts_noted": noted}
+        return 200, {"accepted": len(verified), "receipts_noted": noted}
+
+
+def _verify_each(targets: list[Any], parse: Callable[[Any], T]) -> tuple[list[tuple[Any, T]], list[str]]:
+    """Each connection may be a different vendor app: the ones whose secret
+    signed the webhook take it; the others say why they refused it."""
+    verified, reasons = [], []
+    for conn in targets:
+        try:
+            verified.append((conn, parse(conn)))
+        except WebhookRejected as exc:
+            reasons.append(str(exc))
+    return verified, reasons
+
+
+def _rejected(vendor: str, reasons: list[str]) -> tuple[int, dict[str, Any]]:
+    log.warning("webhook rejected", vendor=vendor, reasons=reasons)
+    return 401, {"error": "; ".join(sorted(set(reasons)))}
