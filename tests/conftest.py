@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from support import DictTokens
 
 from pouracquit.core.model import Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
 from pouracquit.core.money import Money
@@ -61,6 +62,12 @@ def build_invoice(
 @pytest.fixture
 def make_invoice() -> Callable[..., Invoice]:
     return build_invoice
+
+
+@pytest.fixture
+def tokens() -> DictTokens:
+    """An in-memory TokenStore for a connector under test."""
+    return DictTokens()
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,6 @@ from pouracquit.sandbox.hubspot import HubSpotSandbox
 SCALE = 0.01
 
 
-
-
 @pytest.fixture
 def sandbox() -> Iterator[HubSpotSandbox]:
     sb = HubSpotSandbox(time_factor=SCALE).start()

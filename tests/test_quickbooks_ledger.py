@@ -28,17 +28,10 @@ from pouracquit.sandbox.quickbooks import (
 TIME_FACTOR = 0.01
 
 
-
-
 @pytest.fixture
 def sandbox() -> Iterator[QuickBooksSandbox]:
     with QuickBooksSandbox(time_factor=TIME_FACTOR) as sb:
         yield sb  # type: ignore[misc]
-
-
-@pytest.fixture
-def tokens() -> DictTokens:
-    return DictTokens()
 
 
 @pytest.fixture(autouse=True)
@@ -221,7 +214,6 @@ def test_rate_key_and_money_stay_decimal() -> None:
     assert rate_key(Decimal("5.50")) == "5.5" and rate_key(Decimal("20.0")) == "20"
     assert rate_key(Decimal("0.00")) == "0"
     assert Money(amount="1.10", currency="EUR").amount == Decimal("1.10")
-
 
 
 def test_batch_booking_books_thirty_per_call_and_survives_a_lost_answer(

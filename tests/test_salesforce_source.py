@@ -21,8 +21,6 @@ from pouracquit.sandbox.salesforce import SalesforceSandbox, connector_settings
 SCALE = 0.01
 
 
-
-
 @pytest.fixture
 def box() -> Iterator[SalesforceSandbox]:
     sb = SalesforceSandbox(time_factor=SCALE).start()

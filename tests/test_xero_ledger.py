@@ -27,17 +27,10 @@ from pouracquit.sandbox.xero import (
 TIME_FACTOR = 0.01
 
 
-
-
 @pytest.fixture
 def sandbox() -> Iterator[XeroSandbox]:
     with XeroSandbox(time_factor=TIME_FACTOR) as sb:
         yield sb  # type: ignore[misc]
-
-
-@pytest.fixture
-def tokens() -> DictTokens:
-    return DictTokens()
 
 
 @pytest.fixture(autouse=True)

@@ -21,8 +21,6 @@ from pouracquit.sandbox.zoho import ZohoSandbox
 SCALE = 0.01
 
 
-
-
 @pytest.fixture
 def box() -> Iterator[ZohoSandbox]:
     sb = ZohoSandbox(time_factor=SCALE).start()
