@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from pouracquit.core.errors import PermanentError
-from pouracquit.core.model import Invoice
+from pouracquit.core.model import CreditReference, Invoice
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,22 @@ class ReceiptOrder:
     ``key`` is derived from the receipt id and identical on every replay; the
     ledger sends it as the vendor idempotency key and stores ``number`` where
     a later lookup can find it (DocNumber, Reference).
+
+    With ``credits`` set the order is a credit note (facture d'avoir):
+    ``invoice`` then holds what is credited (its lines and total, positive
+    amounts; its one payment is the money returned, dated the refund) and
+    ``number`` is the credit note's own number. The ledger books it as its
+    refund or credit document (QuickBooks RefundReceipt, Xero credit note).
     """
 
     key: str
     number: str
     invoice: Invoice
+    credits: CreditReference | None = None
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.credits is not None
 
 
 @runtime_checkable

@@ -90,6 +90,20 @@ class Line(_Frozen):
     def _exact(cls, v: object, info: ValidationInfo) -> Decimal:
         return bounded(to_decimal(v), str(info.field_name))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _discount_as_negative_quantity(cls, data: object) -> object:
+        # EN16931 forbids a negative item price (BR-27): a discount entered in the CRM
+        # as a line with a negative unit price becomes a negative quantity at that price.
+        if isinstance(data, dict) and "unit_price" in data and "quantity" in data:
+            try:
+                price, qty = to_decimal(data["unit_price"]), to_decimal(data["quantity"])
+            except (ArithmeticError, TypeError, ValueError):
+                return data  # the field validators name the bad value
+            if price < 0:
+                return {**data, "unit_price": -price, "quantity": -qty}
+        return data
+
     @field_validator("vat_rate")
     @classmethod
     def _rate(cls, v: Decimal) -> Decimal:
@@ -119,6 +133,16 @@ class Payment(_Frozen):
     reference: str = ""
 
 
+class CreditReference(_Frozen):
+    """What a credit note (facture d'avoir) credits: the original invoice as it
+    was issued (BT-25 number, BT-26 date) and why."""
+
+    number: str
+    issue_date: date
+    reason: Literal["refund", "cancellation"] = "refund"
+    ledger_id: str = ""  # the original receipt's booking in the ledger, when it has one
+
+
 class Invoice(_Frozen):
     """An invoice as read from a CRM, after mapping. Immutable."""
 
@@ -136,6 +160,21 @@ class Invoice(_Frozen):
     modified_at: AwareDatetime
     deal_id: str = ""
     properties: Mapping[str, str] = Field(default_factory=dict)
+    # Euros for one unit of ``currency`` (QuickBooks' ExchangeRate convention, home = EUR).
+    # From the CRM when its record has one, otherwise the ECB reference rate of the issue
+    # date, filled in before the receipt is queued; ``exchange_rate_source`` names which.
+    exchange_rate: Decimal | None = None
+    exchange_rate_source: str = ""
+
+    @field_validator("exchange_rate", mode="before")
+    @classmethod
+    def _positive_rate(cls, v: object) -> Decimal | None:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        rate = bounded(to_decimal(v), "exchange_rate")
+        if rate <= 0:
+            raise ValueError(f"exchange_rate must be positive, got {v!r}")
+        return rate
 
     @field_validator("currency")
     @classmethod

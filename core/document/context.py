@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..model import Invoice, Payment
+from ..model import CreditReference, Invoice, Payment
 from ..money import round_cents
 from .mentions import exchange_rate, vat_treatment
 from .settings import DocumentSettings, Seller
@@ -24,12 +24,19 @@ PARIS = ZoneInfo("Europe/Paris")
 
 @dataclass(frozen=True)
 class PaidReceipt:
-    """What the pipeline asks to print: the invoice plus the receipt's own identity."""
+    """What the pipeline asks to print: the invoice plus the receipt's own identity.
+
+    ``issued_on`` is the document's issue date (BT-2): the CRM invoice's own date
+    when the CRM numbered it, the numbering date when pouracquit did. With
+    ``credits`` set the document is a credit note (TypeCode 381) crediting that
+    invoice, and ``invoice`` holds what is credited (see ReceiptOrder).
+    """
 
     invoice: Invoice
     number: str
     issued_on: date
     receipt_id: str
+    credits: CreditReference | None = None
 
 
 def local_day(payment: Payment) -> date:
