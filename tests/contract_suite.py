@@ -5,15 +5,20 @@ sandbox and inspects it, and a class that inherits ``SourceContract`` or
 ``LedgerContract`` with that harness. The suite checks: changes since a
 cursor, resume without duplicates, attach idempotency (also after a response
 lost once the vendor committed), record-and-find idempotency, and error
-classification.
+classification; for ledgers also credit notes (recorded once, found again,
+attached once), a foreign-currency invoice booked in its currency at the
+invoice's rate, and one ledger payment per invoice payment where the
+connector has a per-payment mode.
 """
 
 from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -23,7 +28,8 @@ from support import DictTokens, fast_context
 from pouracquit.connectors.base import CrmSource, Document, Ledger, ReceiptOrder
 from pouracquit.connectors.registry import factory
 from pouracquit.core.errors import BadRecord, RetryableError
-from pouracquit.core.model import Invoice
+from pouracquit.core.model import CreditReference, Invoice, Payment, PaymentMethod
+from pouracquit.core.money import Money
 from pouracquit.sandbox.launch import EMULATORS
 from pouracquit.sandbox.server import Sandbox
 
@@ -39,9 +45,10 @@ def set_faults(box: Sandbox, **faults: Any) -> None:
         resp.read()
 
 
-def build(box: Sandbox, vendor: str, role: str, tmp: Path) -> Any:
+def build(box: Sandbox, vendor: str, role: str, tmp: Path, **extra: Any) -> Any:
     settings = EMULATORS[vendor].settings(box, tmp / "secrets")
     settings.pop("vendor")
+    settings.update(extra)
     ctx = fast_context(DictTokens(), TIME_FACTOR, connection="contract")
     return factory(vendor, role).from_settings(settings, ctx)  # type: ignore[arg-type]
 
@@ -66,10 +73,32 @@ class LedgerHarness(Protocol):
     record_write: str
     attach_write: str
     write_method: str  # the HTTP method of those writes (POST, or PUT for Xero)
+    credit_write: str  # a path regex matching the write that books a credit note
+    # Ledger settings that book an invoice plus one ledger payment per invoice payment
+    # (e.g. {"mode": "invoice_payment"}); None when the connector has no such mode.
+    payment_mode: Mapping[str, Any] | None
+    payment_write: str  # in that mode, a path regex matching the write that books one payment
 
     def receipts(self, box: Sandbox, number: str) -> list[str]: ...
 
-    def attachments(self, box: Sandbox, ref: str) -> list[str]: ...
+    def attachments(self, box: Sandbox, ref: str) -> list[str]:
+        """File names attached to the booking ``ref`` (as record_receipt returned it)."""
+        ...
+
+    def credit_notes(self, box: Sandbox, number: str) -> list[str]:
+        """The refs (as record_receipt returned them) of the credit documents numbered ``number``."""
+        ...
+
+    def booked(self, box: Sandbox, ref: str) -> Mapping[str, Any]:
+        """The booking ``ref`` as the ledger holds it: ``{"currency": "USD", "rate": Decimal,
+        "total": Decimal}``, rate in home currency (EUR) for ONE unit of the document's
+        currency (Invoice.exchange_rate's convention, whatever the vendor stores), total
+        in the document's currency, VAT included."""
+        ...
+
+    def payments(self, box: Sandbox, ref: str) -> list[tuple[date, Decimal]]:
+        """(date, amount) of each ledger payment applied to booking ``ref``, oldest first."""
+        ...
 
 
 @dataclass
@@ -162,7 +191,9 @@ def order_for(invoice: Invoice, number: str) -> ReceiptOrder:
     return ReceiptOrder(key=f"pa-contract-{number}", number=number, invoice=invoice)
 
 
-class LedgerContract:
+class LedgerCoreContract:
+    """Receipts: record, find, attach, errors."""
+
     harness: ClassVar[LedgerHarness]
 
     @pytest.fixture
@@ -222,3 +253,102 @@ class LedgerContract:
             ref = rig.ledger.record_receipt(order, may_exist=False)
             assert self.harness.receipts(rig.box, f"R-{i}") == [ref]
 
+
+
+REFUNDED_AT = datetime(2026, 4, 2, 14, 0, tzinfo=UTC)
+
+
+def credit_order(invoice: Invoice, number: str, original: str, reason: str = "refund",
+                 ledger_id: str = "") -> ReceiptOrder:
+    """A credit note (facture d'avoir) ``number`` crediting the whole of invoice
+    ``original``: the same lines, one payment = the money returned, dated the refund."""
+    refund = Payment(amount=invoice.gross_total, paid_at=REFUNDED_AT, method=PaymentMethod.TRANSFER,
+                     reference="REMB-001")
+    credited = invoice.model_copy(update={"payments": (refund,)})
+    return ReceiptOrder(key=f"pa-contract-{number}", number=number, invoice=credited,
+                        credits=CreditReference(number=original, issue_date=invoice.issue_date,
+                                                reason=reason, ledger_id=ledger_id))  # type: ignore[arg-type]
+
+
+class LedgerContract(LedgerCoreContract):
+    """What every ledger passes: receipts, plus credit notes, foreign currency and
+    (where the connector has a per-payment mode) one ledger payment per invoice payment."""
+
+    harness: ClassVar[LedgerHarness]
+
+    def test_credit_note_is_recorded_once_and_found_again(self, rig: LedgerRig, make_invoice) -> None:  # type: ignore[no-untyped-def]
+        invoice = make_invoice(source_id="cn-1", number="CN-INV-1", lines=[("1", "80", "20"), ("2", "10", "5.5")])
+        original = rig.ledger.record_receipt(order_for(invoice, "CN-INV-1"), may_exist=False)
+        order = credit_order(invoice, "AV-0001", "CN-INV-1", ledger_id=original)
+        assert rig.ledger.find_receipt(order) is None
+        ref = rig.ledger.record_receipt(order, may_exist=False)
+        assert ref != original
+        assert rig.ledger.find_receipt(order) == ref
+        assert rig.ledger.record_receipt(order, may_exist=True) == ref
+        assert self.harness.credit_notes(rig.box, "AV-0001") == [ref]
+        assert self.harness.receipts(rig.box, "CN-INV-1") == [original]
+        assert self.harness.booked(rig.box, ref)["total"] == invoice.gross_total.amount
+
+    def test_credit_note_after_a_lost_response(self, rig: LedgerRig, make_invoice) -> None:  # type: ignore[no-untyped-def]
+        invoice = make_invoice(source_id="cn-2", number="CN-INV-2")
+        order = credit_order(invoice, "AV-0002", "CN-INV-2")
+        set_faults(rig.box, scripted=[{"kind": "drop", "method": self.harness.write_method,
+                                       "path": self.harness.credit_write}])
+        try:
+            rig.ledger.record_receipt(order, may_exist=False)
+        except RetryableError:
+            pass
+        ref = rig.ledger.record_receipt(order, may_exist=True)
+        assert self.harness.credit_notes(rig.box, "AV-0002") == [ref]
+
+    def test_cancellation_is_a_credit_note_too(self, rig: LedgerRig, make_invoice) -> None:  # type: ignore[no-untyped-def]
+        invoice = make_invoice(source_id="cn-3", number="CN-INV-3")
+        order = credit_order(invoice, "AV-0003", "CN-INV-3", reason="cancellation")
+        ref = rig.ledger.record_receipt(order, may_exist=False)
+        assert rig.ledger.record_receipt(order, may_exist=True) == ref
+        assert self.harness.credit_notes(rig.box, "AV-0003") == [ref]
+
+    def test_attach_to_a_credit_note_is_idempotent(self, rig: LedgerRig, make_invoice) -> None:  # type: ignore[no-untyped-def]
+        order = credit_order(make_invoice(source_id="cn-4", number="CN-INV-4"), "AV-0004", "CN-INV-4")
+        ref = rig.ledger.record_receipt(order, may_exist=False)
+        pdf = document("facture-avoir-AV-0004.pdf")
+        first = rig.ledger.attach(ref, pdf, may_exist=False)
+        assert rig.ledger.attach(ref, pdf, may_exist=True) == first
+        assert self.harness.attachments(rig.box, ref) == [pdf.name]
+
+    def test_foreign_currency_is_booked_in_its_currency_at_the_invoice_rate(self, rig: LedgerRig, make_invoice) -> None:  # type: ignore[no-untyped-def]
+        invoice = make_invoice(source_id="fx-1", number="FX-0001", currency="USD", customer="Acme Corp",
+                               lines=[("3", "120.50", "0")], exchange_rate=Decimal("0.9215"),
+                               exchange_rate_source="ECB 2026-03-01")
+        ref = rig.ledger.record_receipt(order_for(invoice, "FX-0001"), may_exist=False)
+        booked = self.harness.booked(rig.box, ref)
+        assert booked["currency"] == "USD"
+        assert Decimal(booked["rate"]).quantize(Decimal("0.0001")) == Decimal("0.9215")
+        assert booked["total"] == invoice.gross_total.amount
+        assert rig.ledger.record_receipt(order_for(invoice, "FX-0001"), may_exist=True) == ref
+        assert self.harness.receipts(rig.box, "FX-0001") == [ref]
+
+    def test_each_payment_is_booked_once_in_payment_mode(self, rig: LedgerRig, make_invoice,  # type: ignore[no-untyped-def]
+                                                         tmp_path: Path) -> None:
+        if self.harness.payment_mode is None:
+            pytest.skip(f"{self.harness.vendor} books one receipt per invoice only")
+        ledger = build(rig.box, self.harness.vendor, "ledger", tmp_path, **self.harness.payment_mode)
+        base = make_invoice(source_id="pm-1", number="PM-0001", lines=[("1", "1000", "20")])
+        first = Payment(amount=Money(amount="400.00", currency="EUR"),
+                        paid_at=datetime(2026, 3, 5, 9, 30, tzinfo=UTC), method=PaymentMethod.TRANSFER,
+                        reference="VIR-A")
+        second = Payment(amount=Money(amount="800.00", currency="EUR"),
+                         paid_at=datetime(2026, 3, 20, 16, 0, tzinfo=UTC), method=PaymentMethod.CARD,
+                         reference="CB-B")
+        invoice = base.model_copy(update={"payments": (first, second)})
+        order = order_for(invoice, "PM-0001")
+        set_faults(rig.box, scripted=[{"kind": "drop", "method": self.harness.write_method,
+                                       "path": self.harness.payment_write}])
+        try:
+            ledger.record_receipt(order, may_exist=False)
+        except RetryableError:
+            pass
+        ref = ledger.record_receipt(order, may_exist=True)
+        assert ledger.record_receipt(order, may_exist=True) == ref
+        assert self.harness.payments(rig.box, ref) == [(date(2026, 3, 5), Decimal("400.00")),
+                                                       (date(2026, 3, 20), Decimal("800.00"))]
