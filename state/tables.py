@@ -45,20 +45,32 @@ class Snapshot(SQLModel, table=True):
     currency: str = Field(max_length=3)
     fingerprint: str = Field(max_length=64)
     paid_version: int = 0
+    # credit notes issued against the current receipt: their count and total (TTC)
+    credit_version: int = 0
+    credited: Decimal = Field(default=Decimal("0"), sa_type=ExactDecimal)
     modified_at: datetime = Field(sa_type=UTCDateTime)
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Receipt(SQLModel, table=True):
-    """One facture acquittée to produce, and how far it got."""
+    """One facture acquittée (or facture d'avoir) to produce, and how far it got.
+
+    ``kind`` is "receipt" or "credit_note"; each has its own version sequence
+    per invoice. A credit note names the receipt it credits
+    (``original_receipt_id``); ``credits_json`` is the CreditReference it
+    prints, fixed when it is numbered.
+    """
 
     __tablename__ = "receipt"
-    __table_args__ = (UniqueConstraint("connection", "source_id", "payment_version"),)
+    __table_args__ = (UniqueConstraint("connection", "source_id", "kind", "payment_version"),)
 
     id: str = Field(primary_key=True, max_length=32)
     connection: str = Field(index=True, max_length=100)
     source_id: str = Field(max_length=200)
+    kind: str = Field(default="receipt", max_length=20)
     payment_version: int
+    original_receipt_id: str | None = Field(default=None, max_length=32)
+    credits_json: str | None = Field(default=None, sa_column=Column(Text))
     status: str = Field(default="pending", index=True, max_length=20)
     step: str = Field(default="number", max_length=20)
     intent: str | None = Field(default=None, max_length=20)
