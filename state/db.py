@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from pouracquit.core.errors import ConfigError
@@ -54,10 +54,27 @@ def alembic_config() -> Config:
     return cfg
 
 
+# Any fixed 64-bit number, the same in every pouracquit process: the key of the
+# PostgreSQL advisory lock that lets one process at a time migrate.
+MIGRATION_LOCK_KEY = 0x706F7572_61637175  # "pouracqu"
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest revision."""
+    """Bring the schema to the latest revision, one process at a time.
+
+    Workers starting together on a fresh database would otherwise each
+    create ``alembic_version`` and all but one fail. On PostgreSQL a
+    transaction-level advisory lock, taken first in the very transaction
+    the upgrade runs in, makes the others wait; it is released at commit
+    or rollback, so a crash mid-migration cannot leave it held, and the
+    waiters then read the committed ``alembic_version`` and have nothing
+    to do. SQLite needs nothing more: ``BEGIN IMMEDIATE`` (see
+    ``_sqlite_begin``) already takes the database's write lock first.
+    """
     cfg = alembic_config()
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
