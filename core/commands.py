@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from pouracquit.state.store import Store
 from pouracquit.state.tables import Receipt
 
 from .config import Settings
-from .errors import ConfigError
+from .errors import ConfigError, one_line
 from .pipeline import Pipeline
 from .service import Service
 from .sync import Progress as SyncProgress
@@ -76,17 +77,17 @@ def sync_command(settings: Settings, connection: str | None, dry_run: bool) -> i
     calls = service.meter.snapshot()
     if calls:
         out.print("API calls: " + ", ".join(f"{v} {n}" for v, n in sorted(calls.items())))
-    failed = False
+    # one line per thing a person must look at, whatever the terminal width
     for r in results:
         if r.error:
-            failed = True
-            err.print(f"{r.connection}: sync failed: {r.error}", markup=False)
+            print(f"{r.connection}: sync failed: {one_line(r.error)}", file=sys.stderr)
         for rid, reason in r.errors.items():
-            failed = failed or r.outcomes["failed"] > 0
-            err.print(f"{r.connection}: receipt {rid}: {reason}", markup=False)
+            print(f"{r.connection}: receipt {rid}: {one_line(reason)}", file=sys.stderr)
         for sid, reason in r.rejected.items():
-            err.print(f"{r.connection}: record {sid} quarantined: {reason}", markup=False)
-    return 1 if failed or not all(r.ok for r in results) else 0
+            print(f"{r.connection}: record {sid} quarantined: {one_line(reason)}", file=sys.stderr)
+        for sid, notice in r.notices:
+            print(f"{r.connection}: record {sid}: {notice}", file=sys.stderr)
+    return 0 if all(r.ok for r in results) else 1
 
 
 def _print_rows(out: Console, title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

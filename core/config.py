@@ -55,6 +55,9 @@ class NumberingSettings(_Section):
     series: str = "default"
     prefix: str = "{year}-"
     width: int = Field(default=6, ge=1, le=12)
+    # credit notes are always numbered by pouracquit, in their own gapless series
+    credit_series: str = "credit"
+    credit_prefix: str = "AV-{year}-"
 
 
 class PipelineSettings(_Section):
@@ -91,6 +94,8 @@ class ConnectionSettings(_Section):
     source: Endpoint
     ledger: Endpoint
     mapping: MappingOverrides = MappingOverrides()
+    # money going back after a receipt: a credit note (facture d'avoir), or only an event to look at
+    refunds: Literal["credit_note", "flag"] = "credit_note"
 
 
 class Settings(_Section):

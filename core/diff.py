@@ -2,8 +2,10 @@
 
 Only a fully paid invoice gets a receipt. A payment in several parts is
 tracked as ``partially_paid`` until the balance reaches zero, then one
-``paid`` event. What happens to an invoice after its receipt (refund, void,
-edit) is flagged for a human, never silently re-receipted.
+``paid`` event. Money going back after a receipt (each decrease of the paid
+amount, or a void) is ``refunded`` / ``voided``: the intake answers with a
+credit note. An edit of what the receipt printed is flagged for a human,
+never silently re-receipted.
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ def diff(before: Seen | None, now: Invoice) -> list[PaymentEvent]:
         if before is not None and before.status is not InvoiceStatus.VOID:
             events.append(PaymentEvent.VOIDED)
         return events
+    receipted = before is not None and before.paid_version > 0
     if now.fully_paid and not was_paid:
         events.append(PaymentEvent.PAID)
-    elif was_paid and not now.fully_paid:
+    elif (was_paid and not now.fully_paid) or (receipted and now.amount_paid.amount < paid_before):
+        # a second partial refund finds the invoice no longer fully paid: still a refund
         events.append(PaymentEvent.REFUNDED)
     elif not now.fully_paid and now.amount_paid.amount > paid_before:
         events.append(PaymentEvent.PARTIALLY_PAID)

@@ -14,6 +14,8 @@ vendor); the pipeline decides by class alone:
 
 from __future__ import annotations
 
+import re
+
 
 class PouracquitError(Exception):
     """Base of every error the product raises on purpose."""
@@ -49,3 +51,16 @@ class ConfigError(PouracquitError):
 
 class WebhookRejected(PouracquitError):
     """A webhook whose signature is missing, wrong, stale or replayed: answer 401, do nothing."""
+
+
+_PYDANTIC_TAIL = re.compile(r"\s*\[type=[^\]]*\]|\s*For further information visit \S+")
+_PYDANTIC_HEAD = re.compile(r"\b\d+ validation errors? for \w+\s*")
+
+
+def one_line(reason: str) -> str:
+    """A reason as one line a person can act on: pydantic's multi-line dumps
+    (count header, input echo, documentation link) reduced to field: message."""
+    text = _PYDANTIC_TAIL.sub("", _PYDANTIC_HEAD.sub("", reason))
+    parts = [p.strip() for p in text.splitlines() if p.strip()]
+    return " ".join(p if p.endswith((":", ";")) or i == len(parts) - 1 else p + ("" if p.endswith(".") else ":")
+                    for i, p in enumerate(parts)).replace("Value error, ", "")

@@ -1,24 +1,49 @@
 """Intake: a page of CRM invoices → snapshots, payment events and outbox
-rows, in one transaction with the cursor that moves past the page."""
+rows, in one transaction with the cursor that moves past the page.
+
+Each record is taken in on its own savepoint: whatever goes wrong with one
+record (a value the store refuses, a bug of ours) quarantines that record
+with the reason, and the rest of the page and the cursor go on. A record that
+could stop the page would stop the connection for good, since the next sync
+reads the same page again.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
 
 import structlog
+from sqlalchemy.exc import DataError, IntegrityError
 
 from pouracquit.connectors.base import Page
 from pouracquit.state.store import Unit
 from pouracquit.state.tables import Receipt, Snapshot
 
+from .credit import credit_invoice
 from .diff import PaymentEvent, Seen, diff
+from .errors import BadRecord, ConfigError, one_line
 from .model import Invoice, InvoiceStatus
 
 log = structlog.get_logger("pouracquit.intake")
 
 FLAGS = frozenset({PaymentEvent.REFUNDED, PaymentEvent.VOIDED, PaymentEvent.CHANGED_AFTER_PAID})
+CREDITED = frozenset({PaymentEvent.REFUNDED, PaymentEvent.VOIDED})
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    """What a connection does with money going back after a receipt:
+    ``credit_note`` issues a facture d'avoir, ``flag`` only records the event."""
+
+    refunds: Literal["credit_note", "flag"] = "credit_note"
+    language: Literal["fr", "en"] = "fr"
 
 
 @dataclass
@@ -27,6 +52,7 @@ class PlannedReceipt:
     number: str
     customer: str
     amount: str
+    kind: str = "receipt"
 
 
 @dataclass
@@ -35,6 +61,8 @@ class IntakeReport:
     events: Counter[str] = field(default_factory=Counter)
     planned: list[PlannedReceipt] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+    # events that need a person to look, one line each: (source id, what happened)
+    notices: list[tuple[str, str]] = field(default_factory=list)
 
 
 def seen_of(snapshot: Snapshot | None) -> Seen | None:
@@ -63,12 +91,15 @@ def snapshot_of(connection: str, invoice: Invoice, paid_version: int) -> Snapsho
     )
 
 
-def new_receipt(connection: str, invoice: Invoice, version: int) -> Receipt:
+def new_receipt(connection: str, invoice: Invoice, version: int, *, kind: str = "receipt",
+                original: str | None = None) -> Receipt:
     return Receipt(
         id=uuid.uuid4().hex[:20],
         connection=connection,
         source_id=invoice.source_id,
+        kind=kind,
         payment_version=version,
+        original_receipt_id=original,
         invoice_json=invoice.model_dump_json(),
         amount=invoice.gross_total.amount,
         currency=invoice.currency,
@@ -76,51 +107,125 @@ def new_receipt(connection: str, invoice: Invoice, version: int) -> Receipt:
     )
 
 
+@contextmanager
+def _one_record(u: Unit | None, connection: str, source_id: str, report: IntakeReport) -> Iterator[None]:
+    """Take one record in; a failure quarantines it instead of stopping the page."""
+    try:
+        with u.savepoint() if u is not None else nullcontext():
+            yield
+    except ConfigError:
+        raise
+    except (BadRecord, DataError, IntegrityError) as exc:
+        reason = str(exc) if isinstance(exc, BadRecord) else " ".join(str(exc.orig).split())[:500]
+        _quarantine(u, connection, source_id, reason, report)
+    except Exception as exc:  # one record's surprise must not stop the connection
+        log.exception("record quarantined by an unexpected error", connection=connection, source_id=source_id)
+        _quarantine(u, connection, source_id, f"unexpected {type(exc).__name__} while taking it in: {exc}", report)
+
+
+def _quarantine(u: Unit | None, connection: str, source_id: str, reason: str, report: IntakeReport) -> None:
+    reason = one_line(reason)
+    report.rejected[source_id] = reason
+    if u is not None:
+        # an id longer than the store's column is itself a reason to quarantine: keep what fits
+        u.quarantine(connection, source_id[:200], reason)
+
+
 def take_page(u: Unit | None, connection: str, page: Page, report: IntakeReport,
-              dry_snapshots: dict[str, Snapshot] | None = None) -> None:
+              dry_snapshots: dict[str, Snapshot] | None = None, policy: IntakePolicy | None = None) -> None:
     """Record one page. With ``u`` None (dry run) nothing is written: the
     snapshots live in ``dry_snapshots`` and receipts only in the plan."""
+    policy = policy or IntakePolicy()
     for invoice in page.invoices:
         report.seen += 1
-        sid = invoice.source_id
-        stored = dry_snapshots.get(sid) if u is None and dry_snapshots is not None else None
-        if u is not None:
-            stored = u.snapshot(connection, sid)
-        version = stored.paid_version if stored else 0
-        for event in diff(seen_of(stored), invoice):
-            report.events[event.value] += 1
-            if event is PaymentEvent.PAID:
-                version += 1
-                report.planned.append(PlannedReceipt(
-                    sid, invoice.number or "(allocated)", invoice.customer.name, str(invoice.gross_total),
-                ))
-                if u is not None and not u.receipt_exists(connection, sid, version):
-                    receipt = new_receipt(connection, invoice, version)
-                    u.save(receipt)
-                    u.log(connection, "payment_detected", receipt_id=receipt.id, source_id=sid,
-                          amount=str(invoice.gross_total), paid_at=invoice.last_payment.paid_at
-                          if invoice.last_payment else None)
-            elif u is not None:
-                u.log(connection, event.value, source_id=sid, amount_paid=str(invoice.amount_paid))
-            if event in FLAGS and version > 0:  # a receipt exists: a person should look
-                log.warning("invoice changed after its receipt", connection=connection, source_id=sid,
-                            event=event.value)
-        fresh = snapshot_of(connection, invoice, version)
-        if u is None:
-            if dry_snapshots is not None:
-                dry_snapshots[sid] = fresh
-            continue
-        if stored is None:
-            u.save(fresh)
-        else:
-            for name in ("status", "amount_paid", "gross_total", "currency", "fingerprint", "paid_version",
-                         "modified_at", "seen_at"):
-                setattr(stored, name, getattr(fresh, name))
-            u.save(stored)
-        u.release(connection, sid)
+        with _one_record(u, connection, invoice.source_id, report):
+            _take(u, connection, invoice, report, dry_snapshots, policy)
     for sid, reason in page.rejected:
-        report.rejected[sid] = reason
-        if u is not None:
-            u.quarantine(connection, sid, reason)
+        _quarantine(u, connection, sid, reason, report)
     if u is not None and page.cursor is not None:
         u.connection_state(connection).cursor = page.cursor
+
+
+def _take(u: Unit | None, connection: str, invoice: Invoice, report: IntakeReport,
+          dry_snapshots: dict[str, Snapshot] | None, policy: IntakePolicy) -> None:
+    sid = invoice.source_id
+    stored = u.snapshot(connection, sid) if u is not None else (dry_snapshots or {}).get(sid)
+    version = stored.paid_version if stored else 0
+    credit_version = stored.credit_version if stored else 0
+    credited = stored.credited if stored else Decimal("0")
+    paid_before = stored.amount_paid if stored else Decimal("0")
+    for event in diff(seen_of(stored), invoice):
+        report.events[event.value] += 1
+        if event is PaymentEvent.PAID:
+            version, credit_version, credited = version + 1, 0, Decimal("0")
+            report.planned.append(PlannedReceipt(
+                sid, invoice.number or "(allocated)", invoice.customer.name, str(invoice.gross_total)))
+            if u is not None and not u.receipt_exists(connection, sid, version):
+                receipt = new_receipt(connection, invoice, version)
+                u.save(receipt)
+                last = invoice.last_payment
+                u.log(connection, "payment_detected", receipt_id=receipt.id, source_id=sid,
+                      amount=str(invoice.gross_total), paid_at=last.paid_at if last else None)
+            continue
+        if u is not None:
+            u.log(connection, event.value, source_id=sid, amount_paid=str(invoice.amount_paid))
+        if version == 0 or event not in FLAGS:
+            continue  # no receipt was issued: nothing printed is contradicted
+        if event in CREDITED and policy.refunds == "credit_note":
+            amount = _to_credit(u, connection, invoice, event, version, paid_before, credited, stored)
+            if amount > 0:
+                credit_version, credited = credit_version + 1, credited + amount
+                _queue_credit(u, connection, invoice, event, version, credit_version, amount, report, policy)
+                continue
+        report.notices.append((sid, f"{event.value} after its receipt was issued: check it in the CRM"))
+        # the structlog event is the message; the payment event goes under its own key
+        log.warning("invoice changed after its receipt", connection=connection, source_id=sid,
+                    payment_event=event.value)
+    fresh = snapshot_of(connection, invoice, version)
+    fresh.credit_version, fresh.credited = credit_version, credited
+    if u is None:
+        if dry_snapshots is not None:
+            dry_snapshots[sid] = fresh
+        return
+    if stored is None:
+        u.save(fresh)
+    else:
+        for name in ("status", "amount_paid", "gross_total", "currency", "fingerprint", "paid_version",
+                     "credit_version", "credited", "modified_at", "seen_at"):
+            setattr(stored, name, getattr(fresh, name))
+        u.save(stored)
+    u.release(connection, sid)
+
+
+def _to_credit(u: Unit | None, connection: str, invoice: Invoice, event: PaymentEvent, version: int,
+               paid_before: Decimal, credited: Decimal, stored: Snapshot | None) -> Decimal:
+    """How much of the receipt the event takes back (VAT included), never more
+    than what the receipt stated and earlier credit notes left."""
+    receipted = stored.gross_total if stored else Decimal("0")
+    if u is not None and (original := u.receipt_of(connection, invoice.source_id, version)) is not None:
+        receipted = original.amount
+    left = receipted - credited
+    if event is PaymentEvent.VOIDED:
+        return left
+    return min(paid_before - invoice.amount_paid.amount, left)
+
+
+def _queue_credit(u: Unit | None, connection: str, invoice: Invoice, event: PaymentEvent, version: int,
+                  credit_version: int, amount: Decimal, report: IntakeReport, policy: IntakePolicy) -> None:
+    sid = invoice.source_id
+    report.planned.append(PlannedReceipt(sid, "(credit note)", invoice.customer.name,
+                                         f"{amount} {invoice.currency}", kind="credit_note"))
+    if u is None or u.receipt_exists(connection, sid, credit_version, kind="credit_note"):
+        return
+    original = u.receipt_of(connection, sid, version)
+    if original is None:
+        raise BadRecord(f"receipt {version} of this invoice is missing from the state store")
+    stated = Invoice.model_validate_json(original.invoice_json)
+    credit = credit_invoice(stated, amount, invoice.modified_at, language=policy.language)
+    reason = "cancellation" if event is PaymentEvent.VOIDED else "refund"
+    receipt = new_receipt(connection, credit, credit_version, kind="credit_note", original=original.id)
+    # the rest of the reference (the original's number and date) is fixed when the credit note is numbered
+    receipt.credits_json = json.dumps({"reason": reason})
+    u.save(receipt)
+    u.log(connection, "credit_note_queued", receipt_id=receipt.id, source_id=sid, credits=original.id,
+          amount=str(credit.gross_total), reason=reason)

@@ -11,6 +11,7 @@ reason; it never holds up the others.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -33,13 +34,23 @@ from .archive import Archive
 from .config import NumberingSettings, PipelineSettings
 from .document import PaidReceipt, Renderer, RenderPool
 from .errors import BadRecord, ConfigError, PermanentError, RetryableError
-from .model import Invoice
+from .model import CreditReference, Invoice
 
 log = structlog.get_logger("pouracquit.pipeline")
 
 STEPS = ("number", "render", "archive", "ledger_record", "ledger_attach", "crm_attach", "done")
 EXTERNAL = frozenset({"ledger_record", "ledger_attach", "crm_attach"})
 PARIS = ZoneInfo("Europe/Paris")
+
+
+def issue_date(receipt: Receipt, invoice: Invoice) -> date:
+    """The document's issue date (BT-2): the CRM invoice's own date when the CRM
+    numbered it (the facture acquittée is that invoice, stamped paid); the day
+    pouracquit took the payment in when pouracquit numbers it, credit notes
+    always."""
+    if receipt.kind == "receipt" and invoice.number:
+        return invoice.issue_date
+    return receipt.created_at.astimezone(PARIS).date()
 
 
 def idempotency_key(receipt_id: str) -> str:
@@ -136,7 +147,8 @@ class Pipeline:
         fresh: list[Receipt] = []
         for receipt_id in due:
             receipt = self.w.store.claim(receipt_id, self.owner, lease)
-            if receipt is not None and receipt.step == "ledger_record" and receipt.intent is None:
+            if (receipt is not None and receipt.step == "ledger_record" and receipt.intent is None
+                    and receipt.kind == "receipt"):
                 fresh.append(receipt)
             elif receipt is not None:
                 self.w.store.release(receipt_id, self.owner)
@@ -273,21 +285,46 @@ class Pipeline:
 
     # -- steps ------------------------------------------------------------------
     def _number(self, receipt: Receipt, invoice: Invoice, nxt: str) -> Receipt:
+        reference = self._credit_reference(receipt) if receipt.kind == "credit_note" else None
         with self.w.store.unit() as u:
-            number = invoice.number
+            number = invoice.number if reference is None else ""
             if not number:
                 cfg = self.w.numbering
-                prefix = cfg.prefix.format(year=invoice.issue_date.year)
-                number = f"{prefix}{u.next_number(f'{cfg.series}:{prefix}'):0{cfg.width}d}"
-            row = self._update(u, receipt.id, number=number, step=nxt)
+                series, pattern = ((cfg.series, cfg.prefix) if reference is None
+                                   else (cfg.credit_series, cfg.credit_prefix))
+                prefix = pattern.format(year=issue_date(receipt, invoice).year)
+                number = f"{prefix}{u.next_number(f'{series}:{prefix}'):0{cfg.width}d}"
+            fields: dict[str, Any] = {"number": number, "step": nxt}
+            if reference is not None:
+                fields["credits_json"] = reference.model_dump_json()
+            row = self._update(u, receipt.id, **fields)
             u.log(self.w.connection, "number", receipt_id=receipt.id, source_id=receipt.source_id,
-                  number=number, allocated=not invoice.number)
+                  number=number, allocated=number != invoice.number, kind=receipt.kind)
         return row
+
+    def _credit_reference(self, receipt: Receipt) -> CreditReference:
+        """The invoice a credit note credits, as its receipt printed it; the
+        credit note waits while that receipt is not numbered yet."""
+        original = self._original(receipt)
+        if original.number is None:
+            raise RetryableError(f"waiting for receipt {original.id}, which this credit note credits, to be numbered")
+        stated = Invoice.model_validate_json(original.invoice_json)
+        reason = json.loads(receipt.credits_json or "{}").get("reason", "refund")
+        return CreditReference(number=original.number, issue_date=issue_date(original, stated), reason=reason)
+
+    def _original(self, receipt: Receipt) -> Receipt:
+        assert receipt.original_receipt_id is not None
+        original = self.w.store.receipt(receipt.original_receipt_id)
+        if original is None:
+            raise PermanentError(f"the receipt this credit note credits ({receipt.original_receipt_id}) is gone")
+        return original
 
     def _paid_receipt(self, receipt: Receipt, invoice: Invoice) -> PaidReceipt:
         assert receipt.number is not None
-        issued_on: date = receipt.created_at.astimezone(PARIS).date()
-        return PaidReceipt(invoice=invoice, number=receipt.number, issued_on=issued_on, receipt_id=receipt.id)
+        reference = (CreditReference.model_validate_json(receipt.credits_json or "{}")
+                     if receipt.kind == "credit_note" else None)
+        return PaidReceipt(invoice=invoice, number=receipt.number, issued_on=issue_date(receipt, invoice),
+                           receipt_id=receipt.id, credits=reference)
 
     def _render(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:
         paid = self._paid_receipt(receipt, invoice)
@@ -311,7 +348,16 @@ class Pipeline:
 
     def _ledger_record(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:
         assert receipt.number is not None
-        order = ReceiptOrder(key=idempotency_key(receipt.id), number=receipt.number, invoice=invoice)
+        reference = None
+        if receipt.kind == "credit_note":
+            original = self._original(receipt)
+            if original.ledger_id is None:
+                raise RetryableError(f"waiting for receipt {original.id}, which this credit note credits, "
+                                     "to be booked")
+            stated = CreditReference.model_validate_json(receipt.credits_json or "{}")
+            reference = stated.model_copy(update={"ledger_id": original.ledger_id})
+        order = ReceiptOrder(key=idempotency_key(receipt.id), number=receipt.number, invoice=invoice,
+                             credits=reference)
         return {"ledger_id": self.w.ledger.record_receipt(order, may_exist=may_exist)}
 
     def _ledger_attach(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:

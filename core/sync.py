@@ -15,7 +15,7 @@ from pouracquit.connectors.base import Page
 from pouracquit.state.tables import Snapshot
 
 from .errors import BadRecord, ConfigError, PouracquitError
-from .intake import IntakeReport, PlannedReceipt, take_page
+from .intake import IntakePolicy, IntakeReport, PlannedReceipt, take_page
 from .pipeline import Pipeline
 from .service import Service
 
@@ -30,6 +30,7 @@ class SyncResult:
     events: Counter[str] = field(default_factory=Counter)
     planned: list[PlannedReceipt] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+    notices: list[tuple[str, str]] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     errors: dict[str, str] = field(default_factory=dict)
     duration: float = 0.0
@@ -37,7 +38,9 @@ class SyncResult:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.outcomes["failed"]
+        """Nothing needs a person: no error, no failed or quarantined receipt, no rejected record."""
+        return (self.error is None and not self.outcomes["failed"] and not self.outcomes["quarantined"]
+                and not self.rejected)
 
 
 @dataclass
@@ -47,6 +50,11 @@ class Progress:
     on_page: Callable[[int], None] = lambda seen: None
     on_receipts: Callable[[int], None] = lambda total: None
     on_receipt: Callable[[str], None] = lambda outcome: None
+
+
+def intake_policy(service: Service, name: str) -> IntakePolicy:
+    return IntakePolicy(refunds=service.settings.connection(name).refunds,
+                        language=service.settings.document.language)
 
 
 def store_problem(exc: SQLAlchemyError) -> str:
@@ -79,6 +87,7 @@ def sync_connection(
     state = service.store.connection_states().get(name)
     intake = IntakeReport()
     dry_snapshots: dict[str, Snapshot] | None = None
+    policy = intake_policy(service, name)
     try:
         if dry_run:
             dry_snapshots = {}
@@ -86,12 +95,12 @@ def sync_connection(
                 for inv in page.invoices:
                     if inv.source_id not in dry_snapshots and (stored := service.store.snapshot(name, inv.source_id)):
                         dry_snapshots[inv.source_id] = stored
-                take_page(None, name, page, intake, dry_snapshots)
+                take_page(None, name, page, intake, dry_snapshots, policy)
                 progress.on_page(intake.seen)
         else:
             for page in wiring.source.changes(state.cursor if state else None):
                 with service.store.unit() as u:
-                    take_page(u, name, page, intake)
+                    take_page(u, name, page, intake, policy=policy)
                 progress.on_page(intake.seen)
             pipeline = Pipeline(wiring, service.owner, service.stop)
             progress.on_receipts(len(service.store.due(name, datetime.now(UTC))))
@@ -106,8 +115,8 @@ def sync_connection(
         # a full disk, a locked or vanished database: said plainly, and the next run picks up from the cursor
         result.error = store_problem(exc)
         blog.error("sync failed", error=result.error)
-    result.seen, result.events, result.planned, result.rejected = (
-        intake.seen, intake.events, intake.planned, intake.rejected,
+    result.seen, result.events, result.planned, result.rejected, result.notices = (
+        intake.seen, intake.events, intake.planned, intake.rejected, intake.notices,
     )
     result.duration = time.monotonic() - clock
     if not dry_run:
@@ -130,16 +139,21 @@ def sync_refs(service: Service, name: str, refs: list[str]) -> SyncResult:
     invoices, rejected = [], []
     try:
         for ref in refs:
+            # each id on its own: one the CRM no longer knows must not hold up the others
             try:
                 invoices.append(wiring.source.get(ref))
             except BadRecord as exc:
                 rejected.append((ref, str(exc)))
+            except PouracquitError as exc:
+                log.warning("webhook record not read, polling will", connection=name, ref=ref,
+                            error=f"{type(exc).__name__}: {exc}")
         intake = IntakeReport()
         with service.store.unit() as u:
-            take_page(u, name, Page(invoices=invoices, cursor=None, rejected=rejected), intake)
+            take_page(u, name, Page(invoices=invoices, cursor=None, rejected=rejected), intake,
+                      policy=intake_policy(service, name))
         drained = Pipeline(wiring, service.owner, service.stop).drain()
-        result.seen, result.events, result.planned, result.rejected = (
-            intake.seen, intake.events, intake.planned, intake.rejected,
+        result.seen, result.events, result.planned, result.rejected, result.notices = (
+            intake.seen, intake.events, intake.planned, intake.rejected, intake.notices,
         )
         result.outcomes, result.errors = drained.outcomes, drained.errors
     except ConfigError:

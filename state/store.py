@@ -4,6 +4,7 @@ one transaction, committed whole or not at all."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,13 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Engine, func, or_, text, update
+from sqlalchemy import Engine, delete, func, or_, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from pouracquit.core.errors import ConfigError
 
 from .chain import GENESIS, entry_hash
-from .tables import ConnectionState, Credential, Event, NumberSeries, Quarantine, Receipt, Snapshot
+from .tables import ConnectionState, Credential, Event, NumberSeries, Quarantine, Receipt, Snapshot, WebhookSeen
 from .types import utcnow
 
 
@@ -34,11 +36,22 @@ class Unit:
     def save(self, row: Snapshot | Receipt | ConnectionState | Quarantine) -> None:
         self.session.add(row)
 
-    def receipt_exists(self, connection: str, source_id: str, version: int) -> bool:
-        query = select(Receipt.id).where(
-            Receipt.connection == connection, Receipt.source_id == source_id, Receipt.payment_version == version
+    def receipt_of(self, connection: str, source_id: str, version: int, kind: str = "receipt") -> Receipt | None:
+        """The receipt (or credit note) ``version`` of one CRM invoice."""
+        query = select(Receipt).where(
+            Receipt.connection == connection, Receipt.source_id == source_id, Receipt.kind == kind,
+            Receipt.payment_version == version,
         )
-        return self.session.exec(query).first() is not None
+        return self.session.exec(query).first()
+
+    def receipt_exists(self, connection: str, source_id: str, version: int, kind: str = "receipt") -> bool:
+        return self.receipt_of(connection, source_id, version, kind) is not None
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """One record's writes: undone alone when taking that record in fails."""
+        with self.session.begin_nested():
+            yield
 
     def connection_state(self, name: str) -> ConnectionState:
         row = self.session.get(ConnectionState, name)
@@ -224,6 +237,22 @@ class Store:
         with Session(self.engine) as session:
             query = select(Receipt).where(Receipt.connection == connection, Receipt.ledger_id == ledger_id)
             return list(session.exec(query))
+
+    # -- webhook replays ----------------------------------------------------------
+    def first_sight(self, connection: str, signature: str, now: datetime, expires_at: datetime) -> bool:
+        """Record an accepted webhook signature until ``expires_at``; False when
+        it is recorded already (a replay). Expired records go first, so the
+        table holds one replay window."""
+        digest = hashlib.sha256(signature.encode()).hexdigest()
+        try:
+            with self.unit() as u:
+                u.session.exec(delete(WebhookSeen).where(col(WebhookSeen.expires_at) < now))  # type: ignore[call-overload]
+                if u.session.get(WebhookSeen, (connection, digest)) is not None:
+                    return False
+                u.session.add(WebhookSeen(connection=connection, digest=digest, expires_at=expires_at))
+        except IntegrityError:  # the same signature recorded by another worker meanwhile
+            return False
+        return True
 
 
 class CredentialStore:

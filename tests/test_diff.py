@@ -65,3 +65,13 @@ def test_paid_status_with_balance_left_is_partial(make_invoice) -> None:  # type
     assert not inv.fully_paid
     assert inv.balance_due == Money(amount=Decimal("230.00"), currency="EUR")
     assert diff(None, inv) == [PaymentEvent.PARTIALLY_PAID]
+
+
+def test_each_refund_after_the_receipt_is_an_event(make_invoice) -> None:  # type: ignore[no-untyped-def]
+    paid = make_invoice()
+    part = make_invoice(paid="100")
+    assert diff(seen(paid, 1), part) == [PaymentEvent.REFUNDED]
+    less = make_invoice(paid="40")
+    assert diff(seen(part, 1), less) == [PaymentEvent.REFUNDED]
+    # without a receipt, a lower paid amount is a CRM correction, not a refund to credit
+    assert diff(seen(part, 0), less) == []
