@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import TemplateError, TemplateSyntaxError
@@ -38,8 +37,9 @@ def render_command(settings: Settings, invoice_file: Path, out: Path | None, num
         raise first_error(exc, str(invoice_file)) from None
     try:
         renderer = Renderer(settings.seller, settings.document)
+        # dates on a legal document are the invoice's own, never the day it was rendered
         receipt = PaidReceipt(invoice=invoice, number=number or invoice.number or "DRAFT-0001",
-                              issued_on=datetime.now(UTC).date(), receipt_id="preview")
+                              issued_on=invoice.issue_date, receipt_id="preview")
         pdf = renderer.render(receipt)
     except TemplateError as exc:
         sys.stderr.write(f"pouracquit: template error at {_template_position(exc)}: {exc.message}\n")

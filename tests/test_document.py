@@ -174,7 +174,7 @@ def test_mixed_rates_goods_and_discounts(renderer: Renderer, checker: Callable[[
     pdf = render_valid(renderer, checker, inv)
     text = text_of(pdf)
     assert "Livraison de biens et prestation de services" in text
-    assert "Acomptes reçus".upper() in text.upper() and "50,00" in text  # earlier partial payment listed
+    assert "Règlements".upper() in text.upper() and "50,00" in text  # every payment listed, the deposit too
     tree = xml_of(pdf)
     assert tree.findtext(f".//{RAM}BusinessProcessSpecifiedDocumentContextParameter/{RAM}ID") == "M2"
     assert tree.findtext(f".//{RAM}SpecifiedTradeSettlementPaymentMeans/{RAM}TypeCode") == "20"
@@ -214,7 +214,7 @@ def test_franchise_seller_without_vat_number(checker: Callable[[bytes], list[str
 
 
 def test_usd_invoice_states_vat_in_euros(renderer: Renderer, checker: Callable[[bytes], list[str]]) -> None:
-    inv = invoice(currency="USD", properties={"exchange_rate": "0.92"})
+    inv = invoice(currency="USD", exchange_rate="0.92", exchange_rate_source="BCE, taux de référence du 2026-01-09")
     pdf = render_valid(renderer, checker, inv)
     tree = xml_of(pdf)
     eur = [e.text for e in tree.iter(f"{RAM}TaxTotalAmount") if e.get("currencyID") == "EUR"]
@@ -222,8 +222,8 @@ def test_usd_invoice_states_vat_in_euros(renderer: Renderer, checker: Callable[[
     assert "165,60\xa0€" in text_of(pdf)
 
 
-def test_foreign_currency_without_rate_is_a_missing_mention(renderer: Renderer) -> None:
-    with pytest.raises(MissingMention, match="exchange_rate"):
+def test_foreign_currency_without_rate_is_a_bad_record(renderer: Renderer) -> None:
+    with pytest.raises(BadRecord, match="exchange rate of this USD invoice could not be determined"):
         renderer.render(receipt(invoice(currency="USD")))
 
 

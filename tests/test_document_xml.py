@@ -12,11 +12,12 @@ from lxml import etree
 from pydantic import ValidationError
 from support import SELLER
 
-from pouracquit.core.document import DocumentSettings, Seller
+from pouracquit.core.document import DocumentSettings, PaidReceipt, Seller
 from pouracquit.core.document.cii import build_data, build_xml
 from pouracquit.core.document.mentions import vat_treatment
 from pouracquit.core.document.pdf import LocalOnlyFetcher
 from pouracquit.core.document.wording import Wording
+from pouracquit.core.errors import BadRecord
 from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
 from pouracquit.core.money import Money
 
@@ -32,7 +33,8 @@ lines_strategy = st.lists(
             unit_price=p,
             vat_rate=r,
             discount=min(d, q * p),
-            vat_exemption="VATEX-EU-132" if (r == "0" and ex) else "",
+            # a 0 % line always says why (a bare 0 % is refused, see test_zero_rate_needs_a_reason)
+            vat_exemption=("VATEX-EU-132" if ex else "VATEX-FR-FRANCHISE") if r == "0" else "",
         ),
         st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("500"), places=4),
         st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999"), places=4),
@@ -69,7 +71,8 @@ def amounts(tree: etree._Element, path: str) -> list[Decimal]:
 def test_xml_totals_add_up(lines: list[Line]) -> None:
     assume(sum(line.net for line in lines) > 0)  # the model refuses a non-positive invoice
     inv = paid(lines)
-    xml = build_xml(build_data(inv, "F-1", date(2026, 2, 2), date(2026, 2, 2), SELLER, Wording("fr")), "en16931")
+    receipt = PaidReceipt(invoice=inv, number="F-1", issued_on=date(2026, 2, 2), receipt_id="r")
+    xml = build_xml(build_data(receipt, SELLER, Wording("fr")), "en16931")
     tree = etree.fromstring(xml)
     summ = f".//{RAM}SpecifiedTradeSettlementHeaderMonetarySummation/{RAM}"
     line_nets = amounts(tree, f".//{RAM}SpecifiedTradeSettlementLineMonetarySummation/{RAM}LineTotalAmount")
@@ -84,7 +87,8 @@ def test_xml_totals_add_up(lines: list[Line]) -> None:
 
 def test_vat_treatments() -> None:
     assert vat_treatment(Decimal("20"), "").category == "S"
-    assert vat_treatment(Decimal("0"), "").category == "Z"
+    with pytest.raises(BadRecord, match=r"vat_exemption under \[line_item\] in mappings/hubspot.toml"):
+        vat_treatment(Decimal("0"), "")
     franchise = vat_treatment(Decimal("0"), "vatex-fr-franchise")
     assert (franchise.category, franchise.wording_fr) == ("E", "TVA non applicable, art. 293 B du CGI")
     assert vat_treatment(Decimal("0"), "VATEX-EU-IC").wording_fr == "Exonération de TVA, article 262 ter I du CGI"

@@ -9,7 +9,6 @@ the printed page share one arithmetic.
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -19,12 +18,17 @@ from lxml import etree
 from ..errors import BadRecord
 from ..model import Invoice, Line, PaymentMethod, VatBucket
 from ..money import round_cents
-from .mentions import VatTreatment, exchange_rate, vat_treatment
+from .context import PaidReceipt, credit_reason, local_day
+from .mentions import MissingMention, VatTreatment, exchange_rate, is_business, vat_treatment
 from .settings import Seller
 from .wording import Wording
 
-# BT-23 "cadre de facturation" for an invoice issued already paid (French CTC, BR-FR-08).
+# BT-23 "cadre de facturation" (French CTC, BR-FR-08): 2 = issued already paid (settled),
+# 1 = ordinary deposit, for a credit note whose money is still owed to the customer.
 PAID_FRAME = {"goods": "B2", "services": "S2", "mixed": "M2"}
+OPEN_FRAME = {"goods": "B1", "services": "S1", "mixed": "M1"}
+# BT-3, UNTDID 1001: 380 commercial invoice, 381 credit note.
+COMMERCIAL_INVOICE, CREDIT_NOTE = "380", "381"
 
 # BT-81, UNCL 4461.  ZZZ (mutually defined) is in the EN16931 code list.
 PAYMENT_MEANS = {
@@ -35,6 +39,10 @@ PAYMENT_MEANS = {
     PaymentMethod.DIRECT_DEBIT: "59",
     PaymentMethod.OTHER: "ZZZ",
 }
+
+# A refund by transfer went to the customer's account, which pouracquit does not know:
+# 30 would require it (BR-61, CII-SR-470), so the refund is "42, payment to bank account".
+REFUND_MEANS = PAYMENT_MEANS | {PaymentMethod.TRANSFER: "42"}
 
 BASIC_GUIDELINE = "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic"
 _RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -111,8 +119,6 @@ def _buyer(invoice: Invoice) -> dict[str, Any]:
     elif buyer.email:
         party |= {"einvoicing_addr": buyer.email, "einvoicing_addr_schemeid": "EM"}
     else:
-        from .mentions import MissingMention
-
         raise MissingMention("customer.email", "the Factur-X buyer electronic address (BT-49) needs it")
     return party
 
@@ -149,7 +155,7 @@ def _vat_rows(invoice: Invoice, language: str) -> list[dict[str, Any]]:
             "BT-118": category,
             "BT-119": percent(rate),
         }
-        if category not in ("S", "Z"):
+        if category != "S":
             texts = dict.fromkeys(vat_treatment(b.rate, b.exemption).wording(language) for b in buckets)
             row["BT-120"] = " ; ".join(texts)[:1000]
             if len(buckets) == 1 and t.reason_code:
@@ -158,36 +164,35 @@ def _vat_rows(invoice: Invoice, language: str) -> list[dict[str, Any]]:
     return rows
 
 
-def build_data(
-    invoice: Invoice, number: str, issued_on: date, paid_on: date, seller: Seller, wording: Wording
-) -> dict[str, Any]:
-    """The factur-x data dict (EN16931 business terms) of a paid invoice."""
-    payment = invoice.last_payment
-    assert payment is not None  # require_mentions() ran before
+def build_data(receipt: PaidReceipt, seller: Seller, wording: Wording) -> dict[str, Any]:
+    """The factur-x data dict (EN16931 business terms) of a paid invoice or of a credit note."""
+    invoice, credit = receipt.invoice, receipt.credits
+    payment = invoice.last_payment  # None only for a credit note not refunded yet
     lang = wording.language
+    business = is_business(invoice)
     treatments = [vat_treatment(line.vat_rate, line.vat_exemption) for line in invoice.lines]
     gross = invoice.gross_total.amount
+    # BR-FR-05 makes the PMD, PMT and AAB notes mandatory on every document, a consumer's
+    # and a credit note's included; for a consumer they say the B2B rules do not apply.
+    notes = [
+        {"BT-21": "PMD", "BT-22": wording.penalty_note(seller, business)},
+        {"BT-21": "PMT", "BT-22": wording.indemnity_note(seller, business)},
+        {"BT-21": "AAB", "BT-22": seller.discount_terms},
+        {"BT-21": "BAR", "BT-22": _bar(invoice)},
+    ]
+    if credit is not None:
+        notes.append({"BT-21": "AAI", "BT-22": credit_reason(receipt, wording)})
     data: dict[str, Any] = {
-        "BT-1": number,
-        "BT-2": issued_on,
-        "BT-3": "380",
+        "BT-1": receipt.number,
+        "BT-2": receipt.issued_on,
+        "BT-3": CREDIT_NOTE if credit is not None else COMMERCIAL_INVOICE,
         "BT-5": invoice.currency,
-        "BT-23": PAID_FRAME[invoice.nature],
+        "BT-23": (PAID_FRAME if payment is not None else OPEN_FRAME)[invoice.nature],
         "BT-24": "urn:cen.eu:en16931:2017",
-        "BG-1": [
-            {"BT-21": "PMD", "BT-22": wording.penalty_note(seller)},
-            {"BT-21": "PMT", "BT-22": wording.indemnity_note(seller)},
-            {"BT-21": "AAB", "BT-22": seller.discount_terms},
-            {"BT-21": "BAR", "BT-22": _bar(invoice)},
-        ],
+        "BG-1": notes,
         "BG-4": _seller(seller, wording),
         "BG-7": _buyer(invoice),
         "BT-72": invoice.supply_date or invoice.issue_date,
-        "BT-81": PAYMENT_MEANS[payment.method],
-        "BT-82": wording.payment_means_text(payment)[:500],
-        # BR-FR-CO-09: a B2/S2/M2 invoice states its payment date as BT-9.
-        "BT-9": paid_on,
-        "BT-20": wording.paid_terms(paid_on, payment),
         "BG-23": _vat_rows(invoice, lang),
         "BG-25": [
             _line(i, line, t, wording) for i, (line, t) in enumerate(zip(invoice.lines, treatments, strict=True), 1)
@@ -196,15 +201,11 @@ def build_data(
         "BT-109": amount(invoice.net_total.amount),
         "BT-110": amount(invoice.vat_total.amount),
         "BT-112": amount(gross),
-        "BT-113": amount(gross),  # paid in full: prepaid = grand total
-        "BT-115": amount(Decimal("0")),
     }
-    if payment.reference:
-        data["BT-83"] = payment.reference[:140]
-    if payment.method is PaymentMethod.TRANSFER:
-        data["BT-84"] = seller.iban
-        if seller.bic:
-            data["BT-86"] = seller.bic
+    if credit is not None:
+        # BR-FR-CO-05: a credit note (381) names the invoice it credits, with its date.
+        data["BG-3"] = [{"BT-25": credit.number, "BT-26": credit.issue_date}]
+    data |= _settlement(receipt, seller, wording)
     if invoice.currency != "EUR":
         # BR-FR-CO-12: VAT accounting currency EUR with the VAT total converted.
         data["BT-6"] = "EUR"
@@ -213,6 +214,42 @@ def build_data(
         # BR-IC-12: an intra-community supply names the country delivered to.
         data["BG-13"] = {"name": invoice.customer.name, **_address(invoice.customer.address)}
     return data
+
+
+def _settlement(receipt: PaidReceipt, seller: Seller, wording: Wording) -> dict[str, Any]:
+    """BT-9, BT-20, BG-16 and BT-113/BT-115: how the document was settled.
+
+    A settled document (a paid invoice; a credit note whose money was returned)
+    uses the "already paid" frame, so BR-FR-CO-09 wants BT-113 = BT-112, BT-115 = 0
+    and BT-9 = the payment date; the invoice's own due date is stated in BT-20.
+    """
+    invoice, credit = receipt.invoice, receipt.credits
+    gross = invoice.gross_total.amount
+    payment = invoice.last_payment
+    if payment is None:  # a credit note not refunded: the amount is owed to the customer
+        return {"BT-20": wording.text("credit_open_terms"), "BT-113": amount(Decimal("0")), "BT-115": amount(gross)}
+    paid_on = local_day(payment)
+    if credit is not None:
+        terms = wording.text("credit_terms", date=wording.day(paid_on), method=wording.payment_means_text(payment))
+    else:
+        due = wording.text("due_terms", date=wording.day(invoice.due_date or receipt.issued_on))
+        terms = f"{due} {wording.paid_terms(paid_on, payment)}"
+    out: dict[str, Any] = {
+        "BT-9": paid_on,
+        "BT-20": terms,
+        "BT-81": (REFUND_MEANS if credit is not None else PAYMENT_MEANS)[payment.method],
+        "BT-82": wording.payment_means_text(payment)[:500],
+        "BT-113": amount(gross),
+        "BT-115": amount(Decimal("0")),
+    }
+    if payment.reference:
+        out["BT-83"] = payment.reference[:140]
+    # The seller's account received the transfer (BR-61); a refund went to the customer's.
+    if payment.method is PaymentMethod.TRANSFER and credit is None:
+        out["BT-84"] = seller.iban
+        if seller.bic:
+            out["BT-86"] = seller.bic
+    return out
 
 
 def _bar(invoice: Invoice) -> str:

@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..model import CreditReference, Invoice, Payment
+from ..model import CreditReference, Invoice, Payment, PaymentMethod
 from ..money import round_cents
-from .mentions import exchange_rate, vat_treatment
+from .mentions import exchange_rate, is_business, vat_treatment
 from .settings import DocumentSettings, Seller
 from .wording import Wording, _spaced
 
@@ -43,6 +43,14 @@ def local_day(payment: Payment) -> date:
     return payment.paid_at.astimezone(PARIS).date()
 
 
+def credit_reason(receipt: PaidReceipt, wording: Wording) -> str:
+    """'Remboursement — Avoir sur la facture n° F-1 du 10/01/2026': printed, and a note in the XML."""
+    credit = receipt.credits
+    assert credit is not None
+    credited = wording.text("credits_invoice", number=credit.number, date=wording.day(credit.issue_date))
+    return f"{wording.text(credit.reason)} — {credited}"
+
+
 def build_context(
     receipt: PaidReceipt, seller: Seller, settings: DocumentSettings, wording: Wording, qr_uri: str
 ) -> dict[str, Any]:
@@ -50,9 +58,10 @@ def build_context(
     inv = receipt.invoice
     cur = inv.currency
     money = wording.money
-    last = inv.last_payment
-    assert last is not None  # require_mentions() ran before
+    credit = receipt.credits is not None
+    last = inv.last_payment  # None only for a credit note not refunded yet
     buyer = inv.customer
+    business = is_business(inv)
     vat_rows = []
     notes: dict[str, None] = {}
     for bucket in inv.vat_breakdown():
@@ -79,10 +88,14 @@ def build_context(
         }
         for line in inv.lines
     ]
-    earlier = [
-        {"date": wording.day(local_day(p)), "amount": money(p.amount.amount, cur), "method": wording.method(p.method)}
+    payments = [
+        {
+            "date": wording.day(local_day(p)),
+            "amount": money(p.amount.amount, cur),
+            "method": wording.method(p.method),
+            "reference": p.reference,
+        }
         for p in sorted(inv.payments, key=lambda p: p.paid_at)
-        if p is not last
     ]
     vat_in_eur = ""
     if cur != "EUR":
@@ -92,9 +105,18 @@ def build_context(
             amount=money(round_cents(inv.vat_total.amount * rate), "EUR"),
             currency=cur,
             rate=wording.number(rate),
+            source=inv.exchange_rate_source or "CRM",
         )
     if seller.vat_regime_note:
         notes[seller.vat_regime_note] = None
+    settled = inv.gross_total.amount if last is not None else Decimal("0")
+    if credit:
+        settled_label = wording.text("refunded_total" if last is not None else "owed_total")
+        paid_on = wording.text("refunded_on", date=wording.day(local_day(last))) if last is not None else ""
+    else:
+        assert last is not None  # require_mentions() ran before
+        settled_label = wording.text("paid_total")
+        paid_on = wording.text("paid_on", date=wording.day(local_day(last)))
     return {
         "t": wording.labels,
         "lang": wording.language,
@@ -112,7 +134,8 @@ def build_context(
             "vat_number": seller.vat_number,
             "email": seller.email,
             "phone": seller.phone,
-            "iban": seller.iban,
+            # the account a transfer was paid to; other methods (and refunds) never touch it
+            "iban": seller.iban if not credit and any(p.method is PaymentMethod.TRANSFER for p in inv.payments) else "",
             "bic": seller.bic,
         },
         "buyer": {
@@ -124,8 +147,13 @@ def build_context(
         },
         # the CRM record's mapped properties, for user templates: {{ fields.po_number }}
         "fields": dict(inv.properties),
+        "is_credit_note": credit,
+        "title": wording.text("credit_title" if credit else "title"),
+        "credit_reason": credit_reason(receipt, wording) if credit else "",
         "number": receipt.number,
         "issue_date": wording.day(receipt.issued_on),
+        # a credit note is not due: what it owes, it states in its settlement block
+        "due_date": "" if credit else wording.day(inv.due_date or receipt.issued_on),
         "supply_date": wording.day(inv.supply_date or inv.issue_date),
         "nature": wording.text(inv.nature),
         "lines": lines,
@@ -133,16 +161,18 @@ def build_context(
         "vat_rows": vat_rows,
         "vat_total": money(inv.vat_total.amount, cur),
         "gross_total": money(inv.gross_total.amount, cur),
-        "paid_total": money(inv.gross_total.amount, cur),
-        "balance": money(Decimal("0"), cur),
+        "settled_label": settled_label,
+        "paid_total": money(settled, cur),
+        "balance_label": wording.text("owed_total" if credit else "balance"),
+        "balance": money(inv.gross_total.amount - settled, cur),
         "vat_in_eur": vat_in_eur,
-        "paid_on": wording.text("paid_on", date=wording.day(local_day(last))),
-        "payment_method": wording.method(last.method),
-        "payment_reference": last.reference,
-        "earlier_payments": earlier,
+        "paid_on": paid_on,
+        "payments_label": wording.text("refunds" if credit else "payments"),
+        "payments": payments,
         "vat_notes": list(notes),
-        "penalty": wording.penalty_note(seller),
-        "indemnity": wording.indemnity_note(seller),
+        # C. com. L441-10: penalties and the 40 EUR indemnity bind professional buyers only
+        "penalty": wording.penalty_note(seller) if business else "",
+        "indemnity": wording.indemnity_note(seller) if business else "",
         "discount_terms": seller.discount_terms.rstrip(". "),
         "thank_you": settings.thank_you,
         "terms": settings.terms,

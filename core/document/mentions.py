@@ -56,6 +56,12 @@ _VATEX: dict[str, tuple[str, str, str]] = {
         "VAT exempt export outside the EU, article 262 I of the French tax code (CGI)",
     ),
 }
+# Where a 0 % line's reason comes from: the line's exemption property, mapped per CRM.
+_SET_EXEMPTION = (
+    "set the line's VAT exemption (key vat_exemption under [line_item] in mappings/hubspot.toml or "
+    "mappings/zoho.toml, under [line] in mappings/salesforce.toml) to a code such as VATEX-FR-FRANCHISE, "
+    "VATEX-EU-IC, VATEX-EU-AE, VATEX-EU-G or the exemption's legal wording"
+)
 _DIRECTIVE_CODE = re.compile(r"VATEX-EU-(\d+)(?:-?([A-Z0-9]+))?", re.IGNORECASE)
 
 
@@ -63,7 +69,7 @@ _DIRECTIVE_CODE = re.compile(r"VATEX-EU-(\d+)(?:-?([A-Z0-9]+))?", re.IGNORECASE)
 class VatTreatment:
     """How one VAT bucket is coded in Factur-X and worded on paper."""
 
-    category: str  # S, Z, E, K, AE, G (UNCL 5305 as EN16931 uses it)
+    category: str  # S, E, K, AE, G (UNCL 5305 as EN16931 uses it)
     reason_code: str  # BT-121, a VATEX code, or ""
     wording_fr: str  # BT-120 and the printed mention, or ""
     wording_en: str
@@ -79,7 +85,11 @@ def vat_treatment(rate: Decimal, exemption: str) -> VatTreatment:
     """
     exemption = exemption.strip()
     if not exemption:
-        return VatTreatment("S" if rate > 0 else "Z", "", "", "")
+        if rate > 0:
+            return VatTreatment("S", "", "", "")
+        # Z "zero rated" has no place in French law for an ordinary sale: a 0 % line
+        # is exempt, reverse-charged or outside the scope, and must say which.
+        raise BadRecord(f"a line charges 0 % VAT without an exemption reason; {_SET_EXEMPTION}")
     if rate != 0:
         raise BadRecord(f"a line is VAT exempt ({exemption!r}) but charges {rate} % VAT")
     code = exemption.upper()
@@ -101,8 +111,12 @@ def _company_form(legal_form: str) -> bool:
     return legal_form.strip().upper() not in _SOLE_TRADERS
 
 
-def require_mentions(seller: Seller, invoice: Invoice) -> None:
-    """Raise MissingMention for the first mandatory value the document lacks."""
+def require_mentions(seller: Seller, invoice: Invoice, *, credit_note: bool = False) -> None:
+    """Raise MissingMention (or BadRecord) for the first mandatory value the document lacks.
+
+    A credit note may credit an invoice without money returned yet (a
+    cancellation), and a refund goes to the customer's account, not the seller's.
+    """
     required = {
         "seller.name": seller.name,
         "seller.legal_form": seller.legal_form,
@@ -135,32 +149,38 @@ def require_mentions(seller: Seller, invoice: Invoice) -> None:
             raise MissingMention(field)
     if buyer.siren and not re.fullmatch(r"\d{9}", buyer.siren):
         raise BadRecord(f"customer.siren must be 9 digits, got {buyer.siren!r}")
+    for index, line in enumerate(invoice.lines, 1):
+        if line.vat_rate == 0 and not line.vat_exemption.strip():
+            raise BadRecord(f"line {index} ({line.description[:60]!r}) charges 0 % VAT without an exemption "
+                            f"reason; {_SET_EXEMPTION}")
     categories = {vat_treatment(b.rate, b.exemption).category for b in invoice.vat_breakdown()}
     if categories & {"K", "AE"} and not buyer.vat_number:
         raise MissingMention("customer.vat_number", "required for an intra-EU or reverse-charge operation")
-    if not invoice.payments:
+    if not invoice.payments and not credit_note:
         raise MissingMention("invoice.payments", "a paid invoice states its payment date")
-    if invoice.currency != "EUR" and not invoice.properties.get("exchange_rate", "").strip():
-        raise MissingMention(
-            "invoice.properties.exchange_rate",
-            "a foreign-currency invoice must state its VAT in euros (CGI art. 242 nonies A)",
-        )
-    if invoice.last_payment is not None and invoice.last_payment.method is PaymentMethod.TRANSFER and not seller.iban:
+    exchange_rate(invoice)
+    transfer = any(p.method is PaymentMethod.TRANSFER for p in invoice.payments)
+    if transfer and not credit_note and not seller.iban:
         raise MissingMention("seller.iban", "a payment by transfer names the account it was paid to")
 
 
-def exchange_rate(invoice: Invoice) -> Decimal:
-    """EUR value of one unit of the invoice currency (1 for EUR invoices).
+def is_business(invoice: Invoice) -> bool:
+    """A company buyer: the professional late-payment mentions apply (C. com. L441-10)."""
+    return invoice.customer.kind == "company"
 
-    ``invoice.properties["exchange_rate"]`` is read as "1 <currency> = rate EUR".
+
+def exchange_rate(invoice: Invoice) -> Decimal:
+    """Euros for one unit of the invoice currency (1 for EUR invoices).
+
+    The engine fills ``invoice.exchange_rate`` from the CRM or the ECB before the
+    receipt is queued; a foreign-currency invoice still without one cannot state
+    its VAT in euros (CGI art. 242 nonies A, BR-FR-CO-12) and is not printed.
     """
     if invoice.currency == "EUR":
         return Decimal("1")
-    raw = invoice.properties.get("exchange_rate", "").strip().replace(",", ".")
-    try:
-        rate = Decimal(raw)
-    except ArithmeticError:
-        raise BadRecord(f"invoice.properties.exchange_rate is not a number: {raw!r}") from None
-    if not rate.is_finite() or rate <= 0:
-        raise BadRecord(f"invoice.properties.exchange_rate must be positive, got {raw!r}")
-    return rate
+    if invoice.exchange_rate is None:
+        raise BadRecord(
+            f"the EUR exchange rate of this {invoice.currency} invoice could not be determined (neither the CRM "
+            "nor the ECB reference rates gave one); its VAT must be stated in euros (CGI art. 242 nonies A)"
+        )
+    return invoice.exchange_rate

@@ -13,7 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import BadRecord
 from .cii import build_data, build_xml
-from .context import PaidReceipt, build_context, local_day
+from .context import PaidReceipt, build_context
 from .fonts import font_faces
 from .mentions import require_mentions
 from .pdf import PdfWriter, embed_facturx
@@ -58,23 +58,26 @@ class Renderer:
         when the invoice cannot be stated as paid (not fully paid, bad number).
         """
         invoice = receipt.invoice
-        if not invoice.fully_paid:
+        credit = receipt.credits is not None
+        # A credit note is either refunded in full or not refunded yet (money owed to the customer);
+        # its CRM status says nothing about the refund.
+        settled = invoice.balance_due.is_zero() if credit else invoice.fully_paid
+        unrefunded_credit = credit and not invoice.payments and invoice.amount_paid.is_zero()
+        if not settled and not unrefunded_credit:
+            what = "refunded" if credit else "paid"
             raise BadRecord(
-                f"invoice {invoice.number or invoice.source_id} is not fully paid "
+                f"invoice {invoice.number or invoice.source_id} is not fully {what} "
                 f"(balance {invoice.balance_due}); only a paid invoice is acquittée"
+                + (", and a credit note is refunded in full or not at all" if credit else "")
             )
         if not _NUMBER.fullmatch(receipt.number):
             raise BadRecord(f"receipt number {receipt.number!r} must be 1-35 of A-Z a-z 0-9 + - _ /")
-        require_mentions(self.seller, invoice)
-        last = invoice.last_payment
-        assert last is not None  # checked by require_mentions
-        paid_on = local_day(last)
-        data = build_data(invoice, receipt.number, receipt.issued_on, paid_on, self.seller, self.wording)
-        xml = build_xml(data, self.settings.profile)
+        require_mentions(self.seller, invoice, credit_note=credit)
+        xml = build_xml(build_data(receipt, self.seller, self.wording), self.settings.profile)
         html = self.template.render(build_context(receipt, self.seller, self.settings, self.wording, self._qr(receipt)))
         with self._lock:
             pdf = self.writer.html_to_pdf(html)
-        title = f"{self.wording.text('title')} {receipt.number}"
+        title = f"{self.wording.text('credit_title' if credit else 'title')} {receipt.number}"
         return embed_facturx(
             pdf,
             xml,
@@ -85,11 +88,13 @@ class Renderer:
         )
 
     def filename(self, receipt: PaidReceipt) -> str:
-        """A deterministic, filesystem- and mail-safe name, e.g. facture-acquittee-F-2026-0001.pdf."""
+        """A deterministic, filesystem- and mail-safe name, e.g. facture-acquittee-F-2026-0001.pdf
+        (avoir-A-2026-0001.pdf for a credit note)."""
         stem = re.sub(r"[^A-Za-z0-9_-]+", "-", receipt.number).strip("-") or re.sub(
             r"[^A-Za-z0-9_-]+", "-", receipt.receipt_id
         ).strip("-")
-        return f"{self.wording.text('filename')}-{stem}.pdf"
+        kind = "credit_filename" if receipt.credits is not None else "filename"
+        return f"{self.wording.text(kind)}-{stem}.pdf"
 
     def _qr(self, receipt: PaidReceipt) -> str:
         base = self.settings.verify_base_url

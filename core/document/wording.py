@@ -21,6 +21,8 @@ LABELS: dict[str, dict[str, str]] = {
         "title": "Facture acquittée",
         "stamp": "FACTURE ACQUITTÉE",
         "number": "Facture n°",
+        "number_short": "n°",
+        "credit_number": "Avoir n°",
         "issue_date": "Date d'émission",
         "supply_date": "Date de la livraison / prestation",
         "seller": "Vendeur",
@@ -53,7 +55,7 @@ LABELS: dict[str, dict[str, str]] = {
         "services": "Prestation de services",
         "mixed": "Livraison de biens et prestation de services",
         "exemptions": "Mentions TVA",
-        "vat_in_eur": "Montant de la TVA en euros : {amount} (1 {currency} = {rate} EUR)",
+        "vat_in_eur": "Montant de la TVA en euros : {amount} (1 {currency} = {rate} EUR ; {source})",
         "page": "Page",
         "verify": "Vérifier ce document",
         "capital": "au capital de {amount}",
@@ -68,11 +70,32 @@ LABELS: dict[str, dict[str, str]] = {
         "direct_debit": "Prélèvement",
         "other": "Autre",
         "filename": "facture-acquittee",
+        "credit_title": "Facture d'avoir",
+        "credit_filename": "avoir",
+        "credits_invoice": "Avoir sur la facture n° {number} du {date}",
+        "reason": "Motif",
+        "refund": "Remboursement",
+        "cancellation": "Annulation",
+        "refunded_on": "Remboursé le {date}",
+        "refunds": "Remboursements",
+        "refunded_total": "Montant remboursé",
+        "owed_total": "Montant dû au client",
+        "due_date": "Date d'échéance",
+        "payments": "Règlements",
+        "due_terms": "Échéance : {date}.",
+        "credit_terms": "Avoir remboursé le {date} ({method}).",
+        "credit_open_terms": "Avoir non remboursé à ce jour : montant à rembourser au client ou à déduire "
+        "de son prochain règlement.",
+        "penalty_b2c": "Client non professionnel : pénalités de retard de l'article L441-10 du Code de commerce "
+        "non applicables.",
+        "indemnity_b2c": "Client non professionnel : pas d'indemnité forfaitaire pour frais de recouvrement.",
     },
     "en": {
         "title": "Paid invoice",
         "stamp": "PAID INVOICE",
         "number": "Invoice no.",
+        "number_short": "no.",
+        "credit_number": "Credit note no.",
         "issue_date": "Issue date",
         "supply_date": "Date of supply",
         "seller": "Seller",
@@ -105,7 +128,7 @@ LABELS: dict[str, dict[str, str]] = {
         "services": "Supply of services",
         "mixed": "Supply of goods and services",
         "exemptions": "VAT notes",
-        "vat_in_eur": "VAT amount in euros: {amount} (1 {currency} = {rate} EUR)",
+        "vat_in_eur": "VAT amount in euros: {amount} (1 {currency} = {rate} EUR; {source})",
         "page": "Page",
         "verify": "Verify this document",
         "capital": "with a share capital of {amount}",
@@ -120,6 +143,25 @@ LABELS: dict[str, dict[str, str]] = {
         "direct_debit": "Direct debit",
         "other": "Other",
         "filename": "paid-invoice",
+        "credit_title": "Credit note",
+        "credit_filename": "credit-note",
+        "credits_invoice": "Credit note for invoice no. {number} of {date}",
+        "reason": "Reason",
+        "refund": "Refund",
+        "cancellation": "Cancellation",
+        "refunded_on": "Refunded on {date}",
+        "refunds": "Refunds",
+        "refunded_total": "Amount refunded",
+        "owed_total": "Amount owed to the customer",
+        "due_date": "Due date",
+        "payments": "Payments",
+        "due_terms": "Due date: {date}.",
+        "credit_terms": "Credit note refunded on {date} ({method}).",
+        "credit_open_terms": "Credit not refunded yet: the amount is to be repaid to the customer or deducted "
+        "from their next payment.",
+        "penalty_b2c": "Consumer customer: the late payment penalties of article L441-10 of the French "
+        "commercial code do not apply.",
+        "indemnity_b2c": "Consumer customer: no fixed indemnity for recovery costs.",
     },
 }
 
@@ -165,10 +207,14 @@ class Wording:
             return f"{head} · " + self.text("rcs", city=seller.rcs_city, siren=_spaced(seller.siren))
         return head
 
-    def penalty_note(self, seller: Seller) -> str:
-        return self.text("penalty", rate=seller.late_penalty_rate)
+    def penalty_note(self, seller: Seller, business: bool = True) -> str:
+        """The late-payment penalty mention (C. com. L441-10): between professionals only."""
+        return self.text("penalty", rate=seller.late_penalty_rate) if business else self.text("penalty_b2c")
 
-    def indemnity_note(self, seller: Seller) -> str:
+    def indemnity_note(self, seller: Seller, business: bool = True) -> str:
+        """The 40 € recovery indemnity (C. com. L441-10, D441-5): owed by a professional buyer only."""
+        if not business:
+            return self.text("indemnity_b2c")
         return self.text("indemnity", amount=self.money(seller.recovery_indemnity, "EUR"))
 
     def payment_means_text(self, payment: Payment) -> str:
