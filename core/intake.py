@@ -30,6 +30,7 @@ from .credit import credit_invoice
 from .diff import PaymentEvent, Seen, diff
 from .errors import BadRecord, ConfigError, one_line
 from .model import Invoice, InvoiceStatus
+from .rates import with_exchange_rate
 
 log = structlog.get_logger("pouracquit.intake")
 
@@ -161,7 +162,8 @@ def _take(u: Unit | None, connection: str, invoice: Invoice, report: IntakeRepor
             report.planned.append(PlannedReceipt(
                 sid, invoice.number or "(allocated)", invoice.customer.name, str(invoice.gross_total)))
             if u is not None and not u.receipt_exists(connection, sid, version):
-                receipt = new_receipt(connection, invoice, version)
+                # the euro rate is fixed once, here: the document and the ledger then agree on it
+                receipt = new_receipt(connection, with_exchange_rate(invoice), version)
                 u.save(receipt)
                 last = invoice.last_payment
                 u.log(connection, "payment_detected", receipt_id=receipt.id, source_id=sid,

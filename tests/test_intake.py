@@ -114,3 +114,16 @@ def test_a_value_the_database_refuses_quarantines_the_record(store: Store, make_
         assert long_id in report.rejected and "too long" in report.rejected[long_id]
         assert [r.source_id for r in rows(store)] == ["good"]
     assert store.connection_states()["conn"].cursor == "after"
+
+
+def test_a_foreign_invoice_is_queued_with_its_euro_rate(store: Store, make_invoice: Make) -> None:
+    take(store, make_invoice(currency="USD"), make_invoice("rated", currency="USD", exchange_rate="0.9"))
+    stated = {r.source_id: Invoice.model_validate_json(r.invoice_json) for r in rows(store)}
+    assert stated["inv-1"].exchange_rate and stated["inv-1"].exchange_rate_source.startswith("BCE")
+    assert (stated["rated"].exchange_rate, stated["rated"].exchange_rate_source) == (Decimal("0.9"), "CRM")
+
+
+def test_a_currency_without_a_rate_is_quarantined(store: Store, make_invoice: Make) -> None:
+    report = take(store, make_invoice(currency="XPF"), make_invoice("good", number="F-2"))
+    assert "exchange_rate" in report.rejected["inv-1"]
+    assert [r.source_id for r in rows(store)] == ["good"]
