@@ -135,12 +135,13 @@ class Store:
             session.exec(select(func.count()).select_from(ConnectionState))  # type: ignore[call-overload]
 
     # -- pipeline ---------------------------------------------------------------
-    def due(self, connection: str, now: datetime, limit: int = 500) -> list[str]:
-        """Receipts of ``connection`` waiting for work, oldest first."""
+    def due(self, connection: str, now: datetime, limit: int = 500, skip: frozenset[str] = frozenset()) -> list[str]:
+        """Receipts of ``connection`` waiting for work, oldest first, but those in ``skip``."""
         with Session(self.engine) as session:
             query = (
                 select(Receipt.id)
                 .where(Receipt.connection == connection, Receipt.status == "pending")
+                .where(col(Receipt.id).not_in(skip))
                 .where(or_(col(Receipt.next_attempt_at).is_(None), col(Receipt.next_attempt_at) <= now))
                 .order_by(col(Receipt.created_at), col(Receipt.id))
                 .limit(limit)
@@ -168,6 +169,25 @@ class Store:
             if result.rowcount != 1:
                 return None
             return u.session.get(Receipt, receipt_id)
+
+    def renew(self, receipt_id: str, owner: str, until: datetime) -> bool:
+        """Extend ``owner``'s lease; False when the lease is no longer its own
+        (it expired and another worker took the receipt)."""
+        with self.unit() as u:
+            result = u.session.exec(  # type: ignore[call-overload]
+                update(Receipt)
+                .where(col(Receipt.id) == receipt_id, col(Receipt.lease_owner) == owner)
+                .values(lease_until=until)
+            )
+            return bool(result.rowcount == 1)
+
+    def stale_leases(self, now: datetime) -> list[Receipt]:
+        """Pending receipts still held by a worker that stopped renewing its lease."""
+        with Session(self.engine) as session:
+            query = select(Receipt).where(
+                Receipt.status == "pending", col(Receipt.lease_owner).is_not(None), col(Receipt.lease_until) < now
+            )
+            return list(session.exec(query))
 
     def release(self, receipt_id: str, owner: str) -> None:
         with self.unit() as u:
