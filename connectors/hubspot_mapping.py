@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from pouracquit.core.errors import BadRecord
 from pouracquit.core.model import Address, Invoice, Line, Party, Payment
 from pouracquit.core.money import Money, to_decimal
+from pouracquit.core.rates import check_direction, crm_rate
 from pouracquit.mappings import lookup
 
 Props = Mapping[str, Any]
@@ -52,13 +53,15 @@ class HubSpotMapper:
 
     def __init__(self, mapping: Mapping[str, Any]) -> None:
         self.m = mapping
+        self.rate_direction = check_direction(mapping["defaults"]["exchange_rate_direction"],
+                                              "defaults.exchange_rate_direction")
 
     def invoice_properties(self) -> list[str]:
         """Every invoice property the mapping reads (asked for in searches)."""
-        return sorted({v for v in self.m["invoice"].values() if isinstance(v, str)})
+        return self.properties_of("invoice")
 
     def properties_of(self, section: str) -> list[str]:
-        return sorted({v for v in self.m[section].values() if isinstance(v, str)})
+        return sorted({v for v in self.m[section].values() if isinstance(v, str) and v})
 
     def _get(self, props: Props, section: str, key: str) -> str:
         value = props.get(self.m[section][key])
@@ -117,6 +120,12 @@ class HubSpotMapper:
             return self.m["defaults"]["payment_method"]
         return lookup(self.m["payment_method"], value.lower(), "payment_method")
 
+    def _rate(self, props: Props, currency: str) -> Decimal | None:
+        name = self.m["invoice"].get("exchange_rate") or ""
+        if currency.upper() == "EUR" or not name:
+            return None
+        return crm_rate(props.get(name), self.rate_direction, name)
+
     def _payments(self, props: Props, currency: str, paid: Decimal) -> tuple[Payment, ...]:
         raw = self._get(props, "invoice", "payments")
         if raw:
@@ -168,6 +177,7 @@ class HubSpotMapper:
                 payments=self._payments(props, currency, paid),
                 status=status,
                 amount_paid=Money(amount=paid, currency=currency),
+                exchange_rate=self._rate(props, currency),
                 modified_at=parse_when(self._required(props, "invoice", "modified", "invoice")),
                 deal_id=deal_id,
                 properties={k: str(props[k]) for k in self.invoice_properties() if props.get(k) is not None},

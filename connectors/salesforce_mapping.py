@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from pouracquit.core.errors import BadRecord
 from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, Payment
 from pouracquit.core.money import Money, to_decimal
+from pouracquit.core.rates import check_direction, crm_rate
 from pouracquit.mappings import lookup
 
 Record = Mapping[str, Any]
@@ -45,6 +46,8 @@ class SalesforceMapper:
     def __init__(self, mapping: Mapping[str, Any]) -> None:
         self.m = mapping
         self.objects: Mapping[str, str] = mapping["objects"]
+        self.rate_direction = check_direction(mapping["defaults"]["exchange_rate_direction"],
+                                              "defaults.exchange_rate_direction")
 
     # -- what to select -------------------------------------------------------------
     def _names(self, section: str, skip: tuple[str, ...] = ()) -> list[str]:
@@ -141,6 +144,12 @@ class SalesforceMapper:
                         method=self._method(self._get(record, "invoice", "payment_method")),
                         reference=self._get(record, "invoice", "payment_reference")),)
 
+    def _rate(self, record: Record, currency: str) -> Decimal | None:
+        field = self.m["invoice"].get("exchange_rate") or ""
+        if currency.strip().upper() == "EUR" or not field:
+            return None
+        return crm_rate(record.get(field), self.rate_direction, field)
+
     def _status(self, record: Record) -> InvoiceStatus:
         status = InvoiceStatus(lookup(self.m["status"], self._required(record, "invoice", "status", "invoice"),
                                       "status"))
@@ -177,6 +186,7 @@ class SalesforceMapper:
                 payments=self._payments(record, payments, currency, paid),
                 status=status,
                 amount_paid=Money(amount=paid, currency=currency),
+                exchange_rate=self._rate(record, currency),
                 modified_at=parse_when(self._required(record, "invoice", "modified", "invoice")),
                 deal_id=self._get(record, "invoice", "deal"),
                 properties={name: _text(record[name]) for name in self._names("invoice", skip=("account", "contact"))

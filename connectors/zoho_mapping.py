@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from pouracquit.core.errors import BadRecord
 from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, Payment
 from pouracquit.core.money import Money, round_cents, to_decimal
+from pouracquit.core.rates import check_direction, crm_rate
 from pouracquit.mappings import lookup
 
 Record = Mapping[str, Any]
@@ -45,10 +46,12 @@ class ZohoMapper:
 
     def __init__(self, mapping: Mapping[str, Any]) -> None:
         self.m = mapping
+        self.rate_direction = check_direction(mapping["defaults"]["exchange_rate_direction"],
+                                              "defaults.exchange_rate_direction")
 
     def fields_of(self, section: str) -> list[str]:
         """Every field API name of ``section`` the mapping reads (the ``fields`` parameter)."""
-        return sorted({v for v in self.m[section].values() if isinstance(v, str)})
+        return sorted({v for v in self.m[section].values() if isinstance(v, str) and v})
 
     def _get(self, record: Record | None, section: str, key: str) -> Any:
         if record is None:
@@ -147,6 +150,14 @@ class ZohoMapper:
             return self.m["defaults"]["payment_method"]
         return lookup(self.m["payment_method"], value.lower(), "payment_method")
 
+    def _rate(self, record: Record, currency: str) -> Decimal | None:
+        # Exchange_Rate is on every record of a multi-currency org, 1 on home-currency
+        # ones: only a foreign invoice's rate means anything (EUR home assumed, see zoho.toml).
+        field = self.m["invoice"].get("exchange_rate") or ""
+        if currency.strip().upper() == "EUR" or not field:
+            return None
+        return crm_rate(self._get(record, "invoice", "exchange_rate"), self.rate_direction, field)
+
     def _payments(self, record: Record, currency: str, paid: Decimal) -> tuple[Payment, ...]:
         raw = self._text(record, "invoice", "payments")
         if raw:
@@ -193,7 +204,7 @@ class ZohoMapper:
                 supply_date=_day(supply) if supply else None, due_date=_day(due) if due else None,
                 customer=self._party(record, account, contact), lines=lines,
                 payments=self._payments(record, currency, paid), status=status,
-                amount_paid=Money(amount=paid, currency=currency),
+                amount_paid=Money(amount=paid, currency=currency), exchange_rate=self._rate(record, currency),
                 modified_at=parse_when(self._required(record, "invoice", "modified", "invoice")),
                 deal_id=lookup_id(self._get(record, "invoice", "deal")),
                 properties={k: _flat(record[k]) for k in self.fields_of("invoice")

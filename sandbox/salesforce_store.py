@@ -55,7 +55,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "Invoice__c": {"Name": STR, "Invoice_Number__c": STR, "Status__c": STR, "CurrencyIsoCode": STR,
                    "Issue_Date__c": DATE, "Supply_Date__c": DATE, "Due_Date__c": DATE,
                    "Total_Amount__c": NUM, "Amount_Paid__c": NUM, "Payment_Date__c": DATE,
-                   "Payment_Method__c": STR, "Payment_Reference__c": STR, "Demo_Id__c": STR,
+                   "Payment_Method__c": STR, "Payment_Reference__c": STR, "Demo_Id__c": STR, "Exchange_Rate__c": NUM,
                    "Account__c": Ref("Account__r", "Account"), "Contact__c": Ref("Contact__r", "Contact"),
                    "Opportunity__c": Ref("Opportunity__r", "Opportunity")},
     "Invoice_Line__c": {"Name": STR, "Invoice__c": Ref("Invoice__r", "Invoice__c"), "Description__c": STR,
