@@ -28,6 +28,14 @@ class StoreSettings(_Section):
     # Fernet key sealing the OAuth tokens kept in the store (`pouracquit keygen` makes one).
     encryption_key: SecretRef = SecretRef(env="POURACQUIT_STATE_KEY")
 
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, v: str | None) -> str | None:
+        # Imported here: state.db loads alembic, which a config error need not wait for.
+        from pouracquit.state.db import normalise_url
+
+        return None if v is None else normalise_url(v)
+
 
 class AdminSettings(_Section):
     bind: str = "127.0.0.1:8787"
@@ -64,7 +72,9 @@ class PipelineSettings(_Section):
     max_attempts: int = Field(default=8, ge=1)
     backoff_seconds: float = Field(default=30.0, gt=0)
     backoff_max_seconds: float = Field(default=3600.0, gt=0)
-    lease_seconds: float = Field(default=300.0, gt=0)
+    # renewed every third of it while a receipt is worked (core/lease.py): short, so a killed
+    # worker's receipts are taken up again within seconds
+    lease_seconds: float = Field(default=30.0, gt=0)
     workers: int = Field(default=4, ge=1, le=32)
     vendor_retry_attempts: int = Field(default=5, ge=1)
     vendor_backoff_seconds: float = Field(default=1.0, gt=0)

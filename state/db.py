@@ -10,13 +10,48 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from pouracquit.core.errors import ConfigError
 
 
 def default_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'pouracquit.sqlite'}"
+
+
+SUPPORTED = "sqlite:///PATH or postgresql://USER@HOST:5432/DATABASE"
+
+
+def normalise_url(url: str) -> str:
+    """The store URL SQLAlchemy will open, or ValueError saying what is wrong
+    (without echoing the URL, which may hold a password).
+
+    ``postgres://`` is PostgreSQL: libpq takes both schemes and hosting
+    platforms hand out DATABASE_URL in that form, only SQLAlchemy (since 1.4)
+    refuses it. A URL without a driver gets psycopg, the one pouracquit
+    installs (SQLAlchemy 2.0 would otherwise pick psycopg2). The store is
+    built and tested on SQLite and PostgreSQL only; migrations, locking and
+    numbering were never checked on another database.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"not a database URL; expected {SUPPORTED}") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername=f"postgresql+{driver or 'psycopg'}")
+    elif backend != "sqlite":
+        raise ValueError(f"{backend} is not supported; the state store runs on {SUPPORTED}")
+    try:
+        dialect = parsed.get_dialect()
+        dialect.import_dbapi()
+    except (NoSuchModuleError, ImportError):
+        raise ValueError(f"database driver {parsed.drivername!r} is not available; "
+                         f"use {SUPPORTED} (drivers installed with pouracquit)") from None
+    if dialect.is_async:
+        raise ValueError(f"{parsed.drivername} is an asyncio driver; use {SUPPORTED}")
+    return parsed.render_as_string(hide_password=False)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -81,6 +116,10 @@ def migrate(engine: Engine) -> None:
 
 def open_engine(url: str) -> Engine:
     """Open and migrate the store; an unusable store is a ConfigError saying why."""
+    try:
+        url = normalise_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"store.url: {exc}") from None
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         try:
