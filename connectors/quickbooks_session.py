@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from intuitlib.client import AuthClient
@@ -62,6 +62,9 @@ class QuickBooksSettings(BaseModel):
     item: str | None = None
     tax_codes: dict[str, str] = Field(default_factory=dict, description="VAT rate -> TaxCode name")
     payment_methods: dict[str, str] = Field(default_factory=dict)
+    mode: Literal["sales_receipt", "invoice_payment"] = Field(
+        default="sales_receipt", description="sales_receipt: one SalesReceipt per paid invoice; invoice_payment: "
+        "an Invoice plus one Payment per invoice payment, each matching its bank line")
     webhook_verifier_token: SecretRef | None = Field(default=None, description="the app's webhook verifier token")
 
     @classmethod

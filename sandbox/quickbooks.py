@@ -16,6 +16,8 @@ Behaviour worth knowing (see the module ``quickbooks_books`` for the rules):
   original response and writes nothing (what makes replaying a lost response safe);
 * 500 requests per minute and 10 in flight per realm, 40 batch requests per
   minute, answered with QBO's 429 ``ThrottleExceeded`` Fault (code 3001);
+* the company has multicurrency on (``multicurrency=False``, or the seed
+  ``{"preferences": {"multicurrency": false}}``, models one that has not);
 * ``GET /_sandbox/calls`` adds ``by_operation`` (``"query TaxCode": 1`` ...).
 """
 
@@ -73,9 +75,9 @@ class QuickBooksSandbox(Sandbox):
     rate_rules = (RateRule("accounting", limit=500, window=60.0, concurrent=10),)
     batch_rule = RateRule("batch", limit=40, window=60.0)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, multicurrency: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.books = Books()
+        self.books = Books(multicurrency=multicurrency)
         self.issuer = TokenIssuer(access_ttl=3600.0, rotate=True, time_factor=self.time_factor)
         self.issuer.register_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
         self.issuer.add_refresh_token(DEMO_REFRESH_TOKEN, DEMO_CLIENT_ID, "com.intuit.quickbooks.accounting")

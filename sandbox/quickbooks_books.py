@@ -9,37 +9,25 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from .quickbooks_company import HOME_CURRENCY, initial_entities
+from .quickbooks_company import initial_entities
+from .quickbooks_faults import fault, now_stamp
 from .quickbooks_query import Query, QueryError, page, parse, run
-from .server import HttpError
+from .quickbooks_sales import SALES_DOCUMENTS, Sales, ref_id
+
+__all__ = ["Books", "canonical", "decode_part", "fault", "now_stamp"]
 
 # Entities whose list only returns active records unless the query names Active.
 NAME_LISTS = frozenset({"Customer", "Item", "Account", "PaymentMethod", "TaxCode", "TaxRate"})
 ENTITY_NAMES = (
-    "Customer", "SalesReceipt", "Item", "Account", "PaymentMethod", "TaxCode", "TaxRate",
-    "Attachable", "CompanyInfo", "Preferences",
+    "Customer", "SalesReceipt", "Invoice", "Payment", "RefundReceipt", "CreditMemo", "Item", "Account",
+    "PaymentMethod", "TaxCode", "TaxRate", "Attachable", "CompanyInfo", "Preferences",
 )
 _BY_LOWER = {name.lower(): name for name in ENTITY_NAMES}
-DOC_NUMBER_MAX = 21
 DISPLAY_NAME_MAX = 100
-
-
-def now_stamp() -> str:
-    """QBO's timestamp format, in UTC (the real service answers in US Pacific time)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def fault(status: int, code: str, message: str, detail: str = "", kind: str = "ValidationFault",
-          element: str = "") -> HttpError:
-    """An ``HttpError`` carrying QBO's Fault document."""
-    error = {"Message": message, "Detail": detail or message, "code": code}
-    if element:
-        error["element"] = element
-    return HttpError(status, {"Fault": {"Error": [error], "type": kind}, "time": now_stamp()})
 
 
 def canonical(entity: str) -> str:
@@ -50,53 +38,57 @@ def canonical(entity: str) -> str:
     return name
 
 
-def _dec(value: Any, element: str) -> Decimal:
-    try:
-        result = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise fault(400, "2010", "Request has invalid or unsupported property",
-                    f"Property {element} is not a number: {value!r}", element=element) from None
-    if not result.is_finite():
-        raise fault(400, "2010", "Request has invalid or unsupported property", element=element)
-    return result
-
-
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def _ref_id(obj: dict[str, Any], key: str) -> str | None:
-    ref = obj.get(key)
-    if isinstance(ref, dict) and ref.get("value") not in (None, ""):
-        return str(ref["value"])
-    return None
-
-
 class Books:
     """One company. Not thread-safe: the server holds its lock around calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, multicurrency: bool = True) -> None:
         self.entities: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ENTITY_NAMES}
         self.files: dict[str, bytes] = {}
         self.warn_duplicate_doc_number = True
+        self.sales = Sales(self)
         self._next_id = 1
         for name, rows in initial_entities(now_stamp()).items():
             for row in rows:
                 self.entities[name][row["Id"]] = row
                 self._next_id = max(self._next_id, int(row["Id"]) + 1)
+        self.set_multicurrency(multicurrency)
+
+    # -- preferences --------------------------------------------------------------
+    @property
+    def _currency_prefs(self) -> dict[str, Any]:
+        return self.entities["Preferences"]["1"]["CurrencyPrefs"]  # type: ignore[no-any-return]
+
+    @property
+    def home_currency(self) -> str:
+        return str(self._currency_prefs["HomeCurrency"]["value"])
+
+    @property
+    def multicurrency(self) -> bool:
+        return bool(self._currency_prefs["MultiCurrencyEnabled"])
+
+    def set_multicurrency(self, enabled: bool) -> None:
+        """Preferences.CurrencyPrefs.MultiCurrencyEnabled: a person switches it on in the
+        company settings; QBO never switches it off again, nor lets the API change it."""
+        self._currency_prefs["MultiCurrencyEnabled"] = enabled
 
     # -- storage ------------------------------------------------------------------
     def _new_id(self) -> str:
         value, self._next_id = self._next_id, self._next_id + 1
         return str(value)
 
-    def _store(self, name: str, row: dict[str, Any]) -> dict[str, Any]:
+    def store(self, name: str, row: dict[str, Any]) -> dict[str, Any]:
         stamp = now_stamp()
         row["Id"] = str(row.get("Id") or self._new_id())
         row["SyncToken"] = "0"
         row.update({"domain": "QBO", "sparse": False, "MetaData": {"CreateTime": stamp, "LastUpdatedTime": stamp}})
         self.entities[name][row["Id"]] = row
         return copy.deepcopy(row)
+
+    @staticmethod
+    def touch(row: dict[str, Any]) -> None:
+        """A stored row QBO changed itself: new SyncToken and LastUpdatedTime."""
+        row["SyncToken"] = str(int(row["SyncToken"]) + 1)
+        row["MetaData"] = {**row["MetaData"], "LastUpdatedTime": now_stamp()}
 
     def get(self, entity: str, entity_id: str) -> dict[str, Any]:
         name = canonical(entity)
@@ -107,7 +99,7 @@ class Books:
                         f"{name} Id={entity_id}")
         return copy.deepcopy(row)
 
-    def _require(self, name: str, ref: str | None, element: str) -> dict[str, Any]:
+    def require(self, name: str, ref: str | None, element: str) -> dict[str, Any]:
         row = self.entities[name].get(ref or "")
         if row is None or not row.get("Active", True):
             raise fault(400, "2500", "Invalid Reference Id",
@@ -121,10 +113,12 @@ class Books:
         for key, rows in spec.items():
             if key == "preferences":
                 self.warn_duplicate_doc_number = bool(rows.get("warn_duplicate_doc_number", True))
+                if "multicurrency" in rows:
+                    self.set_multicurrency(bool(rows["multicurrency"]))
                 continue
             name = canonical(key)
             for row in rows:
-                self._store(name, copy.deepcopy(row))
+                self.store(name, copy.deepcopy(row))
             counts[name] = counts.get(name, 0) + len(rows)
         return counts
 
@@ -171,7 +165,9 @@ class Books:
         if body.get("Id"):
             raise fault(400, "6000", "Business Validation Error",
                         f"This sandbox only creates {name} records; updates are not emulated")
-        creators = {"SalesReceipt": self.create_sales_receipt, "Item": self.create_item,
+        if name in SALES_DOCUMENTS:
+            return self.sales.create(name, body)
+        creators = {"Payment": self.sales.create_payment, "Item": self.create_item,
                     "Attachable": self.create_attachable}
         if name not in creators:
             raise fault(400, "500", "Unsupported Operation", f"Operation create is not supported on {name}")
@@ -195,11 +191,16 @@ class Books:
         display = str(body.get("DisplayName") or " ".join(
             str(body.get(k) or "") for k in ("GivenName", "FamilyName")).strip() or body.get("CompanyName") or "")
         self._check_display_name(display)
+        currency = ref_id(body, "CurrencyRef") or self.home_currency
+        if currency != self.home_currency and not self.multicurrency:
+            raise fault(400, "6000", "A business validation error has occurred while processing your request",
+                        f"Business Validation Error: multicurrency is off; {currency} is not the home currency "
+                        f"{self.home_currency}", element="CurrencyRef")
         row = {k: v for k, v in body.items() if v not in (None, "", [], {})}
         row.update({"DisplayName": display.strip(), "FullyQualifiedName": display.strip(),
                     "Active": body.get("Active", True), "Balance": Decimal("0"),
-                    "CurrencyRef": {"value": HOME_CURRENCY, "name": "Euro"}})
-        return self._store("Customer", row)
+                    "CurrencyRef": {"value": currency}})
+        return self.store("Customer", row)
 
     def update_customer(self, body: dict[str, Any]) -> dict[str, Any]:
         row = self.entities["Customer"].get(str(body["Id"]))
@@ -225,107 +226,34 @@ class Books:
         if any(r["Name"].lower() == name.lower() for r in self.entities["Item"].values()):
             raise fault(400, "6240", "Duplicate Name Exists Error", f"The name supplied already exists. : {name}")
         if body.get("Type", "Service") in ("Service", "NonInventory"):
-            self._require("Account", _ref_id(body, "IncomeAccountRef"), "IncomeAccountRef")
+            self.require("Account", ref_id(body, "IncomeAccountRef"), "IncomeAccountRef")
         row = {k: v for k, v in body.items() if v not in (None, "", [], {})}
         row.update({"Name": name, "FullyQualifiedName": name, "Active": True, "Type": body.get("Type", "Service")})
-        return self._store("Item", row)
+        return self.store("Item", row)
 
-    def _tax_rates(self, code_id: str | None, element: str) -> list[Decimal]:
+    def tax_rates(self, code_id: str | None, element: str) -> list[tuple[str, Decimal]]:
+        """(TaxRate Id, RateValue) of a TaxCode's sales rates; a line without one is QBO's 6000."""
         if code_id is None:
             raise fault(400, "6000", "A business validation error has occurred while processing your request",
                         "Business Validation Error: Make sure all your transactions have a VAT rate "
                         "before you save.", element=element)
-        code = self._require("TaxCode", code_id, element)
+        code = self.require("TaxCode", code_id, element)
         details = code.get("SalesTaxRateList", {}).get("TaxRateDetail", [])
-        return [Decimal(str(self._require("TaxRate", _ref_id(d, "TaxRateRef"), element)["RateValue"]))
+        return [(str(ref_id(d, "TaxRateRef")),
+                 Decimal(str(self.require("TaxRate", ref_id(d, "TaxRateRef"), element)["RateValue"])))
                 for d in details]
-
-    def create_sales_receipt(self, body: dict[str, Any]) -> dict[str, Any]:
-        doc = str(body.get("DocNumber") or "")
-        if len(doc) > DOC_NUMBER_MAX:
-            raise fault(400, "2050", "String length is either shorter or longer than supported by specification",
-                        f"String length specification exceeded. Min:0 Max:{DOC_NUMBER_MAX} supported. "
-                        f"Supplied length:{len(doc)}", element="DocNumber")
-        if doc and self.warn_duplicate_doc_number:
-            for row in self.entities["SalesReceipt"].values():
-                if row.get("DocNumber", "").lower() == doc.lower():
-                    raise fault(400, "6140", "Duplicate Document Number Error",
-                                f"Duplicate Document Number Error : You must specify a different number. "
-                                f"This number has already been used. DocNumber={doc} is assigned to "
-                                f"TxnType=Sales Receipt with TxnId={row['Id']}")
-        self._require("Customer", _ref_id(body, "CustomerRef"), "CustomerRef")
-        for key, name in (("DepositToAccountRef", "Account"), ("PaymentMethodRef", "PaymentMethod")):
-            if body.get(key):
-                self._require(name, _ref_id(body, key), key)
-        currency = _ref_id(body, "CurrencyRef") or HOME_CURRENCY
-        if currency != HOME_CURRENCY:
-            raise fault(400, "6000", "A business validation error has occurred while processing your request",
-                        f"Business Validation Error: multicurrency is off; {currency} is not the home currency",
-                        element="CurrencyRef")
-        lines, buckets = self._receipt_lines(body.get("Line") or [])
-        tax_lines, total_tax = [], Decimal("0")
-        for (rate_id, rate), base in sorted(buckets.items()):
-            tax = _cents(base * rate / 100)
-            total_tax += tax
-            tax_lines.append({"Amount": tax, "DetailType": "TaxLineDetail", "TaxLineDetail": {
-                "TaxRateRef": {"value": rate_id}, "PercentBased": True, "TaxPercent": rate,
-                "NetAmountTaxable": base}})
-        subtotal = sum((line["Amount"] for line in lines), Decimal("0"))
-        lines.append({"Amount": subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
-        row = {k: v for k, v in body.items() if v not in (None, "", [], {}) and k not in ("Line", "TotalAmt")}
-        row.update({
-            "DocNumber": doc, "Line": lines, "TotalAmt": subtotal + total_tax, "Balance": Decimal("0"),
-            "TxnDate": body.get("TxnDate") or datetime.now(UTC).date().isoformat(),
-            "TxnTaxDetail": {"TotalTax": total_tax, "TaxLine": tax_lines},
-            "CurrencyRef": {"value": currency, "name": "Euro"}, "GlobalTaxCalculation": "TaxExcluded",
-        })
-        return self._store("SalesReceipt", row)
-
-    def _receipt_lines(
-        self, raw_lines: list[dict[str, Any]]
-    ) -> tuple[list[dict[str, Any]], dict[tuple[str, Decimal], Decimal]]:
-        lines: list[dict[str, Any]] = []
-        buckets: dict[tuple[str, Decimal], Decimal] = {}
-        for raw in raw_lines:
-            if raw.get("DetailType") != "SalesItemLineDetail":
-                continue  # QBO recomputes subtotal lines; other kinds are not emulated
-            detail = dict(raw.get("SalesItemLineDetail") or {})
-            amount = _cents(_dec(raw.get("Amount", 0), "Line.Amount"))
-            self._require("Item", _ref_id(detail, "ItemRef"), "Line.SalesItemLineDetail.ItemRef")
-            qty, price = detail.get("Qty"), detail.get("UnitPrice")
-            if qty not in (None, "", 0) and price not in (None, ""):
-                if _cents(_dec(qty, "Qty") * _dec(price, "UnitPrice")) != amount:
-                    raise fault(400, "6070", "Amount calculation incorrect",
-                                f"Amount is not equal to UnitPrice * Qty. Supplied value:{amount}",
-                                element="Line.Amount")
-            code_id = _ref_id(detail, "TaxCodeRef")
-            for rate_id, rate in zip(self._rate_ids(code_id), self._tax_rates(code_id, "Line.TaxCodeRef"),
-                                     strict=True):
-                buckets[(rate_id, rate)] = buckets.get((rate_id, rate), Decimal("0")) + amount
-            detail = {k: v for k, v in detail.items() if v not in (None, "", [], {})}
-            lines.append({"Id": str(len(lines) + 1), "LineNum": len(lines) + 1, "Amount": amount,
-                          "Description": raw.get("Description") or "", "DetailType": "SalesItemLineDetail",
-                          "SalesItemLineDetail": detail})
-        if not lines:
-            raise fault(400, "6000", "A business validation error has occurred while processing your request",
-                        "Business Validation Error: a transaction needs at least one line", element="Line")
-        return lines, buckets
-
-    def _rate_ids(self, code_id: str | None) -> list[str]:
-        code = self.entities["TaxCode"].get(code_id or "", {})
-        return [str(d["TaxRateRef"]["value"]) for d in code.get("SalesTaxRateList", {}).get("TaxRateDetail", [])]
 
     def create_attachable(self, meta: dict[str, Any], content: bytes | None = None) -> dict[str, Any]:
         """A note, or (with ``content``) an uploaded file, linked to its entities."""
         links = meta.get("AttachableRef") or []
         for link in links:
             ref = link.get("EntityRef") or {}
-            self._require(canonical(str(ref.get("type", ""))), str(ref.get("value", "")), "AttachableRef.EntityRef")
+            self.require(canonical(str(ref.get("type", ""))), str(ref.get("value", "")), "AttachableRef.EntityRef")
         row = {k: v for k, v in meta.items() if v not in (None, "", [], {})}
         row["AttachableRef"] = links
         if content is not None:
             row.update({"Size": len(content), "ContentType": meta.get("ContentType") or "application/octet-stream"})
-        stored = self._store("Attachable", row)
+        stored = self.store("Attachable", row)
         if content is not None:
             self.files[stored["Id"]] = content
             uri = f"/v3/company/download/{stored['Id']}"

@@ -15,6 +15,15 @@ from typing import Any
 REALM_ID = "9341452222876543"
 HOME_CURRENCY = "EUR"
 
+# The company's exchange rates (euros for one unit), what QBO uses for a foreign-currency
+# transaction sent without ExchangeRate; QBO itself downloads its rates daily ("How
+# Multicurrency works", https://quickbooks.intuit.com/learn-support/en-us/multi-currency/how-multicurrency-works/00/186157).
+# Demo values only.
+EXCHANGE_RATES: dict[str, Decimal] = {
+    "USD": Decimal("0.92"), "GBP": Decimal("1.17"), "CHF": Decimal("1.05"), "CAD": Decimal("0.68"),
+    "JPY": Decimal("0.0062"),
+}
+
 # (TaxCode name, TaxRate name, rate %): the sales side of each code.
 VAT_CODES: tuple[tuple[str, str, Decimal], ...] = (
     ("TVA 20 %", "TVA collectée 20 %", Decimal("20")),
@@ -101,7 +110,9 @@ def initial_entities(stamp: str) -> dict[str, list[dict[str, Any]]]:
         "Preferences": [{
             "Id": "1",
             "SalesFormsPrefs": {"CustomTxnNumbers": True},
-            "CurrencyPrefs": {"HomeCurrency": {"value": HOME_CURRENCY}, "MultiCurrencyEnabled": False},
+            # Preferences.CurrencyPrefs {MultiCurrencyEnabled, HomeCurrency} (ipp-v3-java-data Finance.xsd,
+            # CurrencyPrefs); the demo company has multicurrency on, Books(multicurrency=False) turns it off.
+            "CurrencyPrefs": {"HomeCurrency": {"value": HOME_CURRENCY}, "MultiCurrencyEnabled": True},
             "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": True},
         }],
     }
