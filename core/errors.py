@@ -41,6 +41,14 @@ class PermanentError(PouracquitError):
     """The vendor rejected the call for good; retrying will not help."""
 
 
+class DocumentInvalid(PermanentError):
+    """A rendered document breaks Factur-X / EN16931 rules: it must reach no ledger and no customer."""
+
+    def __init__(self, rules: tuple[str, ...], message: str) -> None:
+        super().__init__(f"document fails EN16931 rules {', '.join(rules)}: {message}")
+        self.rules = rules
+
+
 class BadRecord(PouracquitError):
     """A CRM record is unusable as it stands; quarantine it, name what to fix."""
 
