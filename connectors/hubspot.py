@@ -11,25 +11,24 @@ Per page, associations and associated records are fetched in batch calls
 (one per association type, one per object type per 100 ids), so a page of
 100 invoices costs 8 calls. ``attach`` costs 2 calls (upload + note) on a
 first attempt; with ``may_exist`` it first looks for its own file and note.
+The note -> invoice association type is read once per process from the v4
+labels endpoint (HubSpot publishes no id for that pair). OAuth: ``hubspot_auth``.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import hubspot
+import requests
 import structlog
 import urllib3
 from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest
 from hubspot.crm.objects import (
     BatchReadInputSimplePublicObjectId,
     PublicObjectSearchRequest,
-    SimplePublicObjectInputForCreate,
 )
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -47,7 +46,9 @@ from pouracquit.core.model import Invoice
 from pouracquit.core.secrets import SecretRef
 from pouracquit.mappings import load_mapping
 
+from . import hubspot_auth
 from .base import Document, Page, WebhookRequest
+from .hubspot_attach import NoteWriter
 from .hubspot_mapping import HubSpotMapper, epoch_ms
 from .hubspot_webhook import WebhookVerifier, invoice_ids
 from .oauth import OAuthApp, stored_refresh_token
@@ -61,12 +62,6 @@ SEARCH_RATE = (4, 1.0)  # HubSpot: 5 search requests / s per account; keep a mar
 BATCH_MAX = 100  # HubSpot batch read accepts at most 100 inputs
 POLICY_BACKOFF = {"SECONDLY": 1.0, "TEN_SECONDLY_ROLLING": 10.0, "DAILY": 3600.0}
 TOKEN_NAME = "hubspot.{connection}.refresh_token"  # noqa: S105 - a TokenStore key (per connection), not a secret
-PRODUCTION_API = "https://api.hubapi.com"
-PRODUCTION_AUTHORIZE = "https://app.hubspot.com/oauth/authorize"
-# What the source does: read invoices and what they link to, upload the PDF, add a note
-# (the list README.md's vendor table gives; "oauth" is the scope every HubSpot OAuth app has).
-OAUTH_SCOPES = ("oauth", "crm.objects.invoices.read", "crm.objects.line_items.read", "crm.objects.contacts.read",
-                "crm.objects.companies.read", "crm.objects.deals.read", "files", "crm.objects.notes.write")
 
 
 class HubSpotSettings(BaseModel):
@@ -74,7 +69,7 @@ class HubSpotSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_url: str = PRODUCTION_API
+    base_url: str = hubspot_auth.PRODUCTION_API
     access_token: SecretRef | None = None  # private app token
     client_id: str | None = None  # OAuth app: client_id + client_secret (+ refresh_token, or `pouracquit connect`)
     client_secret: SecretRef | None = None
@@ -111,7 +106,7 @@ def _parse_cursor(cursor: str | None) -> tuple[int, set[str]]:
 
 
 class HubSpotSource:
-    """Implements ``CrmSource`` for HubSpot invoices."""
+    """Implements ``CrmSource`` for HubSpot invoices (writing: ``NoteWriter``)."""
 
     role: ClassVar[Literal["source"]] = "source"
     vendor: ClassVar[str] = "hubspot"
@@ -128,6 +123,8 @@ class HubSpotSource:
         self._sdk: hubspot.Client | None = None
         self._deals: dict[str, str] = {}  # invoice id -> deal id, learnt while reading
         self._webhooks: WebhookVerifier | None = None
+        self._writer = NoteWriter(self._call, self._deal_of, self._objects, self._mapper.m["associations"], settings)
+        self._http = requests.Session()  # the token endpoint only; the SDK makes every API call
         scale = ctx.window_scale
         self._search_gate = CallGate(limit=SEARCH_RATE[0], window=SEARCH_RATE[1] * scale)
         self._client = VendorClient(
@@ -142,7 +139,8 @@ class HubSpotSource:
             secret = self.settings.webhook_secret or self.settings.client_secret
             if secret is None:
                 raise WebhookRejected("set webhook_secret (the HubSpot app's client secret) to accept webhooks")
-            self._webhooks = WebhookVerifier(secret.value().get_secret_value())
+            self._webhooks = WebhookVerifier(secret.value().get_secret_value(), replays=self._ctx.replays,
+                                             connection=self._ctx.connection)
         self._webhooks.verify(request)
         return invoice_ids(request.body)
 
@@ -153,23 +151,13 @@ class HubSpotSource:
 
     @classmethod
     def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp:
-        """The OAuth app ``pouracquit connect hubspot`` authorises: the authorize page
-        is on app.hubspot.com in production, beside the API on any other base_url
-        (a sandbox); the token endpoint takes client_id/client_secret as form fields."""
+        """The OAuth app ``pouracquit connect hubspot`` authorises (see ``hubspot_auth``)."""
         s = cls.from_settings(settings, ctx).settings
         if s.client_id is None or s.client_secret is None:
             raise ConfigError("hubspot: a private app token needs no connect; set client_id and client_secret "
                               "of the OAuth app instead of access_token")
-        base = s.base_url.rstrip("/")
-        return OAuthApp(
-            vendor="hubspot",
-            authorize_url=PRODUCTION_AUTHORIZE if base == PRODUCTION_API else f"{base}/oauth/authorize",
-            token_url=f"{base}/oauth/v1/token",
-            client_id=s.client_id, client_secret=s.client_secret.value().get_secret_value(),
-            scopes=OAUTH_SCOPES, token_name=TOKEN_NAME.format(connection=ctx.connection), client_auth="form",
-            redirect_host="localhost",  # HubSpot refuses IP addresses in redirect URIs
-            timeout=s.timeout,
-        )
+        return hubspot_auth.oauth_app(s.base_url, s.client_id, s.client_secret.value().get_secret_value(),
+                                      TOKEN_NAME.format(connection=ctx.connection), s.timeout)
 
     # -- calls --------------------------------------------------------------------
     def _api(self) -> hubspot.Client:
@@ -192,27 +180,16 @@ class HubSpotSource:
     def _refresh_token(self) -> None:
         """Exchange the refresh token for an access token; persist a rotated refresh token first."""
         assert self.settings.client_id and self.settings.client_secret
-        current = stored_refresh_token(self._ctx.tokens, self._token_name, self.settings.refresh_token, "hubspot")
-        oauth = hubspot.Client.create(host=self.settings.base_url.rstrip("/"), retry=False).oauth.tokens_api
-        secret = self.settings.client_secret.value().get_secret_value()
-
-        def exchange() -> Any:
-            try:
-                return oauth.create(grant_type="refresh_token", client_id=self.settings.client_id,
-                                    client_secret=secret, refresh_token=current,
-                                    _request_timeout=self.settings.timeout)
-            except Exception as exc:
-                if getattr(exc, "status", None) in (400, 401, 403):
-                    status = _body(exc).get("status", "refused")
-                    raise ConfigError(f"HubSpot refused the refresh token ({status}); reconnect this "
-                                      f"HubSpot connection to grant access again") from None
-                raise
-
-        answer = self._client.call("oauth.refresh", exchange)
-        if answer.refresh_token and answer.refresh_token != self._ctx.tokens.get(self._token_name):
-            self._ctx.tokens.put(self._token_name, answer.refresh_token)
-        self._access, self._sdk = answer.access_token, None
-        log.info("hubspot access token refreshed", connection=self._ctx.connection, expires_in=answer.expires_in)
+        s = self.settings
+        current = stored_refresh_token(self._ctx.tokens, self._token_name, s.refresh_token, "hubspot")
+        answer = self._client.call("oauth.refresh", lambda: hubspot_auth.refresh_grant(
+            self._http, s.base_url, str(s.client_id), s.client_secret.value().get_secret_value(), current, s.timeout))
+        rotated = answer.get("refresh_token")
+        if rotated and rotated != self._ctx.tokens.get(self._token_name):
+            self._ctx.tokens.put(self._token_name, str(rotated))
+        self._access, self._sdk = str(answer["access_token"]), None
+        log.info("hubspot access token refreshed", connection=self._ctx.connection,
+                 expires_in=answer.get("expires_in"))
 
     def _classify(self, exc: Exception) -> PouracquitError:
         status = getattr(exc, "status", None)
@@ -348,6 +325,15 @@ class HubSpotSource:
                 rejected.append((r.id, str(exc)))
         return invoices, rejected
 
+    def _deal_of(self, ref: str) -> str:
+        if ref not in self._deals:  # not read by this process yet: one association read
+            self._deals[ref] = (self._associations("deal", [ref]).get(ref) or [""])[0]
+        return self._deals[ref]
+
+    def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
+        """Upload ``document`` to Files and log a note carrying it on the invoice (and its deal)."""
+        return self._writer.attach(ref, document, may_exist=may_exist)
+
     def get(self, ref: str) -> Invoice:
         """One invoice by id, with its associations; a mapping problem raises BadRecord."""
         kinds = ("line_item", "contact", "company", "deal")
@@ -361,64 +347,6 @@ class HubSpotSource:
         if rejected:
             raise BadRecord(rejected[0][1])
         return invoices[0]
-
-    # -- writing ------------------------------------------------------------------
-    def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
-        """Upload ``document`` to Files and log a note carrying it on the invoice (and its deal)."""
-        folder = "/" + self.settings.folder_path.strip("/")
-        file_id = self._find_file(folder, document.name) if may_exist else None
-        if file_id is not None:
-            note_id = self._find_note(file_id)
-            if note_id is not None:
-                return note_id
-        if file_id is None:
-            file_id = self._upload(folder, document)
-        return self._create_note(ref, file_id, document)
-
-    def _find_file(self, folder: str, name: str) -> str | None:
-        stem = name.rsplit(".", 1)[0]
-        answer = self._call("files.search", lambda c: c.files.files_api.do_search(
-            name=stem, limit=100, _request_timeout=self.settings.timeout))
-        wanted = f"{folder.rstrip('/')}/{name}"
-        return next((str(f.id) for f in answer.results or [] if f.path == wanted and not f.archived), None)
-
-    def _find_note(self, file_id: str) -> str | None:
-        request = PublicObjectSearchRequest(
-            filter_groups=[{"filters": [{"propertyName": "hs_attachment_ids", "operator": "EQ", "value": file_id}]}],
-            properties=["hs_attachment_ids"], limit=10)
-        answer = self._call("notes.search", lambda c: c.crm.objects.search_api.do_search(
-            self._objects["note"], request, _request_timeout=self.settings.timeout), search=True)
-        return str(answer.results[0].id) if answer.results else None
-
-    def _upload(self, folder: str, document: Document) -> str:
-        with tempfile.TemporaryDirectory(prefix="pouracquit-") as tmp:
-            path = Path(tmp) / Path(document.name).name
-            path.write_bytes(document.content)
-            options = json.dumps({"access": "PRIVATE", "overwrite": False, "duplicateValidationStrategy": "NONE"})
-            answer = self._call("files.upload", lambda c: c.files.files_api.upload(
-                file=str(path), folder_path=folder, file_name=document.name, options=options,
-                _request_timeout=self.settings.timeout), replay_safe=False)
-        return str(answer.id)
-
-    def _create_note(self, ref: str, file_id: str, document: Document) -> str:
-        ids = self._mapper.m["associations"]
-        targets = [(ref, ids["note_to_invoice"])]
-        if self.settings.attach_to_deal:
-            if ref not in self._deals:  # not read by this process yet: one association read
-                self._deals[ref] = (self._associations("deal", [ref]).get(ref) or [""])[0]
-            if self._deals[ref]:
-                targets.append((self._deals[ref], ids["note_to_deal"]))
-        body = SimplePublicObjectInputForCreate(
-            properties={"hs_timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                        "hs_attachment_ids": file_id,
-                        "hs_note_body": f"Facture acquittée : {document.name} (sha256 {document.sha256[:16]})"},
-            associations=[{"to": {"id": to}, "types": [{"associationCategory": "HUBSPOT_DEFINED",
-                                                          "associationTypeId": int(type_id)}]}
-                          for to, type_id in targets])
-        answer = self._call("notes.create", lambda c: c.crm.objects.basic_api.create(
-            self._objects["note"], body, _request_timeout=self.settings.timeout), replay_safe=False)
-        return str(answer.id)
-
 
 def _ms(record: Any, prop: str) -> int:
     return epoch_ms(record.properties[prop])

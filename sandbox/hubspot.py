@@ -1,12 +1,13 @@
-"""HubSpot emulator speaking the real CRM v3/v4, Files v3 and OAuth v1 shapes.
+"""HubSpot emulator speaking the real CRM v3/v4, Files v3 and OAuth (2026-03 and v1) shapes.
 
 The official ``hubspot-api-client`` works against it unchanged; only the host
 differs: ``hubspot.Client.create(access_token=..., host=sandbox.url)``.
 
 Facts emulated (see the final report of the HubSpot connector for sources):
 access tokens live 1800 s and refresh tokens do not rotate; errors are
-``{"status": "error", "message", "correlationId", "category"}``; OAuth errors
-are ``{"status": "BAD_REFRESH_TOKEN", "message"}``; the burst limit is
+``{"status": "error", "message", "correlationId", "category"}``, a call without
+one of the scopes it needs is 403 ``MISSING_SCOPES``; OAuth (``hubspot_oauth``)
+answers RFC 6749 errors; associations: ``hubspot_associations``; the burst limit is
 100 requests per 10 s (``TEN_SECONDLY_ROLLING``, Free/Starter private apps;
 190 on Professional/Enterprise) and CRM search is limited to 5 requests per
 second and 10,000 results per query. Data model: see ``hubspot_store`` and
@@ -15,21 +16,20 @@ second and 10,000 results per query. Data model: see ``hubspot_store`` and
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
 
+from . import hubspot_associations, hubspot_files, hubspot_oauth
 from .hubspot_search import run_search, validation_error
 from .hubspot_seed import seed_demo, seed_raw
-from .hubspot_store import ASSOCIATION_TYPES, OBJECT_TYPES, Store, iso_ms
+from .hubspot_store import OBJECT_TYPES, Store
 from .hubspot_webhooks import WebhookSender
 from .oauth import TokenIssuer
-from .server import Handler, HttpError, RateRule, Request, Response, Sandbox, multipart_fields
+from .server import Handler, HttpError, RateRule, Request, Response, Sandbox
 
 _CATEGORY = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES",
              404: "OBJECT_NOT_FOUND", 409: "CONFLICT", 429: "RATE_LIMITS"}
@@ -51,6 +51,9 @@ class HubSpotSandbox(Sandbox):
     SEARCH_CAP = 10_000
     PORTAL_ID = 146_000_001
     APP_ID = 2_001
+    # What the demo app's ready-made grant was installed with: what the HubSpot source asks for.
+    DEMO_SCOPES = ("oauth crm.objects.invoices.read crm.objects.line_items.read crm.objects.contacts.read "
+                   "crm.objects.companies.read crm.objects.deals.read crm.objects.contacts.write files")
     rate_rules = (RateRule("TEN_SECONDLY_ROLLING", limit=BURST_LIMIT, window=10.0),)
 
     def __init__(self, *, time_factor: float = 1.0, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -58,25 +61,38 @@ class HubSpotSandbox(Sandbox):
         self.store = Store()
         self.tokens = TokenIssuer(access_ttl=self.ACCESS_TTL, rotate=False, time_factor=time_factor)
         self.tokens.register_client(self.DEMO_CLIENT_ID, self.DEMO_CLIENT_SECRET)
-        self.tokens.add_refresh_token(self.DEMO_REFRESH_TOKEN, self.DEMO_CLIENT_ID, "crm.objects.invoices.read")
+        self.tokens.add_refresh_token(self.DEMO_REFRESH_TOKEN, self.DEMO_CLIENT_ID, self.DEMO_SCOPES)
         self.tokens.add_static_token(self.DEMO_PRIVATE_APP_TOKEN)
-        self._issued: set[str] = set()
+        self.issued: set[str] = set()
         self._revoked: set[str] = set()
         self._searches: deque[float] = deque()
         api = self._api
-        self.route("POST", r"/oauth/v1/token", "oauth_token", self._token)
-        self.route("GET", r"/oauth/authorize", "oauth_authorize", self._authorize)
-        self.route("POST", rf"/crm/v3/objects/{_TYPE}/search", "crm_search", api(self._search, search=True))
-        self.route("POST", rf"/crm/v3/objects/{_TYPE}/batch/read", "crm_batch_read", api(self._batch_read))
-        self.route("GET", rf"/crm/v3/objects/{_TYPE}", "crm_list", api(self._list))
-        self.route("GET", rf"/crm/v3/objects/{_TYPE}/(?P<id>\d+)", "crm_get", api(self._get))
-        self.route("PATCH", rf"/crm/v3/objects/{_TYPE}/(?P<id>\d+)", "crm_update", api(self._update))
-        self.route("POST", rf"/crm/v3/objects/{_TYPE}", "crm_create", api(self._create))
-        self.route("POST", r"/crm/v4/associations/(?P<from>[a-z_]+)/(?P<to>[a-z_]+)/batch/read",
-                   "assoc_batch_read", api(self._assoc_batch_read))
-        self.route("POST", r"/files/v3/files", "files_upload", api(self._upload))
-        self.route("GET", r"/files/v3/files/search", "files_search", api(self._files_search))
-        self.route("GET", r"/files/v3/files/(?P<id>\d+)", "files_get", api(self._file_get))
+        self.route("POST", r"/oauth/2026-03/token", "oauth_token",
+                   lambda r: hubspot_oauth.token(self, r, versioned=True))
+        self.route("POST", r"/oauth/v1/token", "oauth_token_v1",
+                   lambda r: hubspot_oauth.token(self, r, versioned=False))
+        self.route("GET", r"/oauth/authorize", "oauth_authorize", lambda r: hubspot_oauth.authorize(self, r))
+        self.route("POST", rf"/crm/v3/objects/{_TYPE}/search", "crm_search",
+                   api(self._search, "crm_search", search=True))
+        self.route("POST", rf"/crm/v3/objects/{_TYPE}/batch/read", "crm_batch_read",
+                   api(self._batch_read, "crm_batch_read"))
+        self.route("GET", rf"/crm/v3/objects/{_TYPE}", "crm_list", api(self._list, "crm_list"))
+        self.route("GET", rf"/crm/v3/objects/{_TYPE}/(?P<id>\d+)", "crm_get", api(self._get, "crm_get"))
+        self.route("PATCH", rf"/crm/v3/objects/{_TYPE}/(?P<id>\d+)", "crm_update", api(self._update, "crm_update"))
+        self.route("POST", rf"/crm/v3/objects/{_TYPE}", "crm_create", api(self._create, "crm_create"))
+        pair = r"(?P<from>[a-z_]+)/(?P<to>[a-z_]+)"
+        self.route("POST", rf"/crm/v4/associations/{pair}/batch/read", "assoc_batch_read",
+                   api(lambda r: hubspot_associations.batch_read(self, r), "assoc_batch_read"))
+        self.route("GET", rf"/crm/v4/associations/{pair}/labels", "assoc_labels",
+                   api(lambda r: hubspot_associations.labels(self, r), "assoc_labels"))
+        self.route("PUT", rf"/crm/v4/objects/{_TYPE}/(?P<id>\d+)/associations/default/(?P<to>[a-z_]+)/(?P<to_id>\d+)",
+                   "assoc_default", api(lambda r: hubspot_associations.create_default(self, r), "assoc_default"))
+        self.route("POST", r"/files/v3/files", "files_upload",
+                   api(lambda r: hubspot_files.upload(self, r), "files_upload"))
+        self.route("GET", r"/files/v3/files/search", "files_search",
+                   api(lambda r: hubspot_files.search(self, r), "files_search"))
+        self.route("GET", r"/files/v3/files/(?P<id>\d+)", "files_get",
+                   api(lambda r: hubspot_files.get(self, r), "files_get"))
         self.route("POST", r"/_sandbox/hubspot/invoices/(?P<id>\d+)", "sandbox_hubspot_touch", self._touch_route)
         self.webhooks = WebhookSender(self.DEMO_CLIENT_SECRET, portal_id=self.PORTAL_ID, app_id=self.APP_ID)
         self.route("POST", r"/_sandbox/webhooks", "sandbox_webhooks", self._webhooks_route)
@@ -141,7 +157,7 @@ class HubSpotSandbox(Sandbox):
     def expire_access_tokens(self) -> None:
         """Every OAuth access token issued so far stops working (as if expired)."""
         with self.lock:
-            self._revoked |= self._issued
+            self._revoked |= self.issued
 
     # -- plumbing -------------------------------------------------------------------
     def _limit_headers(self, remaining: int | None = None) -> dict[str, str]:
@@ -156,15 +172,24 @@ class HubSpotSandbox(Sandbox):
                 "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(rule.window * 1000)),
                 "X-HubSpot-RateLimit-Daily": "250000", "X-HubSpot-RateLimit-Daily-Remaining": "249000"}
 
-    def _authenticate(self, request: Request) -> None:
+    def _authenticate(self, request: Request, route: str) -> None:
         header = request.header("authorization", "") or ""
         token = header[7:] if header.lower().startswith("bearer ") else ""
-        if not token or token in self._revoked or not self.tokens.check(token):
-            raise HttpError(401, {
-                "status": "error",
-                "message": "Authentication credentials not found. This API supports OAuth 2.0 authentication "
-                           "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-                "correlationId": str(uuid.uuid4()), "category": "INVALID_AUTHENTICATION"})
+        if token and token not in self._revoked and self.tokens.check(token):
+            needed, granted = hubspot_oauth.needed_scopes(route, request), self.tokens.scopes(token)
+            if granted is not None and needed and not needed & granted:
+                raise HttpError(403, {
+                    "status": "error", "message": "This app hasn't been granted all required scopes to make this "
+                    "call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
+                    "correlationId": str(uuid.uuid4()), "category": "MISSING_SCOPES",
+                    "errors": [{"message": f"One or more of the following scopes are required: {sorted(needed)}",
+                                "context": {"requiredGranularScopes": sorted(needed)}}]})
+            return
+        raise HttpError(401, {
+            "status": "error",
+            "message": "Authentication credentials not found. This API supports OAuth 2.0 authentication "
+                       "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+            "correlationId": str(uuid.uuid4()), "category": "INVALID_AUTHENTICATION"})
 
     def _check_search_rate(self) -> None:
         with self.lock:
@@ -177,11 +202,11 @@ class HubSpotSandbox(Sandbox):
                     RateRule("SECONDLY", limit=self.SEARCH_PER_SECOND, window=1.0), wait))
             self._searches.append(now)
 
-    def _api(self, handler: Handler, *, search: bool = False) -> Handler:
-        """Bearer auth, HubSpot's rate headers (not on search, as HubSpot) and limits."""
+    def _api(self, handler: Handler, route: str, *, search: bool = False) -> Handler:
+        """Bearer auth and scopes, HubSpot's rate headers (not on search, as HubSpot) and limits."""
 
         def wrapped(request: Request) -> Response:
-            self._authenticate(request)
+            self._authenticate(request, route)
             if request.params.get("type") and request.params["type"] not in OBJECT_TYPES:
                 message = f"Unable to infer object type from: {request.params['type']}"
                 raise HttpError(400, self.error_body(400, message))
@@ -197,7 +222,7 @@ class HubSpotSandbox(Sandbox):
 
         return wrapped
 
-    def _record(self, object_type: str, object_id: str) -> dict[str, Any]:
+    def record(self, object_type: str, object_id: str) -> dict[str, Any]:
         record = self.store.objects.get(object_type, {}).get(object_id)
         if record is None or record["archived"]:
             raise HttpError(404, self.error_body(404, "Object not found.  objectId are usually numeric."))
@@ -216,39 +241,6 @@ class HubSpotSandbox(Sandbox):
     @staticmethod
     def _list_arg(request: Request, name: str) -> list[str]:
         return [p for value in request.query.get(name, []) for p in value.split(",") if p]
-
-    # -- OAuth ----------------------------------------------------------------------
-    def _token(self, request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
-        client_id, grant = form.get("client_id"), form.get("grant_type")
-        if not self.tokens.client_ok(client_id, form.get("client_secret")):
-            return Response(400, {"status": "BAD_CLIENT_ID", "message": "missing or unknown client id",
-                                  "correlationId": str(uuid.uuid4())})
-        if grant == "refresh_token":
-            pair = self.tokens.refresh(form.get("refresh_token", ""), client_id or "")
-            error = ("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
-        elif grant == "authorization_code":
-            pair = self.tokens.exchange_code(form.get("code", ""), client_id or "")
-            error = ("BAD_AUTH_CODE", "missing or unknown auth code")
-        else:
-            return Response(400, {"status": "BAD_GRANT_TYPE", "message": f"unsupported grant_type {grant!r}",
-                                  "correlationId": str(uuid.uuid4())})
-        if pair is None:
-            return Response(400, {"status": error[0], "message": error[1], "correlationId": str(uuid.uuid4())})
-        with self.lock:
-            self._issued.add(pair["access_token"])
-        return Response(body={"token_type": "bearer", "refresh_token": pair["refresh_token"],
-                               "access_token": pair["access_token"], "expires_in": int(self.ACCESS_TTL)})
-
-    def _authorize(self, request: Request) -> Response:
-        client_id, redirect = request.arg("client_id"), request.arg("redirect_uri")
-        if client_id not in self.tokens.clients or not redirect:
-            raise HttpError(400, {"status": "BAD_CLIENT_ID", "message": "unknown client_id or missing redirect_uri"})
-        query = {"code": self.tokens.issue_code(client_id, request.arg("scope", "") or "")}
-        if request.arg("state"):
-            query["state"] = request.arg("state") or ""
-        separator = "&" if "?" in redirect else "?"
-        return Response(status=302, headers={"Location": f"{redirect}{separator}{urlencode(query)}"})
 
     # -- CRM objects ------------------------------------------------------------------
     def _search(self, request: Request) -> Response:
@@ -298,7 +290,7 @@ class HubSpotSandbox(Sandbox):
     def _get(self, request: Request) -> Response:
         object_type = request.params["type"]
         with self.lock:
-            record = self._record(object_type, request.params["id"])
+            record = self.record(object_type, request.params["id"])
             view = self._view(record, self._list_arg(request, "properties"))
             associations = {}
             for to_type in self._list_arg(request, "associations"):
@@ -312,7 +304,7 @@ class HubSpotSandbox(Sandbox):
 
     def _update(self, request: Request) -> Response:
         with self.lock:
-            self._record(request.params["type"], request.params["id"])
+            self.record(request.params["type"], request.params["id"])
             record = self.store.update(request.params["type"], request.params["id"],
                                        request.json().get("properties") or {})
             return Response(body=self._view(record, None))
@@ -331,82 +323,15 @@ class HubSpotSandbox(Sandbox):
                                     if self.store.type_id(a, b) == spec.get("associationTypeId")), None)
                     if to_type is None or spec.get("associationCategory") != "HUBSPOT_DEFINED":
                         raise validation_error(f"invalid association type {spec!r} for {object_type}")
-                    self._record(to_type, to_id)
+                    self.record(to_type, to_id)
                     links.append((to_type, to_id))
             record = self.store.create(object_type, properties)
             for to_type, to_id in links:
                 self.store.associate(object_type, record["id"], to_type, to_id)
             return Response(status=201, body=self._view(record, None))
 
-    @staticmethod
-    def _type_pairs(object_type: str) -> list[tuple[str, str]]:
-        return [pair for pair in ASSOCIATION_TYPES if pair[0] == object_type]
-
-    def _assoc_batch_read(self, request: Request) -> Response:
-        from_type, to_type = request.params["from"], request.params["to"]
-        if from_type not in OBJECT_TYPES or to_type not in OBJECT_TYPES:
-            raise validation_error(f"unknown object type pair {from_type}/{to_type}")
-        inputs = request.json().get("inputs") or []
-        if len(inputs) > 1000:
-            raise validation_error(f"Batch input cannot exceed 1000 inputs, got {len(inputs)}")
-        started = datetime.now(UTC).isoformat()
-        results = []
-        with self.lock:
-            type_id = self.store.type_id(from_type, to_type)
-            for item in inputs:
-                ids = self.store.associated(from_type, str(item.get("id")), to_type)
-                if ids:
-                    results.append({"from": {"id": str(item.get("id"))}, "to": [
-                        {"toObjectId": i, "associationTypes": [
-                            {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]} for i in ids]})
-        return Response(body={"status": "COMPLETE", "results": results, "startedAt": started,
-                              "completedAt": datetime.now(UTC).isoformat()})
-
-    # -- Files ------------------------------------------------------------------------
-    def _upload(self, request: Request) -> Response:
-        fields = _multipart(request)
-        if "file" not in fields:
-            raise validation_error("a 'file' part is required")
-        folder = str(fields.get("folderPath", (b"/", ""))[0].decode() or "/").rstrip("/") or ""
-        raw_name = fields.get("fileName", (b"", ""))[0].decode() or fields["file"][1] or "file"
-        options = json.loads(fields["options"][0]) if "options" in fields else {}
-        stem, dot, extension = raw_name.rpartition(".") if "." in raw_name else (raw_name, "", "")
-        with self.lock:
-            folder_id = self.store.folders.setdefault(folder or "/", self.store.new_id())
-            taken = {f["path"] for f in self.store.files.values() if not f["archived"]}
-            name, n = stem, 0
-            while f"{folder}/{name}{dot}{extension}" in taken and not options.get("overwrite"):
-                n += 1
-                name = f"{stem}-{n}"
-            ms = self.store.tick()
-            file_id = self.store.new_id()
-            content = fields["file"][0]
-            self.store.files[file_id] = {
-                "id": file_id, "name": name, "extension": extension, "path": f"{folder}/{name}{dot}{extension}",
-                "parentFolderId": folder_id, "size": len(content), "type": "DOCUMENT" if extension else "OTHER",
-                "access": options.get("access", "PRIVATE"), "isUsableInContent": False, "archived": False,
-                "createdAt": iso_ms(ms), "updatedAt": iso_ms(ms), "encoding": extension or None,
-                "url": f"{self.url}/files/v3/files/{file_id}/content", "content": content,
-            }
-            return Response(status=201, body=_file_view(self.store.files[file_id]))
-
-    def _files_search(self, request: Request) -> Response:
-        name, path = request.arg("name"), request.arg("path")
-        folders = set(self._list_arg(request, "parentFolderIds"))
-        limit = int(request.arg("limit", "10") or 10)
-        with self.lock:
-            hits = [f for f in self.store.files.values() if not f["archived"]
-                    and (not name or name.lower() in f["name"].lower())
-                    and (not path or f["path"] == path)
-                    and (not folders or f["parentFolderId"] in folders)]
-        return Response(body={"results": [_file_view(f) for f in hits[:max(1, min(limit, 100))]]})
-
-    def _file_get(self, request: Request) -> Response:
-        with self.lock:
-            found = self.store.files.get(request.params["id"])
-        if found is None:
-            raise HttpError(404, self.error_body(404, "File not found"))
-        return Response(body=_file_view(found))
+    def _type_pairs(self, object_type: str) -> list[tuple[str, str]]:
+        return [pair for pair in self.store.association_types if pair[0] == object_type]
 
     def _webhooks_route(self, request: Request) -> Response:
         """``{"url": "http://127.0.0.1:8787/webhooks/hubspot"}`` subscribes to invoice changes."""
@@ -426,19 +351,6 @@ class _Limited(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__("rate limited")
         self.response = response
-
-
-def _file_view(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "content"}
-
-
-def _multipart(request: Request) -> dict[str, tuple[bytes, str]]:
-    fields = multipart_fields(request)
-    if fields is None:
-        content_type = request.header("content-type", "") or ""
-        raise validation_error(f"expected multipart/form-data, got {content_type!r}")
-    return fields
-
 
 
 SANDBOX = HubSpotSandbox

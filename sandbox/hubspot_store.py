@@ -10,6 +10,7 @@ one (tests that need many records sharing one millisecond do).
 from __future__ import annotations
 
 import itertools
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,11 +19,10 @@ from typing import Any
 
 OBJECT_TYPES = frozenset({"contacts", "companies", "deals", "line_items", "invoices", "notes", "products"})
 
-# Association type ids, (from, to) -> (typeId, v3 type label). The note ids
-# (190, 202, 214) and the contact/company/deal ids are HubSpot's published
-# HUBSPOT_DEFINED values; the invoice ones are the sandbox's own, to be read
-# in a real portal with GET /crm/v4/associations/{from}/{to}/labels.
-ASSOCIATION_TYPES: dict[tuple[str, str], tuple[int, str]] = {
+# Association type ids, (from, to) -> (typeId, v3 type label): HubSpot's published
+# HUBSPOT_DEFINED values, as HubSpot/hubspot-api-python lists them in
+# hubspot/crm/association_type.py (NOTE_TO_DEAL = 214, INVOICE_TO_LINE_ITEM = 409 ...).
+PUBLISHED_TYPES: dict[tuple[str, str], tuple[int, str]] = {
     ("contacts", "companies"): (1, "contact_to_company"),
     ("companies", "contacts"): (2, "company_to_contact"),
     ("deals", "contacts"): (3, "deal_to_contact"),
@@ -43,9 +43,24 @@ ASSOCIATION_TYPES: dict[tuple[str, str], tuple[int, str]] = {
     ("companies", "invoices"): (180, "company_to_invoice"),
     ("invoices", "deals"): (175, "invoice_to_deal"),
     ("deals", "invoices"): (176, "deal_to_invoice"),
-    ("notes", "invoices"): (1282, "note_to_invoice"),
-    ("invoices", "notes"): (1283, "invoice_to_note"),
 }
+# Pairs HubSpot associates but publishes no id for (association_type.py has no
+# NOTE_TO_INVOICE): a client reads the id from GET /crm/v4/associations/{from}/{to}/labels.
+# Each sandbox portal draws its own, so a client that hard-codes one fails as it would
+# on a real portal whose id differs.
+UNPUBLISHED_PAIRS = (("notes", "invoices"), ("invoices", "notes"))
+
+
+def _portal_types() -> dict[tuple[str, str], tuple[int, str]]:
+    drawn = dict(PUBLISHED_TYPES)
+    taken = {type_id for type_id, _ in PUBLISHED_TYPES.values()}
+    for a, b in UNPUBLISHED_PAIRS:
+        type_id = 0
+        while type_id in taken or type_id == 0:
+            type_id = 2000 + secrets.randbelow(8000)
+        taken.add(type_id)
+        drawn[(a, b)] = (type_id, f"{a[:-1]}_to_{b[:-1]}")
+    return drawn
 
 
 def iso_ms(ms: int) -> str:
@@ -62,6 +77,7 @@ class Store:
     links: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     folders: dict[str, str] = field(default_factory=dict)
+    association_types: dict[tuple[str, str], tuple[int, str]] = field(default_factory=_portal_types)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(90_000_001))
     _last_ms: int = 0
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -112,10 +128,10 @@ class Store:
         return list(self.links.get((from_type, to_type), {}).get(from_id, []))
 
     def type_id(self, from_type: str, to_type: str) -> int:
-        return ASSOCIATION_TYPES.get((from_type, to_type), (0, ""))[0]
+        return self.association_types.get((from_type, to_type), (0, ""))[0]
 
     def type_label(self, from_type: str, to_type: str) -> str:
-        return ASSOCIATION_TYPES.get((from_type, to_type), (0, f"{from_type}_to_{to_type}"))[1]
+        return self.association_types.get((from_type, to_type), (0, f"{from_type}_to_{to_type}"))[1]
 
     def with_associations(self, object_type: str, record: dict[str, Any]) -> dict[str, Any]:
         """A copy of ``record`` with an ``associations`` map of linked ids by type."""

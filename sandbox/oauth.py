@@ -1,5 +1,6 @@
 """OAuth 2.0 bookkeeping shared by the emulators: codes, expiring access
-tokens, refresh tokens that may rotate on every use (as QuickBooks and Xero do)."""
+tokens, refresh tokens that may rotate on every use (as QuickBooks and Xero do),
+the scopes each grant carries, and RFC 6749 section 5.2 error bodies."""
 
 from __future__ import annotations
 
@@ -84,6 +85,25 @@ class TokenIssuer:
                 return None
             return self._new_pair(grant, refresh_token)
 
+    def grant_scope(self, refresh_token: str) -> str | None:
+        with self._lock:
+            grant = self._refresh.get(refresh_token)
+        return grant.scope if grant else None
+
+    def code_scope(self, code: str) -> str | None:
+        with self._lock:
+            grant = self._codes.get(code)
+        return grant.scope if grant else None
+
+    def scopes(self, access_token: str) -> frozenset[str] | None:
+        """The scopes an access token was granted; None for a static token, which
+        carries whatever its private app was given (every scope, here)."""
+        if access_token in self._static:
+            return None
+        with self._lock:
+            grant = self._access.get(access_token)
+        return frozenset(grant.scope.replace(",", " ").split()) if grant else frozenset()
+
     def check(self, access_token: str | None) -> bool:
         if not access_token:
             return False
@@ -92,3 +112,16 @@ class TokenIssuer:
         with self._lock:
             grant = self._access.get(access_token)
             return grant is not None and grant.expires_at > time.monotonic()
+
+
+# RFC 6749 section 5.2: the token endpoint's error codes (HTTP 400 unless noted there).
+RFC6749_ERRORS = frozenset({"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+                            "unsupported_grant_type", "invalid_scope"})
+
+
+def rfc6749_error(error: str, description: str, **extra: Any) -> dict[str, Any]:
+    """A token endpoint error body: ``error`` and ``error_description`` (RFC 6749
+    section 5.2), plus whatever fields a vendor keeps beside them."""
+    if error not in RFC6749_ERRORS:
+        raise ValueError(f"{error!r} is not an RFC 6749 token error")
+    return {"error": error, "error_description": description, **extra}

@@ -111,10 +111,13 @@ def test_file_upload_search_and_note_with_associations(sandbox: HubSpotSandbox, 
     assert uploaded.path == "/pouracquit/F-2026-0001-acquittee.pdf" and uploaded.access == "PRIVATE"
     found = client.files.files_api.do_search(name="F-2026-0001-acquittee")
     assert [f.id for f in found.results] == [uploaded.id]
+    # HubSpot publishes no note -> invoice id: the portal's comes from the labels endpoint.
+    [label] = client.crm.associations.v4.schema.definitions_api.get_all("notes", "invoices").results
+    assert (label.category, label.label) == ("HUBSPOT_DEFINED", None) and label.type_id != 1282
     note = client.crm.objects.basic_api.create("notes", SimplePublicObjectInputForCreate(
         properties={"hs_timestamp": "2026-03-01T10:00:00Z", "hs_attachment_ids": uploaded.id, "hs_note_body": "x"},
         associations=[{"to": {"id": invoice}, "types": [
-            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1282}]}]))
+            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": label.type_id}]}]))
     state = sandbox.dump_state()
     assert [n["associations"] for n in state["notes"] if n["id"] == note.id] == [{"invoices": [invoice]}]
     assert state["files"][0]["size"] == len(b"%PDF-1.7 receipt")
@@ -124,6 +127,23 @@ def test_file_upload_search_and_note_with_associations(sandbox: HubSpotSandbox, 
             associations=[{"to": {"id": invoice}, "types": [
                 {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 999}]}]))
     assert caught.value.status == 400
+
+
+def test_published_labels_and_the_default_association(sandbox: HubSpotSandbox) -> None:
+    client = sdk(sandbox)
+    [deal] = client.crm.associations.v4.schema.definitions_api.get_all("notes", "deals").results
+    assert (deal.category, deal.type_id, deal.label) == ("HUBSPOT_DEFINED", 214, None)
+    with pytest.raises(Exception) as caught:  # the schema module's own ApiException
+        client.crm.associations.v4.schema.definitions_api.get_all("notes", "unicorns")
+    assert getattr(caught.value, "status", None) == 400
+    invoice = search(client, limit=1).results[0].id
+    note = client.crm.objects.basic_api.create("notes", SimplePublicObjectInputForCreate(
+        properties={"hs_timestamp": "2026-03-01T10:00:00Z", "hs_note_body": "x"}))
+    linked = client.crm.associations.v4.basic_api.create_default("notes", note.id, "invoices", invoice)
+    assert linked.status == "COMPLETE" and {(r._from.id, r.to.id) for r in linked.results} == {
+        (note.id, invoice), (invoice, note.id)}
+    [row] = [n for n in sandbox.dump_state()["notes"] if n["id"] == note.id]
+    assert row["associations"] == {"invoices": [invoice]}
 
 
 def test_expired_token_is_401_then_refresh_works(sandbox: HubSpotSandbox) -> None:
@@ -143,7 +163,9 @@ def test_expired_token_is_401_then_refresh_works(sandbox: HubSpotSandbox) -> Non
     with pytest.raises(Exception) as refused:
         oauth.create(grant_type="refresh_token", client_id=sandbox.DEMO_CLIENT_ID,
                      client_secret=sandbox.DEMO_CLIENT_SECRET, refresh_token="not-a-token")
-    assert json.loads(refused.value.body)["status"] == "BAD_REFRESH_TOKEN"
+    # the legacy v1 endpoint (served until 2027-02-16) answers RFC 6749 errors too, status kept
+    assert {k: json.loads(refused.value.body)[k] for k in ("error", "status")} == {
+        "error": "invalid_grant", "status": "BAD_REFRESH_TOKEN"}
 
 
 def test_authorize_redirects_with_a_code_that_exchanges(sandbox: HubSpotSandbox) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 from support import DictTokens, fast_context
 
 from pouracquit.connectors.base import CrmSource, Document, Page
 from pouracquit.connectors.hubspot import HubSpotSource
+from pouracquit.connectors.hubspot_auth import OAUTH_SCOPES
 from pouracquit.core.errors import ConfigError, RetryableError
 from pouracquit.core.model import InvoiceStatus, PaymentMethod
 from pouracquit.sandbox.hubspot import HubSpotSandbox
@@ -148,20 +151,26 @@ def notes_for(sb: HubSpotSandbox, file_id: str) -> list[dict[str, Any]]:
 def test_attach_is_two_calls_and_idempotent(sandbox: HubSpotSandbox, env: None) -> None:
     sandbox.seed({"demo": {"count": 10, "seed": 7}})
     source = make_source(sandbox)
-    invoice = next(inv for page in drain(source) for inv in page.invoices if inv.deal_id)
+    invoices = [inv for page in drain(source) for inv in page.invoices if inv.deal_id]
+    invoice = invoices[0]
     sandbox.calls.clear()
     note_id = source.attach(invoice.source_id, doc("F-2026-0001-acquittee.pdf"), may_exist=False)
+    # The note -> invoice association type is read once per process, then upload + note.
+    assert sandbox.call_counts()["by_endpoint"] == {"assoc_labels": 1, "files_upload": 1, "crm_create": 1}
+    sandbox.calls.clear()
+    source.attach(invoices[1].source_id, doc("F-2026-0009-acquittee.pdf"), may_exist=False)
     assert sandbox.call_counts()["total"] == 2
     assert source.attach(invoice.source_id, doc("F-2026-0001-acquittee.pdf"), may_exist=True) == note_id
     state = sandbox.dump_state()
-    [file] = state["files"]
+    file = next(f for f in state["files"] if f["path"].endswith("F-2026-0001-acquittee.pdf"))
     [note] = notes_for(sandbox, file["id"])
     assert note["id"] == note_id
     assert note["associations"] == {"invoices": [invoice.source_id], "deals": [invoice.deal_id]}
     # A fresh process has no cached deal: it reads the association once more.
     again = make_source(sandbox)
     again.attach(invoice.source_id, doc("F-2026-0001-duplicata.pdf"), may_exist=False)
-    assert [n["associations"]["deals"] for n in sandbox.dump_state()["notes"]] == [[invoice.deal_id]] * 2
+    assert [n["associations"]["deals"] for n in sandbox.dump_state()["notes"]
+            if n["associations"]["invoices"] == [invoice.source_id]] == [[invoice.deal_id]] * 2
 
 
 def test_dropped_upload_then_replay_makes_one_file_one_note(sandbox: HubSpotSandbox, env: None) -> None:
@@ -229,5 +238,46 @@ def test_refused_refresh_token_is_a_config_error(sandbox: HubSpotSandbox, env: N
     tokens.put("hubspot.t.refresh_token", "revoked-token")
     source = make_source(sandbox, tokens, access_token=None, client_id=HubSpotSandbox.DEMO_CLIENT_ID,
                          client_secret={"env": "HS_SECRET"}, refresh_token={"env": "HS_REFRESH"})
-    with pytest.raises(ConfigError, match="BAD_REFRESH_TOKEN"):
+    with pytest.raises(ConfigError, match="invalid_grant"):
         drain(source)
+    assert "oauth_token_v1" not in sandbox.call_counts()["by_endpoint"]  # only the 2026-03 endpoint
+
+
+def test_token_parameters_travel_in_the_body_only(sandbox: HubSpotSandbox) -> None:
+    form = {"grant_type": "refresh_token", "client_id": HubSpotSandbox.DEMO_CLIENT_ID,
+            "client_secret": HubSpotSandbox.DEMO_CLIENT_SECRET, "refresh_token": HubSpotSandbox.DEMO_REFRESH_TOKEN}
+    ok = requests.post(f"{sandbox.url}/oauth/2026-03/token", data=form, timeout=5)
+    assert ok.status_code == 200 and set(ok.json()) >= {"access_token", "refresh_token", "expires_in", "scopes"}
+    leaked = requests.post(f"{sandbox.url}/oauth/2026-03/token", params=form, timeout=5)
+    assert leaked.status_code == 400 and leaked.json()["error"] == "invalid_request"
+    bad = requests.post(f"{sandbox.url}/oauth/2026-03/token", data={**form, "client_secret": "x"}, timeout=5)
+    assert (bad.status_code, bad.json()["error"], bad.json()["status"]) == (400, "invalid_client", "BAD_CLIENT_ID")
+
+
+def test_the_requested_scopes_cover_every_call(sandbox: HubSpotSandbox, env: None) -> None:
+    """A grant of exactly OAUTH_SCOPES reads, uploads and notes; one without ``files`` is refused."""
+    sandbox.seed({"demo": {"count": 3, "seed": 7}})
+    for scopes, works in ((OAUTH_SCOPES, True), (tuple(s for s in OAUTH_SCOPES if s != "files"), False)):
+        refresh = f"granted-{len(scopes)}"
+        sandbox.tokens.add_refresh_token(refresh, HubSpotSandbox.DEMO_CLIENT_ID, " ".join(scopes))
+        tokens = DictTokens()
+        tokens.put("hubspot.t.refresh_token", refresh)
+        source = make_source(sandbox, tokens, access_token=None, client_id=HubSpotSandbox.DEMO_CLIENT_ID,
+                             client_secret={"env": "HS_SECRET"}, refresh_token={"env": "HS_REFRESH"})
+        invoice = ids_of(drain(source))[0]
+        if works:
+            source.attach(invoice, doc(f"F-scope-{len(scopes)}.pdf"), may_exist=True)
+        else:
+            with pytest.raises(ConfigError, match="403"):
+                source.attach(invoice, doc(f"F-scope-{len(scopes)}.pdf"), may_exist=True)
+
+
+def test_unknown_note_label_is_a_config_error(sandbox: HubSpotSandbox, env: None) -> None:
+    sandbox.seed({"demo": {"count": 2, "seed": 7}})
+    ctx = fast_context(DictTokens(), SCALE)
+    ctx = dataclasses.replace(ctx, mapping={"associations": {"note_to_invoice_label": "Receipt"}})
+    source = HubSpotSource.from_settings({"base_url": sandbox.url, "access_token": {"env": "HS_TOKEN"}}, ctx)
+    invoice = ids_of(drain(source))[0]
+    with pytest.raises(ConfigError, match="note_to_invoice_label"):
+        source.attach(invoice, doc("F-label.pdf"), may_exist=False)
+    assert not sandbox.dump_state()["notes"]
