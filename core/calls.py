@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import structlog
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception, retry_if_exception_type, stop_after_attempt
 
 from .errors import (
     AuthExpired,
@@ -202,16 +202,26 @@ class VendorClient:
 
         return hook
 
+    def _resendable(self, exc: BaseException) -> bool:
+        """Whether a write the vendor cannot deduplicate may be sent again:
+        only when the vendor refused it before doing anything. A 429 is such
+        an answer, and so is a 401 ("the request has not been applied",
+        RFC 9110 §15.5.2) once the refresh hook can renew the token."""
+        if isinstance(exc, RateLimited):
+            return True
+        return isinstance(exc, AuthExpired) and self.refresh is not None
+
     def call(self, op: str, fn: Callable[[], T], *, replay_safe: bool = True) -> T:
         """Run ``fn`` (one vendor request) with pacing, classification and retries.
 
         A write the vendor cannot deduplicate (no idempotency key) passes
-        ``replay_safe=False``: only a 429, which the vendor answers before
-        doing anything, is retried here; any other failure may have committed,
-        so it goes back to the pipeline, whose replay looks up before writing.
+        ``replay_safe=False``: only a 429 or an expired token, which the
+        vendor answers before doing anything, is retried here (the latter
+        after a refresh); any other failure may have committed, so it goes
+        back to the pipeline, whose replay looks up before writing.
         """
         retrying = Retrying(
-            retry=retry_if_exception_type(RetryableError if replay_safe else RateLimited),
+            retry=retry_if_exception_type(RetryableError) if replay_safe else retry_if_exception(self._resendable),
             stop=stop_after_attempt(self.retry.attempts),
             wait=self._wait,
             before_sleep=self._before_sleep(op),
