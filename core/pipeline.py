@@ -34,6 +34,7 @@ from .archive import Archive
 from .config import NumberingSettings, PipelineSettings
 from .document import PaidReceipt, Renderer, RenderPool
 from .errors import BadRecord, ConfigError, PermanentError, RetryableError
+from .lease import Heartbeat, LeaseLost
 from .model import CreditReference, Invoice
 
 log = structlog.get_logger("pouracquit.pipeline")
@@ -85,6 +86,7 @@ class Pipeline:
         self.w = wiring
         self.owner = owner
         self.stop = stop or threading.Event()
+        self.heartbeat = Heartbeat(wiring.store, owner, wiring.policy.lease_seconds)
         self._steps: dict[str, Callable[[Receipt, Invoice, bool], dict[str, Any]]] = {
             "render": self._render,
             "archive": self._archive,
@@ -94,7 +96,8 @@ class Pipeline:
         }
 
     def drain(self, on_done: Callable[[str], None] | None = None) -> DrainReport:
-        """Work every due receipt once; stops early (between steps) on ``stop``.
+        """Work every due receipt once, batch after batch until none is left
+        that this drain has not tried; stops early (between steps) on ``stop``.
 
         Receipts run on ``policy.workers`` threads: while one renders (CPU),
         others wait on vendor APIs (I/O), so neither bounds the sync alone;
@@ -115,10 +118,22 @@ class Pipeline:
                 if on_done:
                     on_done(outcome)
 
-        due = self.w.store.due(self.w.connection, datetime.now(UTC))
+        tried: set[str] = set()
+        try:
+            while not self.stop.is_set():
+                due = self.w.store.due(self.w.connection, datetime.now(UTC), skip=frozenset(tried))
+                if not due:
+                    break
+                tried.update(due)
+                self._drain_batch(due, tally)
+        finally:
+            self.heartbeat.close()
+        return report
+
+    def _drain_batch(self, due: list[str], tally: Callable[[str, str, str | None], None]) -> None:
         if not isinstance(self.w.ledger, BatchBooking):
             self._each(due, tally)
-            return report
+            return
         # one batch at a time: the first receipts are booked and attached while
         # later ones still wait, rather than after every document is rendered
         size = self.w.ledger.batch_size
@@ -129,7 +144,6 @@ class Pipeline:
             self._each(part, tally, until="ledger_record")
             self._book_in_batches(part, self.w.ledger)
             self._each(part, tally)
-        return report
 
     def _each(self, due: list[str], tally: Callable[[str, str, str | None], None], until: str | None = None) -> None:
         def work(receipt_id: str) -> None:
@@ -143,23 +157,32 @@ class Pipeline:
     def _book_in_batches(self, due: list[str], ledger: BatchBooking) -> None:
         """Book the receipts waiting at ``ledger_record`` that no attempt has
         touched yet, ``ledger.batch_size`` per call, intents committed first."""
-        lease = datetime.now(UTC) + timedelta(seconds=self.w.policy.lease_seconds)
         fresh: list[Receipt] = []
         for receipt_id in due:
-            receipt = self.w.store.claim(receipt_id, self.owner, lease)
+            receipt = self.w.store.claim(receipt_id, self.owner, self.heartbeat.until())
             if (receipt is not None and receipt.step == "ledger_record" and receipt.intent is None
                     and receipt.kind == "receipt"):
                 fresh.append(receipt)
+                self.heartbeat.hold(receipt_id)
             elif receipt is not None:
                 self.w.store.release(receipt_id, self.owner)
         try:
             for start in range(0, len(fresh), ledger.batch_size):
                 if self.stop.is_set():
                     break
-                self._book_batch(fresh[start:start + ledger.batch_size], ledger)
+                chunk = [r for r in fresh[start:start + ledger.batch_size] if not self._lost(r.id)]
+                self._book_batch(chunk, ledger)
         finally:
             for receipt in fresh:
+                self.heartbeat.drop(receipt.id)
                 self.w.store.release(receipt.id, self.owner)
+
+    def _lost(self, receipt_id: str) -> bool:
+        try:
+            self.heartbeat.check(receipt_id)
+        except LeaseLost:
+            return True
+        return False
 
     def _book_batch(self, chunk: list[Receipt], ledger: BatchBooking) -> None:
         with self.w.store.unit() as u:
@@ -187,10 +210,10 @@ class Pipeline:
     def process(self, receipt_id: str, until: str | None = None) -> tuple[str, str | None]:
         """Run one receipt as far as it goes (or up to step ``until``);
         returns (outcome, error text)."""
-        lease = datetime.now(UTC) + timedelta(seconds=self.w.policy.lease_seconds)
-        receipt = self.w.store.claim(receipt_id, self.owner, lease)
+        receipt = self.w.store.claim(receipt_id, self.owner, self.heartbeat.until())
         if receipt is None:
             return "busy", None
+        self.heartbeat.hold(receipt_id)
         blog = log.bind(connection=self.w.connection, receipt_id=receipt_id)
         try:
             invoice = Invoice.model_validate_json(receipt.invoice_json)
@@ -203,6 +226,9 @@ class Pipeline:
                 blog.debug("step done", step=receipt.step)
             blog.info("receipt done", number=receipt.number, ledger_id=receipt.ledger_id)
             return "done", None
+        except LeaseLost:
+            blog.warning("lease lost: another worker goes on with this receipt", step=receipt.step)
+            return "busy", None
         except RetryableError as exc:
             return self._retry_later(receipt, exc, blog)
         except (BadRecord, PermanentError) as exc:
@@ -213,11 +239,12 @@ class Pipeline:
         except (ConfigError, SQLAlchemyError):
             raise  # the installation or the state store is wrong: the whole sync stops and says why
         except Exception as exc:  # noqa: BLE001 - one receipt's surprise must not hold up the others
-            reason = f"unexpected {type(exc).__name__}: {exc}"
-            blog.exception("receipt stopped by an unexpected error", step=receipt.step)
-            self._stop_receipt(receipt, "failed", f"{receipt.step}: {reason}")
-            return "failed", reason
+            # an error of our own machinery (a renderer that loaded badly in this process, a bug) is
+            # not the receipt's fault: it is retried like a vendor hiccup, and fails only when it persists
+            blog.exception("unexpected error, will retry", step=receipt.step)
+            return self._retry_later(receipt, RetryableError(f"unexpected {type(exc).__name__}: {exc}"), blog)
         finally:
+            self.heartbeat.drop(receipt_id)
             self.w.store.release(receipt_id, self.owner)
 
     # -- bookkeeping ------------------------------------------------------------
@@ -236,6 +263,8 @@ class Pipeline:
         if step == "number":
             return self._number(receipt, invoice, nxt)
         may_exist = receipt.intent == step
+        if step in EXTERNAL:
+            self.heartbeat.check(receipt.id)  # a worker that lost its lease writes nothing more
         if step in EXTERNAL and not may_exist:
             with self.w.store.unit() as u:
                 self._update(u, receipt.id, intent=step)
@@ -299,7 +328,7 @@ class Pipeline:
                 fields["credits_json"] = reference.model_dump_json()
             row = self._update(u, receipt.id, **fields)
             u.log(self.w.connection, "number", receipt_id=receipt.id, source_id=receipt.source_id,
-                  number=number, allocated=number != invoice.number, kind=receipt.kind)
+                  number=number, allocated=number != invoice.number, document=receipt.kind)
         return row
 
     def _credit_reference(self, receipt: Receipt) -> CreditReference:

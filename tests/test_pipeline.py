@@ -1,0 +1,135 @@
+"""The pipeline on in-memory parts: receipts and credit notes, numbering,
+issue dates, leases lost mid-way, drains past one batch, errors of our own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from engine_fakes import FakeLedger, FakeRenderer, FakeSource, wiring
+from sqlalchemy import update
+
+from pouracquit.connectors.base import ReceiptOrder
+from pouracquit.core.intake import IntakeReport, take_page
+from pouracquit.core.model import Invoice
+from pouracquit.core.pipeline import Pipeline
+from pouracquit.state.store import Store
+from pouracquit.state.tables import Receipt
+
+Make = Callable[..., Invoice]
+REFUNDED_AT = datetime(2026, 4, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def parts(store: Store, tmp_path: Path) -> tuple[FakeSource, FakeLedger, FakeRenderer]:
+    return FakeSource(), FakeLedger(), FakeRenderer()
+
+
+def sync(store: Store, tmp: Path, parts: tuple[FakeSource, FakeLedger, FakeRenderer], **policy: float) -> Pipeline:
+    source, ledger, renderer = parts
+    w = wiring(store, tmp, source, ledger, renderer, **policy)
+    for page in source.changes(None):
+        with store.unit() as u:
+            take_page(u, "conn", page, IntakeReport())
+    pipeline = Pipeline(w, "me")
+    pipeline.drain()
+    return pipeline
+
+
+def test_receipt_then_credit_note_numbered_dated_and_linked(store: Store, tmp_path: Path, parts, make_invoice: Make
+                                                            ) -> None:  # type: ignore[no-untyped-def]
+    source, ledger, renderer = parts
+    source.put(make_invoice())
+    sync(store, tmp_path, parts)
+    source.put(make_invoice(paid="0", modified_at=REFUNDED_AT))
+    sync(store, tmp_path, parts)
+    sync(store, tmp_path, parts)
+    receipt, credit = renderer.rendered
+    assert (receipt.number, receipt.issued_on, receipt.credits) == ("F-2026-0001", date(2026, 3, 1), None)
+    assert credit.number == f"AV-{datetime.now(UTC).year}-000001" and credit.credits is not None
+    assert (credit.credits.number, credit.credits.issue_date, credit.credits.reason) == (
+        "F-2026-0001", date(2026, 3, 1), "refund")
+    booked, credited = ledger.orders
+    assert booked.credits is None and credited.credits is not None and credited.credits.ledger_id == "L0"
+    assert credited.invoice.gross_total == booked.invoice.gross_total
+    assert source.attached["inv-1"] == [f"Facture-{receipt.number}.pdf", f"Avoir-{credit.number}.pdf"]
+    assert {r.status for r in store.receipts()} == {"done"}
+
+
+def test_an_unnumbered_invoice_is_dated_the_day_it_was_numbered(store: Store, tmp_path: Path, parts,
+                                                                 make_invoice: Make) -> None:  # type: ignore[no-untyped-def]
+    source, _ledger, renderer = parts
+    source.put(make_invoice(number=""))
+    sync(store, tmp_path, parts)
+    (paid,) = renderer.rendered
+    assert paid.issued_on == datetime.now(UTC).date() or (datetime.now(UTC).date() - paid.issued_on).days <= 1
+    assert paid.number.endswith("000001")
+
+
+def test_one_drain_works_past_one_batch(store: Store, tmp_path: Path, parts, make_invoice: Make,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    source, ledger, _renderer = parts
+    source.put(*(make_invoice(f"s{i}", number=f"F-{i}") for i in range(7)))
+    real_due = Store.due
+    monkeypatch.setattr(Store, "due", lambda self, c, now, limit=3, skip=frozenset(): real_due(self, c, now, 3, skip))
+    sync(store, tmp_path, parts)
+    assert len(ledger.orders) == 7
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing_more(store: Store, tmp_path: Path, parts,
+                                                          make_invoice: Make) -> None:  # type: ignore[no-untyped-def]
+    source, ledger, renderer = parts
+    source.put(make_invoice())
+    pipeline: list[Pipeline] = []
+
+    def stolen(paid) -> None:  # type: ignore[no-untyped-def]
+        # another worker takes the receipt while this one renders (its lease ran out)
+        with store.unit() as u:
+            u.session.exec(update(Receipt).values(lease_owner="other"))  # type: ignore[call-overload]
+        pipeline[0].heartbeat.renew_now()
+
+    renderer.fail = stolen
+    w = wiring(store, tmp_path, source, ledger, renderer)
+    for page in source.changes(None):
+        with store.unit() as u:
+            take_page(u, "conn", page, IntakeReport())
+    pipeline.append(Pipeline(w, "me"))
+    (rid,) = store.due("conn", datetime.now(UTC))
+    assert pipeline[0].process(rid) == ("busy", None)
+    assert ledger.orders == [] and source.attached == {}
+
+
+def test_an_error_of_our_own_machinery_is_retried_not_failed(store: Store, tmp_path: Path, parts,
+                                                             make_invoice: Make) -> None:  # type: ignore[no-untyped-def]
+    source, _ledger, renderer = parts
+    source.put(make_invoice())
+
+    def broken(paid) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("XMLSchemaParseError: not a built-in type")
+
+    renderer.fail = broken
+    sync(store, tmp_path, parts)
+    (receipt,) = store.receipts()
+    assert (receipt.status, receipt.step, receipt.attempts) == ("pending", "render", 1)
+    assert "XMLSchemaParseError" in (receipt.last_error or "")
+
+
+def test_a_credit_note_waits_for_its_receipt_to_be_booked(store: Store, tmp_path: Path, parts,
+                                                          make_invoice: Make) -> None:  # type: ignore[no-untyped-def]
+    source, ledger, _renderer = parts
+    source.put(make_invoice())
+
+    def refuse(order: ReceiptOrder) -> None:
+        from pouracquit.core.errors import RetryableError
+        if order.credits is None:
+            raise RetryableError("ledger down")
+
+    ledger.before_write = refuse
+    sync(store, tmp_path, parts)
+    source.put(make_invoice(paid="0"))
+    sync(store, tmp_path, parts)
+    credit = next(r for r in store.receipts() if r.kind == "credit_note")
+    assert credit.step in ("number", "ledger_record") and credit.status == "pending"
+    assert ledger.orders == []
