@@ -1,10 +1,12 @@
 """A deterministic, vendor-neutral set of French demo invoices.
 
-Every CRM sandbox (HubSpot today, Salesforce and Zoho later) turns the same
-plain dicts into its own objects, so a demo or a test sees the same business
-story whatever the vendor: mostly paid invoices, some partially paid, open,
-voided or draft, companies with valid SIREN and intra-community VAT numbers,
-private persons, accented names, all VAT rates France uses and one exemption.
+Every CRM sandbox (HubSpot, Salesforce, Zoho) turns the same plain dicts
+into its own objects, so a demo or a test sees the same business story
+whatever the vendor: mostly paid invoices, some partially paid, open,
+voided or draft, companies with valid SIREN and intra-community VAT numbers
+(check digits from python-stdnum), private persons, accented names, all VAT
+rates France uses and one exemption, and a few invoices in US dollars, some
+with the CRM's own exchange rate and some without.
 
 Totals follow ``core.model.Invoice``: each line net is rounded to the cent,
 VAT is computed once per rate on the summed bases (half up), so the paid
@@ -17,6 +19,11 @@ import random
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from stdnum import luhn
+from stdnum.fr import siren as stdnum_siren
+
+from pouracquit.core.rates import ecb_rate
 
 CENT = Decimal("0.01")
 
@@ -84,31 +91,24 @@ _STATUS_WEIGHTS = (("paid", 60), ("partially_paid", 12), ("open", 12), ("voided"
 
 def luhn_ok(digits: str) -> bool:
     """True when ``digits`` passes the Luhn check (SIREN and SIRET use it)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        n = int(ch)
-        if i % 2 == 1:
-            n *= 2
-            if n > 9:
-                n -= 9
-        total += n
-    return total % 10 == 0
+    return luhn.is_valid(digits)
 
 
 def make_siren(rng: random.Random) -> str:
     """A random 9-digit SIREN whose last digit is its Luhn key."""
     body = f"{rng.randint(1, 99_999_999):08d}"
-    for key in range(10):
-        if luhn_ok(body + str(key)):
-            return body + str(key)
-    raise AssertionError("a Luhn key always exists")  # pragma: no cover
+    return body + luhn.calc_check_digit(body)
 
 
 def vat_number(siren: str) -> str:
-    """The French intra-community VAT number of a SIREN: FR + key + SIREN,
-    key = (12 + 3 × (SIREN mod 97)) mod 97."""
-    key = (12 + 3 * (int(siren) % 97)) % 97
-    return f"FR{key:02d}{siren}"
+    """The French intra-community VAT number of a SIREN: FR + key + SIREN."""
+    return "FR" + stdnum_siren.to_tva(siren)
+
+
+def _usd_per_eur(day: date) -> str:
+    """The rate a CRM admin would enter for the month: the ECB's of its first day, 4 decimals."""
+    rate = ecb_rate("USD", day.replace(day=1))
+    return f"{Decimal(1) / rate.eur_per_unit:.4f}"
 
 
 def _cents(value: Decimal) -> Decimal:
@@ -208,6 +208,7 @@ def demo_invoices(count: int = 60, seed: int = 7) -> list[dict[str, Any]]:
             "id": f"demo-{seed}-{index + 1:04d}",
             "number": "",
             "currency": "EUR",
+            "exchange_rate": "",  # units of currency for one euro, as the CRM's admin entered it
             "issue_date": issue.isoformat(),
             "supply_date": (issue - timedelta(days=rng.randint(0, 10))).isoformat(),
             "due_date": (issue + timedelta(days=30)).isoformat(),
@@ -228,6 +229,12 @@ def demo_invoices(count: int = 60, seed: int = 7) -> list[dict[str, Any]]:
         inv["number"] = f"F-2026-{number:04d}"
     merged = invoices + drafts
     merged.sort(key=lambda inv: inv["id"])
+    # One invoice in twelve is billed in US dollars (same figures, VAT still French), every
+    # other one of them with the CRM's monthly rate, the others left to the ECB rate of the day.
+    for index, inv in enumerate(merged):
+        if index % 12 == 5:
+            inv["currency"] = "USD"
+            inv["exchange_rate"] = _usd_per_eur(date.fromisoformat(inv["issue_date"])) if index % 24 == 5 else ""
     # Guarantee the named customers appear whatever the seed: the demo shows them.
     merged[0]["customer"] = customers[0]
     if len(merged) > 1:

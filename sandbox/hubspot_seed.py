@@ -3,7 +3,7 @@
 What HubSpot has no standard property for is carried in custom properties
 prefixed ``pouracquit_`` (see mappings/hubspot.toml): the buyer's SIREN and
 VAT number on companies, the VAT exemption wording on line items, and the
-payment method, reference and split payments on invoices. A partially paid
+payment method, reference, split payments and exchange rate on invoices. A partially paid
 invoice is ``open`` with ``hs_amount_paid`` > 0, as in HubSpot.
 """
 
@@ -22,6 +22,12 @@ _PRODUCT_TYPE = {"goods": "inventory", "services": "service"}
 
 def _midnight(day: str) -> str:
     return f"{day}T00:00:00.000Z" if day else ""
+
+
+def _eur_per_unit(units_per_eur: str) -> str | None:
+    # HubSpot quotes a currency as company-currency units for one unit, up to 6 decimals
+    # (https://developers.hubspot.com/docs/api/settings/currencies, conversionRate)
+    return f"{Decimal(1) / Decimal(units_per_eur):.6f}" if units_per_eur else None
 
 
 def _customer(store: Store, customer: dict[str, Any], cache: dict[str, tuple[str, str]],
@@ -90,6 +96,7 @@ def seed_demo(store: Store, count: int = 60, seed: int = 7, timestamp_ms: int | 
             "pouracquit_payment_method": last["method"] if last else None,
             "pouracquit_payment_reference": last["reference"] if last else None,
             "pouracquit_payments": json.dumps(demo["payments"]) if demo["payments"] else None,
+            "pouracquit_exchange_rate": _eur_per_unit(demo["exchange_rate"]),
             "pouracquit_demo_id": demo["id"],
         }
         invoice = store.create("invoices", props, at_ms=timestamp_ms)

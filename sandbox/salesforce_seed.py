@@ -76,6 +76,8 @@ def seed_demo(org: Org, count: int = 60, seed: int = 7, modstamp: str | None = N
             "Amount_Paid__c": paid, "Payment_Date__c": last["date"] if last else None,
             "Payment_Method__c": METHOD[last["method"]] if last else None,
             "Payment_Reference__c": last["reference"] if last else None, "Demo_Id__c": demo["id"],
+            # units of the invoice currency for one euro, as Salesforce quotes ConversionRate
+            "Exchange_Rate__c": demo["exchange_rate"] or None,
             "Account__c": account_id or None, "Contact__c": contact_id, "Opportunity__c": opportunity_id or None,
         }, stamp)
         for position, line in enumerate(demo["lines"], start=1):

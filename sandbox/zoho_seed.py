@@ -26,6 +26,15 @@ def _cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def _exchange_rate(demo: dict[str, Any]) -> float | None:
+    # Zoho's Exchange_Rate: units of the record currency for one unit of the home currency
+    # (EUR here), 1 on home-currency records. A foreign record without one stands for an org
+    # whose rate is not kept on the record: pouracquit then takes the ECB rate of the day.
+    if demo["currency"] == "EUR":
+        return 1.0
+    return float(demo["exchange_rate"]) if demo["exchange_rate"] else None
+
+
 def _lookup(record: dict[str, Any], name_field: str) -> dict[str, str]:
     return {"name": str(record[name_field]), "id": record["id"]}
 
@@ -101,7 +110,8 @@ def seed_demo(store: ZohoStore, count: int = 60, seed: int = 7, at: int | None =
         address = demo["customer"]["address"]
         store.create("Invoices", {
             "Subject": f"Facture {demo['number'] or demo['id']}", "Invoice_Number": demo["number"] or None,
-            "Status": _STATUS[demo["status"]], "Currency": demo["currency"], "Exchange_Rate": 1.0,
+            "Status": _STATUS[demo["status"]], "Currency": demo["currency"],
+            "Exchange_Rate": _exchange_rate(demo),
             "Invoice_Date": demo["issue_date"], "Due_Date": demo["due_date"], "Supply_Date": demo["supply_date"],
             "Account_Name": _lookup(account, "Account_Name") if account else None,
             "Contact_Name": _lookup(contact, "Full_Name"),

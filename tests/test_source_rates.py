@@ -3,18 +3,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from support import DictTokens, fast_context
 
+from pouracquit.connectors.base import CrmSource
+from pouracquit.connectors.hubspot import HubSpotSource
 from pouracquit.connectors.hubspot_mapping import HubSpotMapper
+from pouracquit.connectors.salesforce import SalesforceSource
 from pouracquit.connectors.salesforce_mapping import SalesforceMapper
+from pouracquit.connectors.zoho import ZohoSource
 from pouracquit.connectors.zoho_mapping import ZohoMapper
 from pouracquit.core.errors import BadRecord, ConfigError
 from pouracquit.core.model import Invoice
+from pouracquit.core.rates import with_exchange_rate
 from pouracquit.mappings import load_mapping
+from pouracquit.sandbox.demo_data import demo_invoices
+from pouracquit.sandbox.hubspot import HubSpotSandbox
+from pouracquit.sandbox.salesforce import SalesforceSandbox, connector_settings
+from pouracquit.sandbox.server import Sandbox
+from pouracquit.sandbox.zoho import ZohoSandbox
+
+SCALE = 0.01
 
 Build = Callable[[str, Any, Mapping[str, Any]], Invoice]
 
@@ -99,3 +113,54 @@ def test_the_direction_can_be_turned_around(build: Build, value: Any, field: str
 def test_an_unknown_direction_stops_at_start_up(build: Build, value: Any, field: str) -> None:
     with pytest.raises(ConfigError, match=r"defaults\.exchange_rate_direction"):
         build("USD", value, {"defaults": {"exchange_rate_direction": "usd_per_eur"}})
+
+
+# -- the demo's dollar invoices, end to end through each sandbox and its connector -------------
+
+def _hubspot_source(box: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CrmSource:
+    monkeypatch.setenv("HS_TOKEN", HubSpotSandbox.DEMO_PRIVATE_APP_TOKEN)
+    return HubSpotSource.from_settings({"base_url": box.url, "access_token": {"env": "HS_TOKEN"}},
+                                       fast_context(DictTokens(), SCALE))
+
+
+def _zoho_source(box: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CrmSource:
+    monkeypatch.setenv("ZOHO_SECRET", ZohoSandbox.DEMO_CLIENT_SECRET)
+    monkeypatch.setenv("ZOHO_REFRESH", ZohoSandbox.DEMO_REFRESH_TOKEN)
+    return ZohoSource.from_settings({"accounts_url": box.url, "client_id": ZohoSandbox.DEMO_CLIENT_ID,
+                                     "client_secret": {"env": "ZOHO_SECRET"},
+                                     "refresh_token": {"env": "ZOHO_REFRESH"}}, fast_context(DictTokens(), SCALE))
+
+
+def _salesforce_source(box: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CrmSource:
+    settings = connector_settings(box, tmp_path / "secrets")
+    settings.pop("vendor")
+    return SalesforceSource.from_settings(settings, fast_context(DictTokens(), SCALE))
+
+
+@pytest.fixture(params=[(HubSpotSandbox, _hubspot_source), (ZohoSandbox, _zoho_source),
+                        (SalesforceSandbox, _salesforce_source)], ids=["hubspot", "zoho", "salesforce"])
+def seeded(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+           ) -> Iterator[CrmSource]:
+    sandbox_class, make = request.param
+    box = sandbox_class(time_factor=SCALE).start()
+    try:
+        box.seed({"demo": {"count": 60, "seed": 7}})
+        yield make(box, tmp_path, monkeypatch)
+    finally:
+        box.stop()
+
+
+def test_demo_dollar_invoices_carry_the_crm_rate_or_take_the_ecb_one(seeded: CrmSource) -> None:
+    demo = [d for d in demo_invoices(60, 7) if d["currency"] == "USD"]
+    crm_rates = sorted(Decimal(1) / Decimal(d["exchange_rate"]) for d in demo if d["exchange_rate"])
+    assert len(crm_rates) >= 2 and len(demo) > len(crm_rates)  # both kinds are in the demo
+    pages = list(seeded.changes(None))
+    assert not [r for page in pages for r in page.rejected]
+    dollars = [inv for page in pages for inv in page.invoices if inv.currency == "USD"]
+    assert len(dollars) == len(demo)
+    got = sorted(inv.exchange_rate for inv in dollars if inv.exchange_rate is not None)
+    assert len(got) == len(crm_rates)
+    assert all(abs(a - b) < Decimal("1e-6") for a, b in zip(got, crm_rates, strict=True))
+    filled = [with_exchange_rate(inv) for inv in dollars]
+    assert {inv.exchange_rate_source.split(",")[0] for inv in filled} == {"CRM", "BCE"}
+    assert all(Decimal("0.7") < inv.exchange_rate < Decimal("1") for inv in filled if inv.exchange_rate)
