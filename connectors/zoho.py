@@ -17,12 +17,12 @@ cannot select) come from ``GET /crm/v8/{module}?ids=`` (100 ids a call), then
 the accounts and contacts they name in one call each: 4 calls per 100
 invoices. ``attach`` is one multipart POST (with ``may_exist``, one GET of the
 record's attachments first). Calls go to the ``api_domain`` the token response
-names (the org's data centre); the token comes from ``accounts_url``.
+names (the org's data centre), else the configured one, else the data centre
+table's (``zoho_dc``); the token comes from ``accounts_url``.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -51,6 +51,7 @@ from pouracquit.mappings import load_mapping
 from .base import Document, Page
 from .oauth import OAuthApp, stored_refresh_token
 from .registry import ConnectorContext, parse_settings
+from .zoho_dc import by_accounts_url
 from .zoho_mapping import ZohoMapper, lookup_id, parse_when
 
 log = structlog.get_logger("pouracquit.connectors.zoho")
@@ -62,8 +63,6 @@ _BAD_RECORD_CODES = frozenset({"INVALID_DATA", "MANDATORY_NOT_FOUND", "DUPLICATE
 _CONFIG_CODES = frozenset({"OAUTH_SCOPE_MISMATCH", "NO_PERMISSION", "INVALID_MODULE", "INVALID_QUERY"})
 TOKEN_NAME = "zoho.{connection}.refresh_token"  # noqa: S105 - a TokenStore key (per connection), not a secret
 OAUTH_SCOPES = ("ZohoCRM.modules.ALL", "ZohoCRM.coql.READ")  # records, attachments, COQL
-# Zoho's accounts servers, one per data centre (accounts.zoho.com, .eu, .in, .com.au, .jp, .ca, .sa, .com.cn ...)
-_ZOHO_ACCOUNTS = re.compile(r"^https://accounts\.zoho\.[a-z]{2,3}(\.[a-z]{2})?$")
 
 
 class ZohoSettings(BaseModel):
@@ -72,7 +71,7 @@ class ZohoSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     accounts_url: str = "https://accounts.zoho.com"  # the data centre's accounts server, e.g. https://accounts.zoho.eu
-    api_domain: str | None = None  # override; by default the token response's api_domain
+    api_domain: str | None = None  # used when the token answer names none; the token answer's wins
     client_id: str
     client_secret: SecretRef
     refresh_token: SecretRef | None = None  # the initial one (or `pouracquit connect zoho`); later ones: token store
@@ -168,13 +167,15 @@ class ZohoSource:
         def accounts_server(params: Mapping[str, str]) -> str:
             named = params.get("accounts-server", "").rstrip("/")
             # the client secret only goes to the configured server or a real Zoho one
-            return named if named and (named == configured or _ZOHO_ACCOUNTS.match(named)) else configured
+            return named if named and (named == configured or by_accounts_url(named)) else configured
 
         def notes(params: Mapping[str, str], answer: Mapping[str, Any]) -> list[str]:
             lines = [f"Zoho API domain: {answer['api_domain']}"] if answer.get("api_domain") else []
             server = accounts_server(params)
             if server != configured:
-                lines.append(f'Your Zoho data centre is {server}: set accounts_url = "{server}" in this '
+                known = by_accounts_url(server)
+                where = f"{known.name} ({server})" if known else server
+                lines.append(f'Your Zoho data centre is {where}: set accounts_url = "{server}" in this '
                              f"connection's source settings.")
             return lines
 
@@ -215,7 +216,8 @@ class ZohoSource:
         rotated = answer.get("refresh_token")
         if rotated and rotated != current:
             self._ctx.tokens.put(self._token_name, rotated)
-        domain = s.api_domain or answer.get("api_domain")
+        known = by_accounts_url(s.accounts_url)
+        domain = answer.get("api_domain") or s.api_domain or (known.api_domain if known else None)
         if not domain:
             raise ConfigError("Zoho's token answer has no api_domain: set api_domain in the Zoho settings")
         self._access, self._domain = str(answer["access_token"]), str(domain).rstrip("/")

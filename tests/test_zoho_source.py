@@ -178,6 +178,38 @@ def test_calls_go_to_the_api_domain_of_the_token_answer() -> None:
     assert "order by Modified_Time asc, id asc" in coql_call.request.body.decode()
 
 
+@pytest.mark.parametrize(("server", "expected"), [
+    ("https://accounts.zohocloud.ca", "https://accounts.zohocloud.ca"),  # Canada: not accounts.zoho.*
+    ("https://accounts.zoho.sa/", "https://accounts.zoho.sa"),
+    ("https://accounts.zoho.com.cn", "https://accounts.zoho.com.cn"),
+    ("https://accounts.zoho.evil.example", "https://accounts.zoho.eu"),  # never sent the secret: configured one
+    ("https://accounts.zoho.ca", "https://accounts.zoho.eu"),  # no such data centre
+])
+def test_the_code_is_exchanged_at_a_real_zoho_data_centre_only(server: str, expected: str) -> None:
+    ctx = fast_context(DictTokens(), SCALE)
+    app = ZohoSource.oauth_app({"accounts_url": "https://accounts.zoho.eu", "client_id": "c",
+                                "client_secret": {"env": "ZOHO_SECRET"}}, ctx)
+    assert app.token_url_for is not None and app.notes is not None
+    assert app.token_url_for({"accounts-server": server}) == f"{expected}/oauth/v2/token"
+    if expected != "https://accounts.zoho.eu":
+        assert any(expected in line for line in app.notes({"accounts-server": server}, {}))
+
+
+@responses.activate
+@pytest.mark.parametrize(("answer", "setting", "expected"), [
+    ({"api_domain": "https://www.zohoapis.ca"}, "https://www.zohoapis.com", "https://www.zohoapis.ca"),
+    ({}, "https://www.zohoapis.com", "https://www.zohoapis.com"),
+    ({}, None, "https://www.zohoapis.ca"),  # the data centre table for accounts.zohocloud.ca
+])
+def test_the_token_answers_api_domain_wins(answer: dict[str, str], setting: str | None, expected: str) -> None:
+    responses.post("https://accounts.zohocloud.ca/oauth/v2/token",
+                   json={"access_token": "1000.abc", "token_type": "Bearer", "expires_in": 3600, **answer})
+    responses.post(f"{expected}/crm/v8/coql", status=204)
+    source = make_source("https://accounts.zohocloud.ca", api_domain=setting)
+    assert drain(source) == []
+    assert responses.calls[1].request.url == f"{expected}/crm/v8/coql"
+
+
 @pytest.mark.parametrize(("status", "code", "expected"), [
     (401, "INVALID_TOKEN", AuthExpired), (401, "AUTHENTICATION_FAILURE", AuthExpired),
     (401, "OAUTH_SCOPE_MISMATCH", ConfigError), (400, "INVALID_DATA", BadRecord),
