@@ -16,10 +16,13 @@ from rich.table import Table
 
 from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch, state_key
 
-from .config import parse_settings
+from .config import AdminSettings, parse_settings
 from .service import Service
 from .sync import sync_connection
 from .toml_out import dumps
+
+# The QR code of a demo receipt opens its verify page on the local admin API.
+LOCAL_VERIFY_URL = f"http://{AdminSettings().bind}"
 
 
 def _demo_settings(workdir: Path, launched: Launched) -> dict[str, Any]:
@@ -27,7 +30,7 @@ def _demo_settings(workdir: Path, launched: Launched) -> dict[str, Any]:
         "data_dir": str(workdir / "data"),
         "store": {"encryption_key": state_key(workdir / "secrets")},
         "seller": DEMO_SELLER,
-        "document": {"thank_you": "Merci pour votre confiance."},
+        "document": {"thank_you": "Merci pour votre confiance.", "verify_base_url": LOCAL_VERIFY_URL},
         "pipeline": {"vendor_backoff_seconds": 0.2, "backoff_seconds": 2.0},
         "connections": [launched.connection],
     }
@@ -117,7 +120,8 @@ def sandbox_command(source: str | None, ledger: str | None, write_config: str | 
         console.print(f"{vendor} sandbox: {box.url}  (state: {box.url}/_sandbox/state)", markup=False)
     if config:
         data = {"data_dir": "./pouracquit-data", "store": {"encryption_key": state_key(secrets)},
-                "seller": DEMO_SELLER, "connections": [launched.connection]}
+                "seller": DEMO_SELLER, "document": {"verify_base_url": LOCAL_VERIFY_URL},
+                "connections": [launched.connection]}
         config.write_text(dumps(data), encoding="utf-8")
         console.print(f"config written to {config}: try `pouracquit sync --config {config}`", markup=False)
     stop = threading.Event()
