@@ -18,6 +18,7 @@ from .fonts import font_faces
 from .mentions import require_mentions
 from .pdf import PdfWriter, embed_facturx
 from .settings import DocumentSettings, Seller
+from .validate import require_valid
 from .wording import Wording
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -78,7 +79,7 @@ class Renderer:
         with self._lock:
             pdf = self.writer.html_to_pdf(html)
         title = f"{self.wording.text('credit_title' if credit else 'title')} {receipt.number}"
-        return embed_facturx(
+        document = embed_facturx(
             pdf,
             xml,
             title=title,
@@ -86,6 +87,8 @@ class Renderer:
             author=self.seller.name,
             lang="fr-FR" if self.settings.language == "fr" else "en-GB",
         )
+        require_valid(document, self.settings.validation)  # DocumentInvalid: it goes to no ledger, no customer
+        return document
 
     def filename(self, receipt: PaidReceipt) -> str:
         """A deterministic, filesystem- and mail-safe name, e.g. facture-acquittee-F-2026-0001.pdf

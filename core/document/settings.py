@@ -172,6 +172,10 @@ class DocumentSettings(_Frozen):
     # 0: render in the service's own process; N >= 2: on N worker processes, for syncs
     # large enough that one core of rendering would be the bottleneck
     render_processes: int = Field(default=0, ge=0, le=64)
+    # every document is checked against the official Factur-X rules before it leaves:
+    # "schematron" (XSD + EN16931 + French CTC, ~50 ms), "xsd" (~3 ms) or "off";
+    # the key is `validate` ("validate" would shadow a pydantic BaseModel method)
+    validation: Literal["schematron", "xsd", "off"] = Field(default="schematron", alias="validate")
 
     @field_validator("primary_color")
     @classmethod
