@@ -1,0 +1,75 @@
+"""QuickBooks Online webhooks: the SalesReceipt changes of one company.
+
+Intuit moved its webhooks to CloudEvents (https://blogs.intuit.com/2025/11/12/upcoming-change-to-webhooks-payload-structure/):
+the body is a JSON array of events, each with ``specversion``, ``id``, ``source``,
+``type`` (``qbo.<entity>.<operation>.v1``, e.g. ``qbo.salesreceipt.updated.v1``),
+``time``, ``intuitentityid`` (the record's Id), ``intuitaccountid`` (the realmId)
+and ``data`` (field names as in Intuit's SDKs: intuit/QuickBooks-V3-DotNET-SDK
+``Intuit.Ipp.WebhooksService.WebhooksCloudEvent``, whose release V14.7.0.4 reads
+both formats). The older ``{"eventNotifications": [{"realmId", "dataChangeEvent":
+{"entities": [{"name", "id", "operation"}]}}]}`` envelope is still read, for
+replays of deliveries stored before the switch. Either way the raw body is
+signed in ``intuit-signature`` (base64 HMAC-SHA256 with the app's verifier token).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pouracquit.core.errors import WebhookRejected
+from pouracquit.core.secrets import SecretRef
+
+from .base import LedgerChange, WebhookRequest
+from .signatures import verify_body
+
+# CloudEvents operation words -> the legacy operation names LedgerChange carries
+# (Intuit's entity table: Create, Update, Delete, Merge, Void, Emailed).
+_OPERATIONS = {"created": "Create", "updated": "Update", "deleted": "Delete", "merged": "Merge",
+               "voided": "Void", "emailed": "Emailed"}
+_DESTRUCTIVE = frozenset({"Delete", "Void"})
+_TYPE = re.compile(r"^qbo\.(?P<entity>[a-z]+)\.(?P<operation>[a-z]+)\.v\d+$")
+
+
+def sales_receipt_changes(request: WebhookRequest, verifier_token: SecretRef | None,
+                          realm_id: str) -> list[LedgerChange]:
+    """Verify ``intuit-signature`` (WebhookRejected otherwise) and list the
+    SalesReceipts of ``realm_id`` the body names, CloudEvents or legacy."""
+    verify_body(request, "intuit-signature", verifier_token, "webhook_verifier_token")
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        raise WebhookRejected("webhook body is not JSON") from None
+    if isinstance(body, list):
+        return _cloud_events(body, realm_id)
+    if isinstance(body, dict) and "eventNotifications" in body:
+        return _legacy(body, realm_id)
+    raise WebhookRejected("webhook body is neither a CloudEvents array nor an eventNotifications document")
+
+
+def _change(ref: str, operation: str) -> LedgerChange:
+    return LedgerChange(ref=ref, operation=operation, destructive=operation in _DESTRUCTIVE)
+
+
+def _cloud_events(events: list[Any], realm_id: str) -> list[LedgerChange]:
+    changes = []
+    for event in events:
+        if not isinstance(event, dict) or str(event.get("intuitaccountid")) != realm_id:
+            continue
+        kind = _TYPE.match(str(event.get("type", "")))
+        if kind is None or kind["entity"] != "salesreceipt" or not event.get("intuitentityid"):
+            continue
+        operation = _OPERATIONS.get(kind["operation"], kind["operation"].capitalize())
+        changes.append(_change(str(event["intuitentityid"]), operation))
+    return changes
+
+
+def _legacy(body: dict[str, Any], realm_id: str) -> list[LedgerChange]:
+    notes = body.get("eventNotifications") or []
+    return [
+        _change(str(entity.get("id")), str(entity.get("operation", "")))
+        for note in notes if isinstance(note, dict) and str(note.get("realmId")) == realm_id
+        for entity in (note.get("dataChangeEvent") or {}).get("entities") or []
+        if isinstance(entity, dict) and entity.get("name") == "SalesReceipt" and entity.get("id")
+    ]
