@@ -1,5 +1,5 @@
 """The ``pouracquit`` command: sync, run, receipts, status, connect, render,
-archive, keygen, sandbox, demo.
+archive, check, keygen, sandbox, demo.
 
 Each subcommand imports what it needs when it runs, so `keygen` or a
 configuration error answers without loading the PDF renderer or the SDKs.
@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from . import logs
@@ -32,6 +33,19 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from .commands import sync_command
 
     return sync_command(_settings(args), connection=args.connection, dry_run=args.dry_run)
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    from .commands import backfill_command
+
+    return backfill_command(_settings(args), args.connection, args.since, book=not args.no_ledger)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -83,6 +97,12 @@ def _cmd_connect(args: argparse.Namespace) -> int:
                            open_browser=not args.no_browser)
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .check_cmd import check_command
+
+    return check_command([Path(f) for f in args.files], paid=args.paid, level=args.level)
+
+
 def _cmd_keygen(args: argparse.Namespace) -> int:
     from cryptography.fernet import Fernet
 
@@ -119,6 +139,10 @@ def parser() -> argparse.ArgumentParser:
     p = command("sync", _cmd_sync, "Run one pass over every connection and exit.")
     p.add_argument("--connection", help="only this connection")
     p.add_argument("--dry-run", action="store_true", help="print what would be created; write nothing anywhere")
+    p = command("backfill", _cmd_backfill, "Make the documents of invoices paid before a connection's start date.")
+    p.add_argument("--connection", required=True, help="the connection to backfill")
+    p.add_argument("--from", dest="since", required=True, type=_day, help="first payment day to include (YYYY-MM-DD)")
+    p.add_argument("--no-ledger", action="store_true", help="archive and attach to the CRM, book nothing")
     command("run", _cmd_run, "Run the background service with its admin HTTP API.")
     p = command("receipts", _cmd_receipts, "Inspect and retry receipts.")
     p.add_argument("action", choices=["list", "show", "retry"])
@@ -137,6 +161,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--connection", help="the connection to authorise (default: the only one using the vendor)")
     p.add_argument("--port", type=int, default=8788, help="local port of the redirect listener (default 8788)")
     p.add_argument("--no-browser", action="store_true", help="print the authorisation URL, do not open it")
+    p = command("check", _cmd_check, "Validate Factur-X PDFs with the official XSD and EN16931/FR-CTC schematrons.",
+                config=False)
+    p.add_argument("files", nargs="+", metavar="FILE", help="Factur-X PDF (or its XML)")
+    p.add_argument("--paid", action="store_true", help="also require a fully paid document (BT-115 = 0)")
+    p.add_argument("--level", choices=["xsd", "schematron"], default="schematron",
+                   help="xsd: the schema alone; schematron (default): schema and business rules")
     command("keygen", _cmd_keygen, "Print a new store.encryption_key (a Fernet key).", config=False)
     for name, run, help_text in (
         ("sandbox", _cmd_sandbox, "Run the vendor emulators alone, seeded with demo data."),
