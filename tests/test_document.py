@@ -33,7 +33,7 @@ RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformation
 COMPANY = Party(
     name="Société Cliente SARL",
     siren="552100554",
-    vat_number="FR22552100554",
+    vat_number="FR96552100554",
     email="ap@client.example",
     address=Address(line1="5 avenue Foch", postal_code="69006", city="Lyon"),
 )
