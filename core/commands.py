@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -65,7 +65,28 @@ def sync_command(settings: Settings, connection: str | None, dry_run: bool) -> i
             for p in result.planned:
                 plan.add_row(*(Text(cell) for cell in (p.source_id, p.number, p.customer, p.amount)))
             out.print(plan)
-    summary = Table(title="pouracquit sync" + (" (dry run: nothing written)" if dry_run else ""))
+    return _report(service, results, "pouracquit sync" + (" (dry run: nothing written)" if dry_run else ""),
+                   out, err)
+
+
+def backfill_command(settings: Settings, connection: str, since: date, book: bool) -> int:
+    """Documents for invoices paid from ``since`` up to the connection's start date."""
+    from .backfill import backfill
+
+    service = Service.open(settings)
+    err, out = Console(stderr=True), Console()
+    try:
+        result = backfill(service, settings.connection(connection).name, since, book=book)
+    finally:
+        service.close()
+    out.print(f"{connection}: {len(result.planned)} invoices paid from {since} to {result.start_date} queued"
+              + ("" if book else " (not booked in the ledger)"), markup=False)
+    return _report(service, [result], "pouracquit backfill", out, err)
+
+
+def _report(service: Service, results: list[SyncResult], title: str, out: Console, err: Console) -> int:
+    """The summary table, then one line per thing a person must look at; the exit code."""
+    summary = Table(title=title)
     for col in ("connection", "invoices seen", "paid", "receipts done", "retrying", "failed", "quarantined",
                 "rejected records", "seconds"):
         summary.add_column(col, justify="right")
@@ -77,6 +98,11 @@ def sync_command(settings: Settings, connection: str | None, dry_run: bool) -> i
     calls = service.meter.snapshot()
     if calls:
         out.print("API calls: " + ", ".join(f"{v} {n}" for v, n in sorted(calls.items())))
+    for r in results:
+        if r.before_start:
+            out.print(f"{r.connection}: {r.before_start} invoices paid before the start date {r.start_date} get no "
+                      f"receipt; `pouracquit backfill --connection {r.connection} --from DATE` makes them",
+                      markup=False)
     # one line per thing a person must look at, whatever the terminal width
     for r in results:
         if r.error:

@@ -4,6 +4,7 @@ validated at start-up. A wrong or missing key is one line naming the key."""
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,6 +107,9 @@ class ConnectionSettings(_Section):
     mapping: MappingOverrides = MappingOverrides()
     # money going back after a receipt: a credit note (facture d'avoir), or only an event to look at
     refunds: Literal["credit_note", "flag"] = "credit_note"
+    # invoices paid before this day get no receipt (`pouracquit backfill` makes them on demand);
+    # unset: the day of the connection's first sync
+    start_date: date | None = None
 
 
 class Settings(_Section):

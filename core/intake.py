@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -26,7 +27,7 @@ from pouracquit.connectors.base import Page
 from pouracquit.state.store import Unit
 from pouracquit.state.tables import Receipt, Snapshot
 
-from .credit import credit_invoice
+from .credit import PARIS, credit_invoice
 from .diff import PaymentEvent, Seen, diff
 from .errors import BadRecord, ConfigError, one_line
 from .model import Invoice, InvoiceStatus
@@ -45,6 +46,8 @@ class IntakePolicy:
 
     refunds: Literal["credit_note", "flag"] = "credit_note"
     language: Literal["fr", "en"] = "fr"
+    # paid before this day: no receipt (the history before pouracquit), unless backfilled
+    start_date: date | None = None
 
 
 @dataclass
@@ -64,6 +67,13 @@ class IntakeReport:
     rejected: dict[str, str] = field(default_factory=dict)
     # events that need a person to look, one line each: (source id, what happened)
     notices: list[tuple[str, str]] = field(default_factory=list)
+    before_start: int = 0
+
+
+def paid_on(invoice: Invoice) -> date:
+    """The day (in France) an invoice was paid in full: its last payment's."""
+    last = invoice.last_payment
+    return (last.paid_at if last else invoice.modified_at).astimezone(PARIS).date()
 
 
 def seen_of(snapshot: Snapshot | None) -> Seen | None:
@@ -109,7 +119,7 @@ def new_receipt(connection: str, invoice: Invoice, version: int, *, kind: str = 
 
 
 @contextmanager
-def _one_record(u: Unit | None, connection: str, source_id: str, report: IntakeReport) -> Iterator[None]:
+def one_record(u: Unit | None, connection: str, source_id: str, report: IntakeReport) -> Iterator[None]:
     """Take one record in; a failure quarantines it instead of stopping the page."""
     try:
         with u.savepoint() if u is not None else nullcontext():
@@ -139,7 +149,7 @@ def take_page(u: Unit | None, connection: str, page: Page, report: IntakeReport,
     policy = policy or IntakePolicy()
     for invoice in page.invoices:
         report.seen += 1
-        with _one_record(u, connection, invoice.source_id, report):
+        with one_record(u, connection, invoice.source_id, report):
             _take(u, connection, invoice, report, dry_snapshots, policy)
     for sid, reason in page.rejected:
         _quarantine(u, connection, sid, reason, report)
@@ -157,6 +167,9 @@ def _take(u: Unit | None, connection: str, invoice: Invoice, report: IntakeRepor
     paid_before = stored.amount_paid if stored else Decimal("0")
     for event in diff(seen_of(stored), invoice):
         report.events[event.value] += 1
+        if event is PaymentEvent.PAID and policy.start_date and paid_on(invoice) < policy.start_date:
+            report.before_start += 1  # remembered as paid with no receipt: `backfill` can still make one
+            continue
         if event is PaymentEvent.PAID:
             version, credit_version, credited = version + 1, 0, Decimal("0")
             report.planned.append(PlannedReceipt(

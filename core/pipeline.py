@@ -41,6 +41,7 @@ log = structlog.get_logger("pouracquit.pipeline")
 
 STEPS = ("number", "render", "archive", "ledger_record", "ledger_attach", "crm_attach", "done")
 EXTERNAL = frozenset({"ledger_record", "ledger_attach", "crm_attach"})
+LEDGER_STEPS = frozenset({"ledger_record", "ledger_attach"})
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -262,6 +263,8 @@ class Pipeline:
         nxt = STEPS[STEPS.index(step) + 1]
         if step == "number":
             return self._number(receipt, invoice, nxt)
+        if step in LEDGER_STEPS and not receipt.book:
+            return self._complete(receipt, step, {})  # backfilled with --no-ledger: archived and attached only
         may_exist = receipt.intent == step
         if step in EXTERNAL:
             self.heartbeat.check(receipt.id)  # a worker that lost its lease writes nothing more

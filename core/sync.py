@@ -6,7 +6,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +21,7 @@ from .pipeline import Pipeline
 from .service import Service
 
 log = structlog.get_logger("pouracquit.sync")
+PARIS = ZoneInfo("Europe/Paris")
 
 
 @dataclass
@@ -31,6 +33,8 @@ class SyncResult:
     planned: list[PlannedReceipt] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
     notices: list[tuple[str, str]] = field(default_factory=list)
+    before_start: int = 0
+    start_date: date | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
     errors: dict[str, str] = field(default_factory=dict)
     duration: float = 0.0
@@ -52,9 +56,18 @@ class Progress:
     on_receipt: Callable[[str], None] = lambda outcome: None
 
 
-def intake_policy(service: Service, name: str) -> IntakePolicy:
-    return IntakePolicy(refunds=service.settings.connection(name).refunds,
-                        language=service.settings.document.language)
+def intake_policy(service: Service, name: str, *, dry_run: bool = False) -> IntakePolicy:
+    """How ``name`` takes invoices in; its start date is the config's, else the
+    day of its first sync (kept, unless this is a dry run)."""
+    conn = service.settings.connection(name)
+    start = conn.start_date
+    if start is None:
+        state = service.store.connection_states().get(name)
+        start = state.start_date if state is not None and state.start_date else datetime.now(PARIS).date()
+        if (state is None or state.start_date is None) and not dry_run:
+            with service.store.unit() as u:
+                u.connection_state(name).start_date = start
+    return IntakePolicy(refunds=conn.refunds, language=service.settings.document.language, start_date=start)
 
 
 def store_problem(exc: SQLAlchemyError) -> str:
@@ -87,7 +100,7 @@ def sync_connection(
     state = service.store.connection_states().get(name)
     intake = IntakeReport()
     dry_snapshots: dict[str, Snapshot] | None = None
-    policy = intake_policy(service, name)
+    policy = intake_policy(service, name, dry_run=dry_run)
     try:
         if dry_run:
             dry_snapshots = {}
@@ -118,6 +131,7 @@ def sync_connection(
     result.seen, result.events, result.planned, result.rejected, result.notices = (
         intake.seen, intake.events, intake.planned, intake.rejected, intake.notices,
     )
+    result.before_start, result.start_date = intake.before_start, policy.start_date
     result.duration = time.monotonic() - clock
     if not dry_run:
         try:

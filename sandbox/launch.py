@@ -128,6 +128,9 @@ def launch(source: str | None, ledger: str | None, secrets: Path, *, count: int 
         "name": name,
         "interval_seconds": 60,
         "jitter_seconds": 2,
+        # the seeded history is paid from January 2026 on; a real connection leaves start_date
+        # unset (its first sync's day), so that its first run does not book years of invoices
+        "start_date": "2026-01-01",
         "source": src.settings(boxes[0], secrets),
         "ledger": led.settings(boxes[1], secrets),
     }

@@ -7,7 +7,7 @@ payment and the cursor that moved past it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Column, Text, UniqueConstraint
@@ -30,6 +30,9 @@ class ConnectionState(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     last_duration_s: float | None = None
     runs: int = 0
+    # invoices paid before this day get no receipt unless backfilled; set on the first sync
+    # when the config names none, so a first run never books a company's whole history
+    start_date: date | None = None
 
 
 class Snapshot(SQLModel, table=True):
@@ -70,6 +73,8 @@ class Receipt(SQLModel, table=True):
     kind: str = Field(default="receipt", max_length=20)
     payment_version: int
     original_receipt_id: str | None = Field(default=None, max_length=32)
+    # False for a backfilled document the user asked not to book (`backfill --no-ledger`)
+    book: bool = True
     credits_json: str | None = Field(default=None, sa_column=Column(Text))
     status: str = Field(default="pending", index=True, max_length=20)
     step: str = Field(default="number", max_length=20)
@@ -153,3 +158,14 @@ class Credential(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=100)
     value: str = Field(sa_column=Column(Text, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WebhookSeen(SQLModel, table=True):
+    """A webhook signature a connection accepted, kept until its timestamp is
+    too old to pass anyway, so a replay is refused even after a restart."""
+
+    __tablename__ = "webhook_seen"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    digest: str = Field(primary_key=True, max_length=64)  # SHA-256 of the signature: fixed width
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

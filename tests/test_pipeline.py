@@ -133,3 +133,30 @@ def test_a_credit_note_waits_for_its_receipt_to_be_booked(store: Store, tmp_path
     credit = next(r for r in store.receipts() if r.kind == "credit_note")
     assert credit.step in ("number", "ledger_record") and credit.status == "pending"
     assert ledger.orders == []
+
+
+def test_a_start_date_keeps_the_history_out_and_backfill_brings_it_once(
+        store: Store, tmp_path: Path, parts, make_invoice: Make) -> None:  # type: ignore[no-untyped-def]
+    from pouracquit.core.backfill import queue_backfill
+    from pouracquit.core.intake import IntakePolicy
+
+    source, ledger, renderer = parts
+    old = make_invoice("old", number="F-1")  # paid 2026-03-05
+    source.put(old, make_invoice("new", number="F-2", payments=(), paid=None))
+    policy = IntakePolicy(start_date=date(2026, 4, 1))
+    report = IntakeReport()
+    with store.unit() as u:
+        take_page(u, "conn", next(source.changes(None)), report, policy=policy)
+    assert report.before_start == 1 and store.receipts() == []
+    for _ in range(2):  # a second backfill finds the receipt and queues nothing more
+        with store.unit() as u:
+            queue_backfill(u, "conn", next(source.changes(None)), date(2026, 1, 1), date(2026, 4, 1), book=False,
+                           report=IntakeReport())
+    Pipeline(wiring(store, tmp_path, source, ledger, renderer), "me").drain()
+    (receipt,) = store.receipts()
+    assert (receipt.source_id, receipt.status, receipt.ledger_id) == ("old", "done", None)
+    assert ledger.orders == [] and source.attached["old"]  # archived and attached, not booked
+    with store.unit() as u:  # the next sync sees nothing new in it
+        report = IntakeReport()
+        take_page(u, "conn", next(source.changes(None)), report, policy=policy)
+    assert report.events["paid"] == 0 and len(store.receipts()) == 1
