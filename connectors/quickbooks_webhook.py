@@ -1,4 +1,5 @@
-"""QuickBooks Online webhooks: the SalesReceipt changes of one company.
+"""QuickBooks Online webhooks: the changes to one company's documents of the
+kinds pouracquit books.
 
 Intuit moved its webhooks to CloudEvents (https://blogs.intuit.com/2025/11/12/upcoming-change-to-webhooks-payload-structure/):
 the body is a JSON array of events, each with ``specversion``, ``id``, ``source``,
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pouracquit.core.errors import WebhookRejected
@@ -32,44 +34,46 @@ _DESTRUCTIVE = frozenset({"Delete", "Void"})
 _TYPE = re.compile(r"^qbo\.(?P<entity>[a-z]+)\.(?P<operation>[a-z]+)\.v\d+$")
 
 
-def sales_receipt_changes(request: WebhookRequest, verifier_token: SecretRef | None,
-                          realm_id: str) -> list[LedgerChange]:
+def ledger_changes(request: WebhookRequest, verifier_token: SecretRef | None, realm_id: str,
+                   kinds: Iterable[str], ref: Callable[[Any, str], str]) -> list[LedgerChange]:
     """Verify ``intuit-signature`` (WebhookRejected otherwise) and list the
-    SalesReceipts of ``realm_id`` the body names, CloudEvents or legacy."""
+    documents of ``realm_id`` whose entity is one of ``kinds`` (Intuit's names:
+    ``SalesReceipt``...) the body names, CloudEvents or legacy; ``ref(kind, id)``
+    is the ledger id the pipeline stored for the document."""
     verify_body(request, "intuit-signature", verifier_token, "webhook_verifier_token")
     try:
         body = json.loads(request.body)
     except ValueError:
         raise WebhookRejected("webhook body is not JSON") from None
+    wanted = {kind.lower(): kind for kind in kinds}  # CloudEvents spell the entity in lower case
     if isinstance(body, list):
-        return _cloud_events(body, realm_id)
-    if isinstance(body, dict) and "eventNotifications" in body:
-        return _legacy(body, realm_id)
-    raise WebhookRejected("webhook body is neither a CloudEvents array nor an eventNotifications document")
+        found = _cloud_events(body, realm_id, wanted)
+    elif isinstance(body, dict) and "eventNotifications" in body:
+        found = _legacy(body, realm_id, wanted)
+    else:
+        raise WebhookRejected("webhook body is neither a CloudEvents array nor an eventNotifications document")
+    return [LedgerChange(ref=ref(kind, entity_id), operation=operation, destructive=operation in _DESTRUCTIVE)
+            for kind, entity_id, operation in found]
 
 
-def _change(ref: str, operation: str) -> LedgerChange:
-    return LedgerChange(ref=ref, operation=operation, destructive=operation in _DESTRUCTIVE)
-
-
-def _cloud_events(events: list[Any], realm_id: str) -> list[LedgerChange]:
-    changes = []
+def _cloud_events(events: list[Any], realm_id: str, wanted: dict[str, str]) -> list[tuple[str, str, str]]:
+    found = []
     for event in events:
         if not isinstance(event, dict) or str(event.get("intuitaccountid")) != realm_id:
             continue
         kind = _TYPE.match(str(event.get("type", "")))
-        if kind is None or kind["entity"] != "salesreceipt" or not event.get("intuitentityid"):
+        if kind is None or kind["entity"] not in wanted or not event.get("intuitentityid"):
             continue
         operation = _OPERATIONS.get(kind["operation"], kind["operation"].capitalize())
-        changes.append(_change(str(event["intuitentityid"]), operation))
-    return changes
+        found.append((wanted[kind["entity"]], str(event["intuitentityid"]), operation))
+    return found
 
 
-def _legacy(body: dict[str, Any], realm_id: str) -> list[LedgerChange]:
+def _legacy(body: dict[str, Any], realm_id: str, wanted: dict[str, str]) -> list[tuple[str, str, str]]:
     notes = body.get("eventNotifications") or []
     return [
-        _change(str(entity.get("id")), str(entity.get("operation", "")))
+        (str(entity["name"]), str(entity["id"]), str(entity.get("operation", "")))
         for note in notes if isinstance(note, dict) and str(note.get("realmId")) == realm_id
         for entity in (note.get("dataChangeEvent") or {}).get("entities") or []
-        if isinstance(entity, dict) and entity.get("name") == "SalesReceipt" and entity.get("id")
+        if isinstance(entity, dict) and entity.get("name") in wanted.values() and entity.get("id")
     ]

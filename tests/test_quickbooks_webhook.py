@@ -9,13 +9,19 @@ from typing import Any
 import pytest
 
 from pouracquit.connectors.base import LedgerChange, WebhookRequest
-from pouracquit.connectors.quickbooks_webhook import sales_receipt_changes
+from pouracquit.connectors.quickbooks_webhook import ledger_changes
 from pouracquit.connectors.signatures import body_signature
 from pouracquit.core.errors import WebhookRejected
 from pouracquit.core.secrets import SecretRef
 
 REALM = "9130350000000001"
 VERIFIER = "verifier-token-for-tests"
+KINDS = ("SalesReceipt", "RefundReceipt")
+
+
+def changes(request: WebhookRequest, token: SecretRef | None) -> list[LedgerChange]:
+    """As the QuickBooks ledger calls it: a SalesReceipt's plain Id, ``Kind:Id`` otherwise."""
+    return ledger_changes(request, token, REALM, KINDS, lambda kind, i: i if kind == "SalesReceipt" else f"{kind}:{i}")
 
 
 @pytest.fixture
@@ -40,10 +46,12 @@ def event(entity_id: str, kind: str, realm: str = REALM) -> dict[str, Any]:
 def test_cloud_events_name_the_sales_receipts_of_this_company(token: SecretRef) -> None:
     body = [event("41", "qbo.salesreceipt.updated.v1"), event("42", "qbo.salesreceipt.deleted.v1"),
             event("43", "qbo.salesreceipt.voided.v1"), event("44", "qbo.salesreceipt.created.v1"),
-            event("45", "qbo.invoice.updated.v1"), event("46", "qbo.salesreceipt.updated.v1", realm="1")]
-    assert sales_receipt_changes(signed(body), token, REALM) == [
+            event("45", "qbo.invoice.updated.v1"), event("46", "qbo.salesreceipt.updated.v1", realm="1"),
+            event("47", "qbo.refundreceipt.created.v1")]
+    assert changes(signed(body), token) == [
         LedgerChange("41", "Update", False), LedgerChange("42", "Delete", True),
-        LedgerChange("43", "Void", True), LedgerChange("44", "Create", False)]
+        LedgerChange("43", "Void", True), LedgerChange("44", "Create", False),
+        LedgerChange("RefundReceipt:47", "Create", False)]
 
 
 def test_the_legacy_envelope_gives_the_same_changes(token: SecretRef) -> None:
@@ -51,29 +59,29 @@ def test_the_legacy_envelope_gives_the_same_changes(token: SecretRef) -> None:
         {"name": "SalesReceipt", "id": "41", "operation": "Update", "lastUpdated": "2026-11-30T04:00:00Z"},
         {"name": "SalesReceipt", "id": "42", "operation": "Delete", "lastUpdated": "2026-11-30T04:00:00Z"},
         {"name": "Invoice", "id": "45", "operation": "Update", "lastUpdated": "2026-11-30T04:00:00Z"}]}}]}
-    assert sales_receipt_changes(signed(body), token, REALM) == [
+    assert changes(signed(body), token) == [
         LedgerChange("41", "Update", False), LedgerChange("42", "Delete", True)]
 
 
 @pytest.mark.parametrize("body", [[{"type": "qbo.salesreceipt.updated.v1"}], {"eventNotifications": []}])
 def test_a_wrong_signature_is_refused_in_both_formats(token: SecretRef, body: Any) -> None:
     with pytest.raises(WebhookRejected, match="intuit-signature"):
-        sales_receipt_changes(signed(body, key="another-app"), token, REALM)
+        changes(signed(body, key="another-app"), token)
 
 
 @pytest.mark.parametrize("body", [{"events": []}, "text", 42])
 def test_other_documents_are_refused(token: SecretRef, body: Any) -> None:
     with pytest.raises(WebhookRejected):
-        sales_receipt_changes(signed(body), token, REALM)
+        changes(signed(body), token)
 
 
 def test_malformed_events_are_skipped_not_fatal(token: SecretRef) -> None:
     body = ["x", {"type": "salesreceipt.updated", "intuitaccountid": REALM, "intuitentityid": "1"},
             {"type": "qbo.salesreceipt.updated.v1", "intuitaccountid": REALM},
             event("7", "qbo.salesreceipt.merged.v1")]
-    assert sales_receipt_changes(signed(body), token, REALM) == [LedgerChange("7", "Merge", False)]
+    assert changes(signed(body), token) == [LedgerChange("7", "Merge", False)]
 
 
 def test_no_verifier_token_refuses_everything() -> None:
     with pytest.raises(WebhookRejected, match="webhook_verifier_token"):
-        sales_receipt_changes(signed([event("1", "qbo.salesreceipt.updated.v1")]), None, REALM)
+        changes(signed([event("1", "qbo.salesreceipt.updated.v1")]), None)
