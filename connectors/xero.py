@@ -1,116 +1,66 @@
-"""Xero ledger: a paid invoice becomes an AUTHORISED ACCREC Invoice plus a
-Payment for its full amount (so Xero shows it PAID), with the PDF attached.
-With ``mode = "bank_transaction"`` it becomes one RECEIVE BankTransaction.
+"""Xero ledger: a paid invoice becomes an AUTHORISED ACCREC Invoice plus one
+Payment per payment the CRM recorded (so Xero shows it PAID), with the PDF
+attached. With ``mode = "bank_transaction"`` it becomes one RECEIVE
+BankTransaction. A credit note (facture d'avoir) becomes an ACCRECCREDIT
+CreditNote, refunded by a Payment when money went back (``xero_credit``).
+A foreign-currency invoice is booked in its currency at its own rate.
 
 Exactly once, by three layers: an ``Idempotency-Key`` on every write (Xero
 answers a repeated key with the first response, so replaying a lost answer is
-safe; ``<key>:invoice`` and ``<key>:payment`` differ), a lookup by the
+safe; ``<key>:invoice`` and each ``<key>:payment...`` differ), a lookup by the
 Reference (= the receipt key) before any create when an earlier attempt may
 have written, and Xero's unique ACCREC invoice numbers, which send a blind
-create back to that lookup. An invoice found without its payment only gets
-the payment.
+create back to that lookup. An invoice found without all its payments only
+gets the missing ones.
 
 Call budget: tax rates and accounts once per run, contacts in pages of 100
-once per run; after that a receipt costs an invoice, a payment and an upload.
-Values never go into a ``where`` filter unless they are ours (the receipt
-key): Xero's filter syntax has no escape for a double quote.
+once per run, currencies once when a foreign one appears; after that a
+receipt costs an invoice, a payment per CRM payment and an upload.
+
+Spec references (``spec#/...``) are to Xero's OpenAPI spec in
+``sandbox/specs/xero/xero_accounting.yaml``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from pouracquit.core.calls import CallGate, VendorClient
-from pouracquit.core.errors import BadRecord, ConfigError, PermanentError, WebhookRejected
-from pouracquit.core.model import Invoice, Line, Party
+from pouracquit.core.errors import BadRecord, PermanentError, WebhookRejected
 from pouracquit.core.money import round_cents
-from pouracquit.mappings import load_mapping, lookup
+from pouracquit.mappings import load_mapping
 
+from . import xero_payments
 from .base import Document, LedgerChange, ReceiptOrder, WebhookRequest
 from .oauth import OAuthApp
 from .registry import ConnectorContext
 from .signatures import verify_body
-from .xero_session import VENDOR, DuplicateNumber, XeroApi, XeroSettings, classify, oauth_app
+from .xero_credit import CreditNotes, credit_note_id, ref_of
+from .xero_directory import Directory
+from .xero_format import HOME_CURRENCY, NUMBER_MAX, REFERENCE_MAX, amount, booking_day, literal, xero_rate
+from .xero_session import (
+    CALL_BUDGET,
+    CONCURRENT_CALLS,
+    VENDOR,
+    DuplicateNumber,
+    XeroApi,
+    XeroSettings,
+    classify,
+    oauth_app,
+)
 
-NUMBER_MAX = 255
-CONTACT_NAME_MAX = 255
-CENT = Decimal("0.01")
-# The date a French company books a payment on: its own calendar day.
-BOOKING_TZ = ZoneInfo("Europe/Paris")
-_SAFE_LITERAL = re.compile(r'^[^"\\]*$')
-
-
-def literal(value: str) -> str:
-    """A ``where`` string literal. Xero's parser has no escape for ``"`` (``Name=="O\\"Brien"`` is a
-    QueryParseException), so a value holding one is refused here rather than sent."""
-    if not _SAFE_LITERAL.match(value):
-        raise PermanentError(f"value {value!r} cannot appear in a Xero where filter (no escape for quotes)")
-    return f'"{value}"'
-
-
-def rate_key(rate: Decimal) -> str:
-    """``Decimal("5.50")`` -> ``"5.5"``: the key of ``[vat_rates]``."""
-    text = format(rate.normalize(), "f")
-    return text if text != "-0" else "0"
-
-
-def line_taxes(invoice: Invoice) -> list[Decimal]:
-    """Per-line VAT summing, per rate, to the invoice's own VAT (rounded once per rate, BR-CO-17).
-
-    Xero rounds tax line by line; sending each line's TaxAmount, off by at most a
-    cent from Xero's own, makes Xero's total the invoice's total."""
-    taxes = [round_cents(line.net * line.vat_rate / 100) for line in invoice.lines]
-    for bucket in invoice.vat_breakdown():
-        members = [i for i, line in enumerate(invoice.lines)
-                   if line.vat_rate.normalize() == bucket.rate and line.vat_exemption == bucket.exemption]
-        diff = bucket.tax - sum((taxes[i] for i in members), Decimal("0"))
-        members.sort(key=lambda i: -abs(invoice.lines[i].net))
-        step = CENT if diff > 0 else -CENT
-        k = 0
-        while diff != 0 and members:
-            taxes[members[k % len(members)]] += step
-            diff -= step
-            k += 1
-    return taxes
-
-
-def _amount(value: Decimal) -> float:
-    """A JSON number with exactly the decimal digits of ``value`` (float repr round-trips them)."""
-    return float(value)
-
-
-@dataclass
-class _Refs:
-    """The organisation's reference data, read once per run."""
-
-    tax_rates: list[dict[str, Any]]
-    sales_account: str
-    bank_account: str
-
-
-@dataclass
-class _Contacts:
-    by_email: dict[str, str] = field(default_factory=dict)
-    by_name: dict[str, str] = field(default_factory=dict)
-
-    def add(self, row: Mapping[str, Any]) -> None:
-        email = str(row.get("EmailAddress") or "").strip().lower()
-        if email:
-            self.by_email.setdefault(email, str(row["ContactID"]))
-        self.by_name[str(row["Name"]).strip().lower()] = str(row["ContactID"])
+# Webhook event categories naming documents pouracquit books (xero-webhooks.yaml: INVOICE, and
+# CREDITNOTE in its example), and how each becomes the id record_receipt returned.
+_WEBHOOK_REFS = {"INVOICE": str, "CREDITNOTE": ref_of}
 
 
 class XeroLedger:
-    """Books paid invoices in Xero (connectors.base.Ledger)."""
+    """Books paid invoices and credit notes in Xero (connectors.base.Ledger)."""
 
     role: Literal["ledger"] = "ledger"
     vendor = VENDOR
@@ -130,12 +80,12 @@ class XeroLedger:
         self.api = XeroApi(settings, ctx.tokens, self._call, ctx.window_scale)
         self.client = VendorClient(
             vendor=VENDOR, classify=classify, meter=ctx.meter,
-            gate=CallGate(limit=60, window=60 * ctx.window_scale, concurrency=5),
+            gate=CallGate(limit=CALL_BUDGET[0], window=CALL_BUDGET[1] * ctx.window_scale,
+                          concurrency=CONCURRENT_CALLS),
             retry=ctx.retry, refresh=self.api.refresh,
         )
-        self._lock = threading.RLock()
-        self._refs: _Refs | None = None
-        self._contacts: _Contacts | None = None
+        self.directory = Directory(self.api, mapping)
+        self.credit_notes = CreditNotes(self.api, self.directory, mapping, self._currency_fields)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> XeroLedger:
@@ -156,7 +106,9 @@ class XeroLedger:
 
     # -- Ledger protocol ----------------------------------------------------------
     def find_receipt(self, order: ReceiptOrder) -> str | None:
-        """The invoice (or bank transaction) booked for ``order`` once it is fully paid."""
+        """The document booked for ``order`` once it is complete (paid, refunded)."""
+        if order.is_credit_note:
+            return self.credit_notes.find(order)
         if self._bank_mode:
             found = self._find_bank_transaction(order)
             return str(found["BankTransactionID"]) if found else None
@@ -167,6 +119,8 @@ class XeroLedger:
 
     def record_receipt(self, order: ReceiptOrder, *, may_exist: bool) -> str:
         """Book the receipt once; the booked total must equal the invoice's gross total."""
+        if order.is_credit_note:
+            return self.credit_notes.record(order, may_exist)
         self._check_order(order)
         if self._bank_mode:
             return self._record_bank_transaction(order, may_exist)
@@ -185,28 +139,28 @@ class XeroLedger:
         self._check_total(order, "Invoice", invoice)
         due = Decimal(str(invoice.get("AmountDue")))
         if due != 0:
-            if Decimal(str(invoice.get("AmountPaid") or 0)) != 0:
-                raise PermanentError(f"Xero invoice {order.number} is partly paid by someone else "
-                                     f"({invoice.get('AmountPaid')} paid): settle it by hand")
-            self._pay(order, str(invoice["InvoiceID"]))
+            planned = xero_payments.plan(order, self.mapping)
+            for payment in xero_payments.missing(planned, invoice.get("Payments") or [], due, order.number):
+                self._pay(order, payment, str(invoice["InvoiceID"]))
         return str(invoice["InvoiceID"])
 
     def record_receipts(self, orders: Sequence[ReceiptOrder]) -> dict[str, str | PermanentError]:
         """Book fresh receipts in three calls per batch, against Xero's 60 calls a
         minute: new contacts in one PUT /Contacts, the invoices in one PUT
-        /Invoices, their payments in one PUT /Payments, each with an
+        /Invoices, all their payments in one PUT /Payments, each with an
         Idempotency-Key derived from the orders' keys. ``summarizeErrors=false``
         keeps one refused element from sinking the others; those are left out
-        of the answer for the one-by-one path (bank transaction mode too)."""
+        of the answer for the one-by-one path (credit notes and bank transaction
+        mode too)."""
         if self._bank_mode:
             return {}
-        ready = [o for o in orders if self._bookable(o)]
-        self._create_contacts([o.invoice.customer for o in ready])
+        ready = [o for o in orders if not o.is_credit_note and self._bookable(o)]
+        self.directory.create_contacts([o.invoice.customer for o in ready])
         bodies = []
         for order in ready:
             try:
                 bodies.append((order, self._invoice_body(order)))
-            except BadRecord:
+            except (BadRecord, PermanentError):
                 continue  # reported against that order by the one-by-one path
         if not bodies:
             return {}
@@ -215,7 +169,7 @@ class XeroLedger:
                                   params={"unitdp": 4, "summarizeErrors": "false"},
                                   idempotency_key=f"batch:{batch}:invoices")
         booked: dict[str, str | PermanentError] = {}
-        unpaid: list[tuple[ReceiptOrder, str]] = []
+        unpaid: list[tuple[ReceiptOrder, str, list[xero_payments.PlannedPayment]]] = []
         for (order, _), row in zip(bodies, answer["Invoices"], strict=True):
             if row.get("StatusAttributeString") != "OK" or not row.get("InvoiceID"):
                 continue
@@ -224,15 +178,16 @@ class XeroLedger:
             except PermanentError as exc:
                 booked[order.key] = exc
                 continue
-            unpaid.append((order, str(row["InvoiceID"])))
+            unpaid.append((order, str(row["InvoiceID"]), xero_payments.plan(order, self.mapping)))
         if unpaid:
-            answer = self.api.request("payment.batch", "PUT", "/Payments",
-                                      json={"Payments": [self._payment_body(o, i) for o, i in unpaid]},
-                                      params={"summarizeErrors": "false"}, idempotency_key=f"batch:{batch}:payments")
-            for (order, invoice_id), row in zip(unpaid, answer["Payments"], strict=True):
-                amount = Decimal(str(row.get("Amount") or 0))
-                if row.get("StatusAttributeString") == "OK" and amount == order.invoice.gross_total.rounded().amount:
-                    booked[order.key] = invoice_id
+            bank = self.directory.references().bank_account
+            flat = [(order, p) for order, _, planned in unpaid for p in planned]
+            answer = self.api.request("payment.batch", "PUT", "/Payments", json={"Payments": [
+                xero_payments.body(p, invoice_id, bank) for _, invoice_id, planned in unpaid for p in planned]},
+                params={"summarizeErrors": "false"}, idempotency_key=f"batch:{batch}:payments")
+            failed = {order.key for (order, p), row in zip(flat, answer["Payments"], strict=True)
+                      if row.get("StatusAttributeString") != "OK" or Decimal(str(row.get("Amount") or 0)) != p.amount}
+            booked.update({order.key: invoice_id for order, invoice_id, _ in unpaid if order.key not in failed})
         return booked
 
     def _bookable(self, order: ReceiptOrder) -> bool:
@@ -242,29 +197,9 @@ class XeroLedger:
             return False
         return True
 
-    def _create_contacts(self, parties: Sequence[Party]) -> None:
-        """Create the contacts this run has not seen in one call; a refused one is
-        left to the one-by-one path, which handles a namesake."""
-        index = self._contact_index()
-        missing: dict[str, dict[str, Any]] = {}
-        for party in parties:
-            name, email = party.name[:CONTACT_NAME_MAX].strip(), party.email.strip().lower()
-            if (email and email in index.by_email) or name.lower() in index.by_name:
-                continue
-            missing.setdefault(name.lower(), self._contact_body(party, name))
-        if not missing:
-            return
-        key = hashlib.sha256("\x1f".join([self.api.tenant(), *sorted(missing)]).encode()).hexdigest()[:48]
-        answer = self.api.request("contact.batch", "PUT", "/Contacts", json={"Contacts": list(missing.values())},
-                                  params={"summarizeErrors": "false"}, idempotency_key=f"contacts:{key}")
-        with self._lock:
-            for row in answer["Contacts"]:
-                if row.get("StatusAttributeString") == "OK" and row.get("ContactID"):
-                    index.add(row)
-
     def parse_ledger_webhook(self, request: WebhookRequest) -> list[LedgerChange]:
         """Xero webhook (``x-xero-signature``; an intent-to-receive check is a
-        signed batch with no events): the invoices of this tenant it names."""
+        signed batch with no events): the invoices and credit notes of this tenant it names."""
         verify_body(request, "x-xero-signature", self.settings.webhook_key, "webhook_key")
         try:
             events = json.loads(request.body).get("events") or []
@@ -273,29 +208,32 @@ class XeroLedger:
         tenant = self.settings.tenant_id
         return [
             # Xero says CREATE or UPDATE only: a void or delete is an UPDATE, so any change is worth a look
-            LedgerChange(ref=str(e.get("resourceId")), operation=str(e.get("eventType", "")), destructive=False)
+            LedgerChange(ref=_WEBHOOK_REFS[e["eventCategory"]](str(e.get("resourceId"))),
+                         operation=str(e.get("eventType", "")), destructive=False)
             for e in events
-            if isinstance(e, dict) and e.get("eventCategory") == "INVOICE" and e.get("resourceId")
+            if isinstance(e, dict) and e.get("eventCategory") in _WEBHOOK_REFS and e.get("resourceId")
             and (tenant is None or e.get("tenantId") == tenant)
         ]
 
     def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
-        """Upload ``document`` as an attachment of document ``ref``; idempotent by FileName."""
-        kind = "BankTransactions" if self._bank_mode else "Invoices"
+        """Upload ``document`` to document ``ref`` (spec#/paths/~1Invoices~1{InvoiceID}~1Attachments~1{FileName}
+        and the same under CreditNotes and BankTransactions); idempotent by FileName."""
+        note = credit_note_id(ref)
+        kind, doc_id = ("CreditNotes", note) if note else ("BankTransactions" if self._bank_mode else "Invoices", ref)
+        path = f"/{kind}/{quote(doc_id, safe='')}/Attachments"
         if may_exist:
-            rows = self.api.request("attachment.find", "GET", f"/{kind}/{quote(ref, safe='')}/Attachments")
-            for row in rows.get("Attachments") or []:
+            for row in self.api.request("attachment.find", "GET", path).get("Attachments") or []:
                 if row.get("FileName") == document.name:
                     return str(row["AttachmentID"])
         key = hashlib.sha256(f"{ref}\x1f{document.name}\x1f{document.sha256}".encode()).hexdigest()
+        # The spec's request body is application/octet-stream (raw bytes); Xero types the file by its name.
         answer = self.api.request(
-            "attachment.upload", "PUT", f"/{kind}/{quote(ref, safe='')}/Attachments/{quote(document.name, safe='')}",
-            data=document.content, headers={"Content-Type": document.media_type},
-            idempotency_key=f"attach:{key[:48]}",
+            "attachment.upload", "PUT", f"{path}/{quote(document.name, safe='')}", data=document.content,
+            headers={"Content-Type": "application/octet-stream"}, idempotency_key=f"attach:{key[:48]}",
         )
         return str(answer["Attachments"][0]["AttachmentID"])
 
-    # -- invoice + payment ------------------------------------------------------------
+    # -- invoice + payments -----------------------------------------------------------
     def _check_order(self, order: ReceiptOrder) -> None:
         if not order.number or len(order.number) > NUMBER_MAX:
             raise BadRecord(f"receipt number {order.number!r} cannot be a Xero InvoiceNumber "
@@ -312,63 +250,43 @@ class XeroLedger:
     def _check_total(self, order: ReceiptOrder, kind: str, booked: Mapping[str, Any]) -> None:
         total = round_cents(Decimal(str(booked.get("Total"))))
         expected = order.invoice.gross_total.rounded()
-        if total != expected.amount:
-            raise PermanentError(f"Xero {kind} for {order.number} totals {total} {expected.currency} but the "
+        currency = str(booked.get("CurrencyCode") or expected.currency)
+        if total != expected.amount or currency != expected.currency:
+            raise PermanentError(f"Xero {kind} for {order.number} totals {total} {currency} but the "
                                  f"invoice totals {expected}: check the tax rates of the mapping")
 
-    def _lines(self, invoice: Invoice) -> list[dict[str, Any]]:
-        refs = self._references()
-        items = []
-        for line, tax in zip(invoice.lines, line_taxes(invoice), strict=True):
-            item: dict[str, Any] = {
-                "Description": line.description[:4000] or "-", "Quantity": _amount(line.quantity),
-                "UnitAmount": _amount(line.unit_price), "AccountCode": refs.sales_account,
-                "TaxType": self._tax_type(line, refs), "TaxAmount": _amount(tax),
-            }
-            if line.discount:
-                item["DiscountAmount"] = _amount(line.discount)
-            items.append(item)
-        return items
-
-    def _dates(self, order: ReceiptOrder) -> tuple[str, str]:
-        payment = order.invoice.last_payment
-        assert payment is not None  # _check_order
-        paid_on = payment.paid_at.astimezone(BOOKING_TZ).date()
-        return order.invoice.issue_date.isoformat(), (order.invoice.due_date or paid_on).isoformat()
+    def _currency_fields(self, order: ReceiptOrder) -> dict[str, Any]:
+        """CurrencyCode and, for a foreign currency the organisation has added, CurrencyRate in
+        Xero's direction (``xero_format.xero_rate``); without the invoice's own rate Xero applies
+        its rate of the document's date (spec#/components/schemas/Invoice/properties/CurrencyRate)."""
+        invoice = order.invoice
+        fields: dict[str, Any] = {"CurrencyCode": invoice.currency}
+        if invoice.currency != HOME_CURRENCY:
+            self.directory.check_currency(invoice.currency)
+            if invoice.exchange_rate is not None:
+                fields["CurrencyRate"] = amount(xero_rate(invoice.exchange_rate))
+        return fields
 
     def _invoice_body(self, order: ReceiptOrder) -> dict[str, Any]:
         invoice = order.invoice
-        issued, due = self._dates(order)
+        payment = invoice.last_payment
+        assert payment is not None  # _check_order
         return {
             "Type": "ACCREC", "Status": "AUTHORISED", "InvoiceNumber": order.number, "Reference": order.key,
-            "Contact": {"ContactID": self._contact_id(invoice.customer)}, "Date": issued, "DueDate": due,
-            "LineAmountTypes": "Exclusive", "CurrencyCode": invoice.currency, "LineItems": self._lines(invoice),
+            "Contact": {"ContactID": self.directory.contact_id(invoice.customer)},
+            "Date": invoice.issue_date.isoformat(), "DueDate": (invoice.due_date or booking_day(payment)).isoformat(),
+            "LineAmountTypes": "Exclusive", **self._currency_fields(order),
+            "LineItems": self.directory.line_items(invoice),
         }
 
-    def _payment_text(self, order: ReceiptOrder) -> str:
-        payment = order.invoice.last_payment
-        assert payment is not None
-        words = lookup(self.mapping["payment_methods"], payment.method.value, "payment_methods")
-        return " ".join(part for part in (str(words), payment.reference) if part) or order.number
-
-    def _payment_body(self, order: ReceiptOrder, invoice_id: str) -> dict[str, Any]:
-        payment = order.invoice.last_payment
-        assert payment is not None
-        return {
-            "Invoice": {"InvoiceID": invoice_id}, "Account": {"Code": self._references().bank_account},
-            "Date": payment.paid_at.astimezone(BOOKING_TZ).date().isoformat(),
-            "Amount": _amount(order.invoice.gross_total.rounded().amount),
-            "Reference": self._payment_text(order)[:255],
-        }
-
-    def _pay(self, order: ReceiptOrder, invoice_id: str) -> None:
-        body = {"Payments": [self._payment_body(order, invoice_id)]}
-        answer = self.api.request("payment.create", "PUT", "/Payments", json=body,
-                                  idempotency_key=f"{order.key}:payment")
+    def _pay(self, order: ReceiptOrder, payment: xero_payments.PlannedPayment, invoice_id: str) -> None:
+        body = xero_payments.body(payment, invoice_id, self.directory.references().bank_account)
+        answer = self.api.request("payment.create", "PUT", "/Payments", json={"Payments": [body]},
+                                  idempotency_key=payment.key)
         paid = answer["Payments"][0]
-        if Decimal(str(paid.get("Amount"))) != order.invoice.gross_total.rounded().amount:
+        if Decimal(str(paid.get("Amount"))) != payment.amount:
             raise PermanentError(f"Xero booked a payment of {paid.get('Amount')} for {order.number}, "
-                                 f"expected {order.invoice.gross_total}")
+                                 f"expected {payment.amount}")
 
     # -- bank transaction mode -----------------------------------------------------------
     def _find_bank_transaction(self, order: ReceiptOrder) -> dict[str, Any] | None:
@@ -379,111 +297,28 @@ class XeroLedger:
 
     def _record_bank_transaction(self, order: ReceiptOrder, may_exist: bool) -> str:
         found = self._find_bank_transaction(order) if may_exist else None
+        refs = self.directory.references()
+        if found is None and refs.bank_currency and refs.bank_currency != order.invoice.currency:
+            # spec#/components/schemas/BankTransaction/properties/CurrencyRate: "Setting currency is only
+            # supported on overpayments": a bank transaction is in its bank account's currency.
+            raise PermanentError(f"a Xero bank transaction is in its bank account's currency ({refs.bank_currency}), "
+                                 f"not {order.invoice.currency}: book {order.invoice.currency} receipts with mode "
+                                 f"\"invoice_payment\" or set bank_account to a {order.invoice.currency} bank account")
         if found is None:
             payment = order.invoice.last_payment
             assert payment is not None
+            text = xero_payments.payment_text(self.mapping, payment, order.number)
             body = {"BankTransactions": [{
-                "Type": "RECEIVE", "Contact": {"ContactID": self._contact_id(order.invoice.customer)},
-                "BankAccount": {"Code": self._references().bank_account},
-                "Date": payment.paid_at.astimezone(BOOKING_TZ).date().isoformat(),
+                "Type": "RECEIVE", "Contact": {"ContactID": self.directory.contact_id(order.invoice.customer)},
+                "BankAccount": {"Code": refs.bank_account},
+                "Date": booking_day(payment).isoformat(),
                 # The key leads so a later lookup finds it; the number and payment text follow for people.
-                "Reference": f"{order.key} {order.number} {self._payment_text(order)}"[:255],
-                "LineAmountTypes": "Exclusive", "CurrencyCode": order.invoice.currency,
-                "LineItems": self._lines(order.invoice),
+                "Reference": f"{order.key} {order.number} {text}"[:REFERENCE_MAX],
+                "LineAmountTypes": "Exclusive", **self._currency_fields(order),
+                "LineItems": self.directory.line_items(order.invoice),
             }]}
             answer = self.api.request("banktransaction.create", "PUT", "/BankTransactions", json=body,
                                       idempotency_key=f"{order.key}:banktransaction")
             found = answer["BankTransactions"][0]
         self._check_total(order, "BankTransaction", found)
         return str(found["BankTransactionID"])
-
-    # -- per-run lookups -------------------------------------------------------------------
-    def _references(self) -> _Refs:
-        """Tax rates and accounts: read once per run, checked against the mapping."""
-        with self._lock:
-            if self._refs is None:
-                rates = self.api.request("taxrates.list", "GET", "/TaxRates").get("TaxRates") or []
-                accounts = self.api.request("accounts.list", "GET", "/Accounts").get("Accounts") or []
-                by_code = {str(a.get("Code")): a for a in accounts if a.get("Status", "ACTIVE") == "ACTIVE"}
-                sales, bank = str(self.mapping["accounts"]["sales"]), str(self.mapping["accounts"]["bank"])
-                if by_code.get(sales, {}).get("Class") != "REVENUE":
-                    raise ConfigError(f"Xero has no active revenue account with Code {sales!r} "
-                                      f"(setting sales_account, mapping accounts.sales)")
-                bank_row = by_code.get(bank, {})
-                if bank_row.get("Type") != "BANK" and not bank_row.get("EnablePaymentsToAccount"):
-                    raise ConfigError(f"Xero has no bank account with Code {bank!r} that takes payments "
-                                      f"(setting bank_account, mapping accounts.bank)")
-                self._refs = _Refs([r for r in rates if r.get("Status") == "ACTIVE"], sales, bank)
-            return self._refs
-
-    def _tax_type(self, line: Line, refs: _Refs) -> str:
-        exemptions = self.mapping.get("exemptions", {})
-        if line.vat_rate == 0 and line.vat_exemption in exemptions:
-            pattern, key = exemptions[line.vat_exemption], f"exemptions.{line.vat_exemption}"
-        else:
-            key = rate_key(line.vat_rate)
-            pattern, key = lookup(self.mapping["vat_rates"], key, "vat_rates"), f"vat_rates.{key}"
-        found = [r for r in refs.tax_rates
-                 if Decimal(str(r.get("EffectiveRate"))) == line.vat_rate and r.get("CanApplyToRevenue", True)
-                 and re.search(str(pattern), str(r.get("Name")), re.IGNORECASE)]
-        if len(found) != 1:
-            names = ", ".join(str(r.get("Name")) for r in found) or "none"
-            raise ConfigError(f"mapping {key} = {pattern!r} must match exactly one active Xero sales tax rate "
-                              f"of {line.vat_rate} %, it matches {names}")
-        return str(found[0]["TaxType"])
-
-    def _contact_index(self) -> _Contacts:
-        with self._lock:
-            if self._contacts is None:
-                index, page = _Contacts(), 1
-                while True:
-                    answer = self.api.request("contacts.list", "GET", "/Contacts",
-                                              params={"page": page, "summaryOnly": "true"})
-                    rows = answer.get("Contacts") or []
-                    for row in rows:
-                        index.add(row)
-                    pagination = answer.get("pagination") or {}
-                    if not rows or page >= int(pagination.get("pageCount") or page):
-                        break
-                    page += 1
-                self._contacts = index
-            return self._contacts
-
-    @staticmethod
-    def _contact_body(party: Party, name: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"Name": name, "EmailAddress": party.email, "Addresses": [{
-            "AddressType": "STREET", "AddressLine1": party.address.line1, "AddressLine2": party.address.line2,
-            "City": party.address.city, "PostalCode": party.address.postal_code, "Country": party.address.country,
-        }]}
-        if party.vat_number:
-            body["TaxNumber"] = party.vat_number
-        if party.siren:
-            body["CompanyNumber"] = party.siren
-        return body
-
-    def _contact_id(self, party: Party) -> str:
-        """Match by EmailAddress, then by Name (unique in Xero); create once and remember it for the run."""
-        index = self._contact_index()
-        name = party.name[:CONTACT_NAME_MAX].strip()
-        email = party.email.strip().lower()
-        found = (index.by_email.get(email) if email else None) or index.by_name.get(name.lower())
-        if found:
-            return found
-        body = self._contact_body(party, name)
-        key = "contact:" + hashlib.sha256(f"{self.api.tenant()}\x1f{name.lower()}".encode()).hexdigest()[:48]
-        try:
-            answer = self.api.request("contact.create", "PUT", "/Contacts", json={"Contacts": [body]},
-                                      idempotency_key=key)
-        except BadRecord as exc:
-            if "already assigned" not in str(exc):
-                raise
-            with self._lock:  # created elsewhere since the list was read: read it again
-                self._contacts = None
-            again = self._contact_index().by_name.get(name.lower())
-            if again is None:
-                raise
-            return again
-        row = answer["Contacts"][0]
-        with self._lock:
-            index.add(row)
-        return str(row["ContactID"])

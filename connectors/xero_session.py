@@ -39,8 +39,22 @@ TOKEN_NAME = "xero.refresh_token"  # noqa: S105 - a TokenStore key, not a secret
 PRODUCTION_API = "https://api.xero.com/api.xro/2.0"
 PRODUCTION_IDENTITY = "https://identity.xero.com"
 PRODUCTION_AUTHORIZE = "https://login.xero.com/identity/connect/authorize"
-OAUTH_SCOPES = ("offline_access", "accounting.transactions", "accounting.contacts", "accounting.settings",
-                "accounting.attachments")
+# Granular scopes: apps created from 2026-03-02 can no longer ask for accounting.transactions, which
+# they replace (Xero, "Upcoming changes to Xero accounting API scopes"; scope table at
+# developer.xero.com/documentation/guides/oauth2/scopes; see docs/vendors.md, Xero). Invoices and credit
+# notes need accounting.invoices, payments and refunds accounting.payments, bank transactions
+# accounting.banktransactions; tax rates, accounts and currencies accounting.settings. An app created
+# before then may keep the broad scope until Xero retires it: setting ``scopes``.
+OAUTH_SCOPES = ("offline_access", "accounting.invoices", "accounting.payments", "accounting.banktransactions",
+                "accounting.contacts", "accounting.settings", "accounting.attachments")
+# Xero allows 60 calls a minute and 5 in flight per organisation ("API rate limits",
+# developer.xero.com/documentation/guides/oauth2/limits); pacing at exactly 60 draws 429s when
+# clocks and retries line up, so keep a margin, as the HubSpot client does.
+CALL_BUDGET = (55, 60.0)
+CONCURRENT_CALLS = 5
+# Where Xero keeps the currencies an organisation may use (the refusal names the setting).
+CURRENCY_FIX = ("in Xero add it under Settings > Currencies (Add Currency; multi-currency needs a Xero plan "
+                "that includes it), then retry the receipt")
 REFRESH_MARGIN = 60.0  # refresh this many (vendor) seconds before the access token expires
 log = structlog.get_logger("pouracquit.xero")
 
@@ -63,6 +77,9 @@ class XeroSettings(BaseModel):
     bank_account: str | None = Field(default=None, description="bank account Code (overrides the mapping)")
     timeout: float = Field(default=30.0, gt=0)
     webhook_key: SecretRef | None = Field(default=None, description="the app's webhooks signing key")
+    scopes: tuple[str, ...] = Field(default=OAUTH_SCOPES, min_length=1,
+                              description="OAuth scopes `connect` asks for; an app created before 2026-03-02 may "
+                              "list the broad accounting.transactions instead of the granular ones")
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> XeroSettings:
@@ -77,7 +94,7 @@ class XeroSettings(BaseModel):
 
 
 class DuplicateNumber(BadRecord):
-    """Xero's "Invoice # must be unique.": an ACCREC invoice already carries this number."""
+    """Xero's "Invoice # must be unique." (or the credit note's): a document already carries this number."""
 
 
 # HTTP status -> what the pipeline does; a 400 is read further by ``error_from_response``.
@@ -98,8 +115,10 @@ def error_from_response(response: requests.Response) -> PouracquitError:
         messages = [str(v.get("Message")) for elem in body.get("Elements") or []
                     for v in elem.get("ValidationErrors") or []] or [str(body.get("Message"))]
         text = f"xero refused the record: {'; '.join(dict.fromkeys(messages))}"[:500]
-        return DuplicateNumber(text) if any("must be unique" in m and "Invoice" in m for m in messages) \
-            else BadRecord(text)
+        if any("not subscribed to currency" in m for m in messages):
+            return PermanentError(f"{text}: {CURRENCY_FIX}")
+        numbered = any("must be unique" in m and ("Invoice" in m or "Credit Note" in m) for m in messages)
+        return DuplicateNumber(text) if numbered else BadRecord(text)
     if status == 400 and isinstance(body, dict) and body.get("Type") == "QueryParseException":
         return PermanentError(f"xero could not parse a filter: {body.get('Message')}")
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -251,5 +270,5 @@ def oauth_app(settings: XeroSettings) -> OAuthApp:
     return OAuthApp(vendor=VENDOR, authorize_url=PRODUCTION_AUTHORIZE if identity == PRODUCTION_IDENTITY
                     else f"{identity}/connect/authorize", token_url=f"{identity}/connect/token",
                     client_id=settings.client_id, client_secret=settings.client_secret.value().get_secret_value(),
-                    scopes=OAUTH_SCOPES, token_name=TOKEN_NAME, client_auth="basic", timeout=settings.timeout,
+                    scopes=settings.scopes, token_name=TOKEN_NAME, client_auth="basic", timeout=settings.timeout,
                     notes=notes)

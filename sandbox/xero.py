@@ -18,8 +18,11 @@ Behaviour worth knowing:
   ``X-AppMinLimit-Remaining``; a 429 names the limit in ``X-Rate-Limit-Problem``
   (``minute``, ``day``, ``concurrent``) with ``Retry-After`` for minute and day;
 * ``where`` filters follow Xero's syntax, without escapes (see ``xero_where``);
-* ``exchanges`` keeps the JSON request and response bodies of API calls, for
-  tests that validate them against Xero's OpenAPI spec.
+* ``currencies`` are the organisation's (``DEMO_CURRENCIES``: EUR, the base,
+  and USD); a document in another one is refused with Xero's validation error;
+* ``exchanges`` keeps every API call as sent and answered (method, path,
+  query, headers, body; status, content type, body), for tests that validate
+  them against Xero's OpenAPI spec (``sandbox/specs/xero``).
 """
 
 from __future__ import annotations
@@ -29,16 +32,18 @@ import copy
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode
+from urllib.parse import parse_qs, urlencode
 
 from .oauth import TokenIssuer
 from .server import HttpError, RateRule, Request, Response, Sandbox
-from .xero_books import PAGE_SIZE, TENANT_ID, TENANT_NAME, Books, msdate, not_found, validation
+from .xero_books import ATTACHABLE, Books
+from .xero_endpoints import Endpoints
+from .xero_rules import DEMO_CURRENCIES, TENANT_ID, TENANT_NAME, msdate, validation
 
 DEMO_TENANT_ID = TENANT_ID
 DEMO_TENANT_NAME = TENANT_NAME
@@ -49,6 +54,9 @@ API_PREFIX = "/api.xro/2.0"
 ACCESS_TTL = 1800.0  # Xero access tokens: 30 minutes
 IDEMPOTENCY_TTL = 86_400.0  # a key is remembered 24 hours
 APP_MINUTE_LIMIT = 10_000
+# What the demo connection was granted: the granular scopes apps created since 2026-03-02 get.
+DEMO_SCOPES = ("offline_access accounting.invoices accounting.payments accounting.banktransactions "
+               "accounting.contacts accounting.settings accounting.attachments")
 MINUTE = RateRule("minute", limit=60, window=60.0)
 DAY = RateRule("day", limit=5000, window=86_400.0)
 CONCURRENT = RateRule("concurrent", concurrent=5)
@@ -65,18 +73,19 @@ def _wire(value: Any) -> Any:
     return value
 
 
-class XeroSandbox(Sandbox):
-    """One Xero organisation behind Xero's identity server, limits and error shapes."""
+class XeroSandbox(Endpoints, Sandbox):
+    """One Xero organisation behind Xero's identity server, limits and error shapes;
+    ``currencies`` lists the ones it has added (Settings > Currencies)."""
 
     vendor = "xero"
     rate_rules = (MINUTE, DAY, CONCURRENT)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, currencies: Iterable[str] = DEMO_CURRENCIES, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.books = Books()
+        self.books = Books(currencies)
         self.issuer = TokenIssuer(access_ttl=ACCESS_TTL, rotate=True, time_factor=self.time_factor)
         self.issuer.register_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
-        self.issuer.add_refresh_token(DEMO_REFRESH_TOKEN, DEMO_CLIENT_ID, "accounting.transactions offline_access")
+        self.issuer.add_refresh_token(DEMO_REFRESH_TOKEN, DEMO_CLIENT_ID, DEMO_SCOPES)
         self.operations: Counter[str] = Counter()
         self.replays = 0
         self.exchanges: deque[dict[str, Any]] = deque(maxlen=5000)
@@ -88,18 +97,23 @@ class XeroSandbox(Sandbox):
         api = API_PREFIX
         self.route("GET", api + r"/Contacts", "contacts_list", self._api(self._contacts))
         for method in ("PUT", "POST"):
-            self.route(method, api + r"/Contacts", "contacts_create", self._api(self._create("Contacts")))
-            self.route(method, api + r"/Invoices", "invoices_create", self._api(self._create("Invoices")))
-            self.route(method, api + r"/Invoices/(?P<id>[^/]+)/Attachments/(?P<name>[^/]+)", "attachments_upload",
-                       self._api(self._upload))
+            for key in ("Contacts", "Invoices", "CreditNotes"):
+                self.route(method, api + "/" + key, key.lower() + "_create", self._api(self._create(key)))
+            for kind in ATTACHABLE:  # spec#/paths/~1{kind}~1{ID}~1Attachments~1{FileName}
+                self.route(method, api + f"/{kind}/(?P<id>[^/]+)/Attachments/(?P<name>[^/]+)", "attachments_upload",
+                           self._api(self._upload(kind)))
+        for kind in ATTACHABLE:
+            self.route("GET", api + f"/{kind}/(?P<id>[^/]+)/Attachments", "attachments_list",
+                       self._api(self._attachments(kind)))
         self.route("GET", api + r"/Invoices", "invoices_list", self._api(self._invoices))
         self.route("GET", api + r"/Invoices/(?P<id>[^/]+)", "invoices_get", self._api(self._invoice))
-        self.route("GET", api + r"/Invoices/(?P<id>[^/]+)/Attachments", "attachments_list",
-                   self._api(self._attachments))
+        self.route("GET", api + r"/CreditNotes", "creditnotes_list", self._api(self._credit_notes))
+        self.route("GET", api + r"/CreditNotes/(?P<id>[^/]+)", "creditnotes_get", self._api(self._credit_note))
         self.route("PUT", api + r"/Payments", "payments_create", self._api(self._create("Payments")))
         self.route("PUT", api + r"/BankTransactions", "banktransactions_create",
                    self._api(self._create("BankTransactions")))
         self.route("GET", api + r"/BankTransactions", "banktransactions_list", self._api(self._bank_transactions))
+        self.route("GET", api + r"/Currencies", "currencies_list", self._api(self._currencies))
         self.route("GET", api + r"/TaxRates", "taxrates_list", self._api(self._tax_rates))
         self.route("GET", api + r"/Accounts", "accounts_list", self._api(self._accounts))
 
@@ -190,7 +204,8 @@ class XeroSandbox(Sandbox):
         if pair is None:
             return Response(status=400, body={"error": "invalid_grant"})
         self.operations["token " + grant] += 1
-        return Response(body={**pair, "token_type": "Bearer", "scope": "accounting.transactions offline_access"})
+        scope = self.issuer.grant_scope(str(pair.get("refresh_token"))) or ""
+        return Response(body={**pair, "token_type": "Bearer", "scope": scope})
 
     def _bearer(self, request: Request) -> None:
         header = request.header("authorization") or ""
@@ -225,6 +240,7 @@ class XeroSandbox(Sandbox):
                 kept = self._replies.get((tenant, key)) if key else None
                 if kept and now - kept[0] < self.scaled(IDEMPOTENCY_TTL) and kept[1] == request.path:
                     self.replays += 1
+                    self._record(request, kept[2])
                     return copy.deepcopy(kept[2])
                 try:
                     response = self._envelope(handler(request))
@@ -247,129 +263,12 @@ class XeroSandbox(Sandbox):
         return Response(body=_wire(body))
 
     def _record(self, request: Request, response: Response) -> None:
-        sent = None
-        if request.body and "json" in (request.header("content-type") or ""):
-            sent = request.json()
-        self.exchanges.append({"method": request.method, "path": request.path, "request": sent,
-                               "status": response.status, "response": _wire(copy.deepcopy(response.body))})
-
-    @staticmethod
-    def _items(request: Request, key: str) -> list[dict[str, Any]]:
-        """A create body: ``{"Invoices": [...]}`` or a single object, as Xero accepts both."""
-        body = request.json()
-        items = body.get(key) if isinstance(body, dict) and key in body else [body]
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items) or not items:
-            raise validation(f"The request body must hold {key}")
-        return items
-
-    @staticmethod
-    def _page_arg(request: Request) -> int | None:
-        text = request.arg("page")
-        return int(text) if text and text.isdigit() else None
-
-    # -- endpoints ------------------------------------------------------------------------
-    def _create(self, key: str) -> Callable[[Request], dict[str, Any]]:
-        def write(body: dict[str, Any], request: Request) -> dict[str, Any]:
-            if key == "Invoices":
-                return self.books.create_invoice(body, 4 if request.arg("unitdp") == "4" else 2)
-            writer = {"Contacts": self.books.create_contact, "Payments": self.books.create_payment,
-                      "BankTransactions": self.books.create_bank_transaction}[key]
-            return writer(body)
-
-        def handler(request: Request) -> dict[str, Any]:
-            items = self._items(request, key)
-            if request.arg("summarizeErrors") == "false":
-                # each element stands alone: the valid ones are saved, the others come back with their errors
-                answers = []
-                for item in items:
-                    try:
-                        answers.append({**write(item, request), "StatusAttributeString": "OK"})
-                    except HttpError as exc:
-                        element = (exc.response.body.get("Elements") or [{}])[0]
-                        answers.append({**item, "HasErrors": True, "StatusAttributeString": "ERROR",
-                                        "ValidationErrors": element.get("ValidationErrors", [])})
-                self.operations[f"create {key}"] += sum(a["StatusAttributeString"] == "OK" for a in answers)
-                return {key: answers}
-            # summarised: one invalid element refuses the whole request and nothing is saved
-            saved = copy.deepcopy(self.books) if len(items) > 1 else None
-            try:
-                created = [write(item, request) for item in items]
-            except HttpError:
-                if saved is not None:
-                    self.books = saved
-                raise
-            self.operations[f"create {key}"] += len(created)
-            return {key: created}
-
-        return handler
-
-    def _contacts(self, request: Request) -> dict[str, Any]:
-        rows = list(self.books.contacts.values())
-        if request.arg("includeArchived") != "true":
-            rows = [r for r in rows if r["ContactStatus"] != "ARCHIVED"]
-        rows = self.books.select(rows, request.arg("where"))
-        if request.arg("summaryOnly") == "true":
-            rows = [{k: r[k] for k in ("ContactID", "Name", "EmailAddress", "ContactStatus", "UpdatedDateUTC")}
-                    for r in rows]
-        page, pagination = self.books.page(rows, self._page_arg(request))
-        self.operations["list Contacts"] += 1
-        return {"Contacts": page, **({"pagination": pagination} if pagination else {})}
-
-    def _invoices(self, request: Request) -> dict[str, Any]:
-        rows = list(self.books.invoices.values())
-        numbers = request.arg("InvoiceNumbers")
-        if numbers:
-            wanted = set(numbers.split(","))
-            rows = [r for r in rows if r["InvoiceNumber"] in wanted]
-        ids = request.arg("IDs")
-        if ids:
-            rows = [r for r in rows if r["InvoiceID"] in set(ids.split(","))]
-        statuses = request.arg("Statuses")
-        if statuses:
-            rows = [r for r in rows if r["Status"] in set(statuses.split(","))]
-        rows = self.books.select(rows, request.arg("where"))
-        page_no = self._page_arg(request)
-        if page_no is not None:  # paged lists leave the line items out, as Xero's do
-            rows = [{k: v for k, v in r.items() if k not in ("LineItems", "Attachments")} for r in rows]
-        page, pagination = self.books.page(rows, page_no, PAGE_SIZE)
-        self.operations["list Invoices"] += 1
-        return {"Invoices": page, **({"pagination": pagination} if pagination else {})}
-
-    def _invoice(self, request: Request) -> dict[str, Any]:
-        ident = request.params["id"]
-        row = self.books.invoices.get(ident) or next(
-            (r for r in self.books.invoices.values() if r["InvoiceNumber"] == ident), None)
-        if row is None:
-            raise not_found()
-        self.operations["get Invoice"] += 1
-        return {"Invoices": [row]}
-
-    def _bank_transactions(self, request: Request) -> dict[str, Any]:
-        rows = self.books.select(list(self.books.bank_transactions.values()), request.arg("where"))
-        page, pagination = self.books.page(rows, self._page_arg(request))
-        self.operations["list BankTransactions"] += 1
-        return {"BankTransactions": page, **({"pagination": pagination} if pagination else {})}
-
-    def _tax_rates(self, request: Request) -> dict[str, Any]:
-        self.operations["list TaxRates"] += 1
-        return {"TaxRates": self.books.select(self.books.tax_rates, request.arg("where"))}
-
-    def _accounts(self, request: Request) -> dict[str, Any]:
-        self.operations["list Accounts"] += 1
-        return {"Accounts": self.books.select(self.books.accounts, request.arg("where"))}
-
-    def _attachments(self, request: Request) -> dict[str, Any]:
-        doc = self.books.document("Invoices", request.params["id"])
-        self.operations["list Attachments"] += 1
-        return {"Attachments": doc["Attachments"]}
-
-    def _upload(self, request: Request) -> dict[str, Any]:
-        name = unquote(request.params["name"])
-        mime = (request.header("content-type") or "application/octet-stream").split(";")[0].strip()
-        row = self.books.add_attachment("Invoices", request.params["id"], name, request.body, mime,
-                                        request.arg("IncludeOnline") == "true")
-        self.operations["upload Attachment"] += 1
-        return {"Attachments": [row]}
+        """One API call as sent and answered: what a test needs to check both against the spec."""
+        self.exchanges.append({
+            "method": request.method, "path": request.path, "query": copy.deepcopy(request.query),
+            "headers": dict(request.headers), "body": request.body, "status": response.status,
+            "content_type": response.content_type, "response": _wire(copy.deepcopy(response.body)),
+        })
 
 
 SANDBOX = XeroSandbox

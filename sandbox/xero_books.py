@@ -7,107 +7,59 @@ names are unique among ACTIVE contacts, every line needs a known revenue
 account and an ACTIVE TaxType that applies to revenue, approved invoices
 need a due date, tax is computed per line (a client may override a line's
 TaxAmount by at most one cent, to make per-rate totals come out right),
-a payment goes to a BANK account (or one with EnablePaymentsToAccount) and
-cannot exceed the amount due; an invoice paid in full becomes PAID.
+a document in a currency the organisation has not added is refused, a
+payment goes to a BANK account (or one with EnablePaymentsToAccount) and
+cannot exceed the amount due; an invoice paid in full becomes PAID. Credit
+notes and their refunds are in ``xero_credit``.
 """
 
 from __future__ import annotations
 
 import copy
+import mimetypes
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .server import HttpError
+from .xero_credit import credit_note_for_payment
+from .xero_rules import (
+    ACCOUNTS,
+    ATTACHMENTS_PER_DOCUMENT,
+    BASE_CURRENCY,
+    CENT,
+    CONTACTS,
+    CURRENCY_NAMES,
+    DAY_RATES,
+    DEMO_CURRENCIES,
+    PAGE_SIZE,
+    RATE_STEP,
+    TAX_RATES,
+    cents,
+    day,
+    msdate,
+    not_found,
+    number,
+    query_error,
+    stamp,
+    validation,
+)
 from .xero_where import WhereError, compile_where
 
-TENANT_ID = "5b1a6cb2-7a0e-4c53-9d84-3f1e2b7f0a11"
-TENANT_NAME = "Demo Company (FR)"
-BASE_CURRENCY = "EUR"
-PAGE_SIZE = 100
-ATTACHMENTS_PER_DOCUMENT = 10
-CENT = Decimal("0.01")
-
-# (Name, TaxType, rate %, applies to revenue): collected VAT, deductible VAT, exemptions.
-TAX_RATES: tuple[tuple[str, str, str, bool], ...] = (
-    ("TVA collectée 20 %", "OUTPUT", "20", True),
-    ("TVA collectée 10 %", "TAX001", "10", True),
-    ("TVA collectée 5,5 %", "TAX002", "5.5", True),
-    ("TVA collectée 2,1 %", "TAX003", "2.1", True),
-    ("TVA déductible 20 %", "INPUT", "20", False),
-    ("TVA déductible 10 %", "TAX004", "10", False),
-    ("Exonéré de TVA", "EXEMPTOUTPUT", "0", True),
-    ("Autoliquidation", "TAX005", "0", True),
-    ("Hors champ de la TVA", "NONE", "0", True),
-)
-# (Code, Name, Type, Class)
-ACCOUNTS: tuple[tuple[str, str, str, str], ...] = (
-    ("512000", "Banque", "BANK", "ASSET"),
-    ("411000", "Clients", "CURRENT", "ASSET"),
-    ("706000", "Prestations de services", "REVENUE", "REVENUE"),
-    ("707000", "Ventes de marchandises", "SALES", "REVENUE"),
-    ("606000", "Achats non stockés", "EXPENSE", "EXPENSE"),
-)
-CONTACTS: tuple[tuple[str, str], ...] = (
-    ("Boulangerie Martin", "compta@boulangerie-martin.fr"),
-    ("Dupont & Fils SA", "factures@dupont-fils.fr"),
-    ("Marie Curie", "marie.curie@example.fr"),
-)
-
-
-def msdate(moment: datetime | date) -> str:
-    """Xero's JSON date: ``/Date(1700000000000+0000)/`` (milliseconds since the epoch, UTC)."""
-    if not isinstance(moment, datetime):
-        moment = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
-    return f"/Date({int(moment.timestamp() * 1000)}+0000)/"
-
-
-def validation(message: str, element: dict[str, Any] | None = None, *messages: str) -> HttpError:
-    """Xero's 400 ValidationException, the refused element echoed with its ValidationErrors."""
-    elem = dict(element or {})
-    elem["ValidationErrors"] = [{"Message": m} for m in (message, *messages)]
-    return HttpError(400, {"ErrorNumber": 10, "Type": "ValidationException",
-                           "Message": "A validation exception occurred", "Elements": [elem]})
-
-
-def query_error(message: str) -> HttpError:
-    return HttpError(400, {"ErrorNumber": 16, "Type": "QueryParseException", "Message": message})
-
-
-def not_found(message: str = "The resource you're looking for cannot be found") -> HttpError:
-    return HttpError(404, {"Title": "Not Found", "Status": 404, "Detail": message})
-
-
-def _dec(value: Any, name: str, element: dict[str, Any]) -> Decimal:
-    try:
-        result = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise validation(f"{name} must be a number", element) from None
-    if not result.is_finite():
-        raise validation(f"{name} must be a number", element)
-    return result
-
-
-def _date(value: Any, name: str, element: dict[str, Any]) -> date:
-    text = str(value or "")
-    if text.startswith("/Date("):
-        return datetime.fromtimestamp(int(text[6:19]) / 1000, UTC).date()
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        raise validation(f"{name} is not a valid date", element) from None
-
-
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+# Documents that take attachments, by their path segment, and the table that holds them.
+ATTACHABLE = ("Invoices", "CreditNotes", "BankTransactions")
+# spec#/components/schemas/Payment/properties/PaymentType: a cash refund of a sales credit
+# note is an ARCREDITPAYMENT.
+PAYMENT_TYPES = {("PAYMENT", True): "ACCRECPAYMENT", ("PAYMENT", False): "ACCPAYPAYMENT",
+                 ("CREDIT", True): "ARCREDITPAYMENT", ("CREDIT", False): "APCREDITPAYMENT"}
 
 
 class Books:
     """One organisation. Not thread-safe: the server holds its lock around calls."""
 
-    def __init__(self) -> None:
-        stamp = msdate(datetime(2026, 1, 2, 8, 0, tzinfo=UTC))
+    def __init__(self, currencies: Iterable[str] = DEMO_CURRENCIES) -> None:
+        created = msdate(datetime(2026, 1, 2, 8, 0, tzinfo=UTC))
         self.tax_rates = [{
             "Name": name, "TaxType": tax_type, "Status": "ACTIVE", "ReportTaxType": "OUTPUT" if revenue else "INPUT",
             "CanApplyToAssets": not revenue, "CanApplyToEquity": False, "CanApplyToExpenses": not revenue,
@@ -119,12 +71,15 @@ class Books:
             "AccountID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"xero-account-{code}")), "Code": code, "Name": name,
             "Type": kind, "Class": klass, "Status": "ACTIVE", "TaxType": "NONE" if kind == "BANK" else "OUTPUT",
             "EnablePaymentsToAccount": False, "ShowInExpenseClaims": False, "ReportingCode": "",
-            "HasAttachments": False, "UpdatedDateUTC": stamp, "AddToWatchlist": False,
+            "HasAttachments": False, "UpdatedDateUTC": created, "AddToWatchlist": False,
             **({"BankAccountNumber": "FR7630006000011234567890189", "BankAccountType": "BANK",
                 "CurrencyCode": BASE_CURRENCY} if kind == "BANK" else {}),
         } for code, name, kind, klass in ACCOUNTS]
+        codes = [BASE_CURRENCY, *(c for c in currencies if c != BASE_CURRENCY)]
+        self.currencies = [{"Code": c, "Description": CURRENCY_NAMES.get(c, c)} for c in codes]
         self.contacts: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
+        self.credit_notes: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, dict[str, Any]] = {}
         self.bank_transactions: dict[str, dict[str, Any]] = {}
         self.files: dict[str, bytes] = {}
@@ -179,6 +134,23 @@ class Books:
                 return row
         raise validation(f"{what} could not be found", owner)
 
+    def currency(self, body: dict[str, Any]) -> tuple[str, Decimal]:
+        """A document's currency and its CurrencyRate (units of it for one unit of the base
+        currency); a currency the organisation has not added is refused as Xero does."""
+        code = str(body.get("CurrencyCode") or BASE_CURRENCY)
+        if code not in {c["Code"] for c in self.currencies}:
+            # Xero's wording, as integrators quote it (docs/vendors.md, Xero).
+            raise validation(f"Organisation is not subscribed to currency {code}", body)
+        if code == BASE_CURRENCY:
+            return code, Decimal("1")
+        given = body.get("CurrencyRate")
+        if given is None:
+            return code, DAY_RATES.get(code, Decimal("1"))
+        rate = number(given, "CurrencyRate", body).quantize(RATE_STEP, rounding=ROUND_HALF_UP)
+        if rate <= 0:
+            raise validation("CurrencyRate must be greater than zero", body)
+        return code, rate
+
     # -- writing ------------------------------------------------------------------------
     def create_contact(self, body: dict[str, Any]) -> dict[str, Any]:
         name = str(body.get("Name") or "").strip()
@@ -194,12 +166,13 @@ class Books:
         row.update({"ContactID": str(uuid.uuid4()), "Name": name, "ContactStatus": status,
                     "EmailAddress": str(body.get("EmailAddress") or ""), "IsSupplier": False, "IsCustomer": False,
                     "Addresses": body.get("Addresses") or [], "Phones": body.get("Phones") or [],
-                    "UpdatedDateUTC": msdate(datetime.now(UTC)), "ContactGroups": [], "HasAttachments": False,
+                    "UpdatedDateUTC": stamp(), "ContactGroups": [], "HasAttachments": False,
                     "HasValidationErrors": False})
         self.contacts[row["ContactID"]] = row
         return row
 
-    def _lines(self, body: dict[str, Any], unitdp: int) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
+    def lines(self, body: dict[str, Any], unitdp: int) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
+        """Priced line items and the document's net and tax, Xero's way (tax per line)."""
         kind = body.get("LineAmountTypes") or "Exclusive"
         if kind not in ("Exclusive", "Inclusive", "NoTax"):
             raise validation(f"LineAmountTypes {kind} is not valid", body)
@@ -208,11 +181,11 @@ class Books:
             raise validation("At least one line item must be specified", body)
         lines, net, tax = [], Decimal("0"), Decimal("0")
         for item in raw:
-            qty = _dec(item.get("Quantity", 1), "Quantity", body)
-            unit = _dec(item.get("UnitAmount", 0), "UnitAmount", body).quantize(Decimal(1).scaleb(-unitdp),
-                                                                                 rounding=ROUND_HALF_UP)
-            discount = _dec(item.get("DiscountAmount", 0), "DiscountAmount", body)
-            amount = _cents(qty * unit - discount)
+            qty = number(item.get("Quantity", 1), "Quantity", body)
+            unit = number(item.get("UnitAmount", 0), "UnitAmount", body).quantize(Decimal(1).scaleb(-unitdp),
+                                                                                   rounding=ROUND_HALF_UP)
+            discount = number(item.get("DiscountAmount", 0), "DiscountAmount", body)
+            amount = cents(qty * unit - discount)
             self.account({"Code": item.get("AccountCode")}, body, f"Account code '{item.get('AccountCode')}'")
             rate = Decimal("0")
             if kind != "NoTax":
@@ -221,11 +194,11 @@ class Books:
                     raise validation(f"The TaxType code {item.get('TaxType')} does not exist or cannot be used "
                                      "with this type of transaction", body)
                 rate = found["EffectiveRate"]
-            computed = _cents(amount * rate / (100 + rate) if kind == "Inclusive" else amount * rate / 100)
+            computed = cents(amount * rate / (100 + rate) if kind == "Inclusive" else amount * rate / 100)
             given = item.get("TaxAmount")
             line_tax = computed
             if given is not None:
-                line_tax = _dec(given, "TaxAmount", body)
+                line_tax = number(given, "TaxAmount", body)
                 if abs(line_tax - computed) > CENT:
                     raise validation(f"The TaxAmount {line_tax} differs from the calculated tax {computed} by more "
                                      "than the rounding tolerance", body)
@@ -241,31 +214,28 @@ class Books:
             raise validation("Invoice Type must be specified", body)
         if status not in ("DRAFT", "SUBMITTED", "AUTHORISED"):
             raise validation(f"Invoice Status {status} cannot be set on a new invoice", body)
-        currency = body.get("CurrencyCode") or BASE_CURRENCY
-        if currency != BASE_CURRENCY:
-            raise validation(f"The currency code {currency} is not enabled for this organisation", body)
-        number = str(body.get("InvoiceNumber") or f"INV-{len(self.invoices) + 1:04d}")
-        if kind == "ACCREC" and any(i["Type"] == "ACCREC" and i["InvoiceNumber"] == number
+        currency, rate = self.currency(body)
+        invoice_number = str(body.get("InvoiceNumber") or f"INV-{len(self.invoices) + 1:04d}")
+        if kind == "ACCREC" and any(i["Type"] == "ACCREC" and i["InvoiceNumber"] == invoice_number
                                     and i["Status"] not in ("DELETED", "VOIDED") for i in self.invoices.values()):
             raise validation("Invoice # must be unique.", body)
         if status == "AUTHORISED" and not body.get("DueDate"):
             raise validation("Due Date is mandatory for approved invoices", body)
         contact = self.contact(body.get("Contact") or {}, body)
-        lines, net, tax = self._lines(body, unitdp)
-        issued = _date(body.get("Date") or date.today().isoformat(), "Date", body)
-        due = _date(body["DueDate"], "DueDate", body) if body.get("DueDate") else None
-        now = datetime.now(UTC)
+        lines, net, tax = self.lines(body, unitdp)
+        issued = day(body.get("Date") or date.today().isoformat(), "Date", body)
+        due = day(body["DueDate"], "DueDate", body) if body.get("DueDate") else None
         row = {
-            "Type": kind, "InvoiceID": str(uuid.uuid4()), "InvoiceNumber": number,
+            "Type": kind, "InvoiceID": str(uuid.uuid4()), "InvoiceNumber": invoice_number,
             "Reference": str(body.get("Reference") or ""), "Contact": self.contact_ref(contact),
             "Date": msdate(issued), "DateString": f"{issued.isoformat()}T00:00:00",
             "DueDate": msdate(due) if due else None, "DueDateString": f"{due.isoformat()}T00:00:00" if due else None,
             "Status": status, "LineAmountTypes": body.get("LineAmountTypes") or "Exclusive", "LineItems": lines,
             "SubTotal": net, "TotalTax": tax, "Total": net + tax, "TotalDiscount": Decimal("0"),
             "AmountDue": net + tax, "AmountPaid": Decimal("0"), "AmountCredited": Decimal("0"),
-            "CurrencyCode": currency, "CurrencyRate": Decimal("1"), "Payments": [], "Prepayments": [],
+            "CurrencyCode": currency, "CurrencyRate": rate, "Payments": [], "Prepayments": [],
             "Overpayments": [], "CreditNotes": [], "HasAttachments": False, "IsDiscounted": False,
-            "HasErrors": False, "SentToContact": False, "UpdatedDateUTC": msdate(now), "Attachments": [],
+            "HasErrors": False, "SentToContact": False, "UpdatedDateUTC": stamp(), "Attachments": [],
         }
         if due is None:
             del row["DueDate"], row["DueDateString"]
@@ -273,41 +243,57 @@ class Books:
         return row
 
     def create_payment(self, body: dict[str, Any]) -> dict[str, Any]:
-        ref = body.get("Invoice") or {}
-        invoice = self.invoices.get(str(ref.get("InvoiceID") or "")) or next(
-            (i for i in self.invoices.values() if ref.get("InvoiceNumber") and i["InvoiceNumber"] == ref.get(
-                "InvoiceNumber")), None)
-        if invoice is None:
-            raise validation("Invoice could not be found", body)
-        if invoice["Status"] != "AUTHORISED":
-            raise validation("Payment can only be applied to an approved (AUTHORISED) invoice", body)
-        account = self.account(body.get("Account"), body, "Account")
+        """A payment of an invoice (``Invoice``) or a cash refund of a credit note (``CreditNote``),
+        spec#/components/schemas/Payment; the document's balance goes down by the amount."""
+        if body.get("CreditNote") or body.get("CreditNoteNumber"):
+            doc, due_key, kind = credit_note_for_payment(self, body), "RemainingCredit", "CREDIT"
+        else:
+            ref = body.get("Invoice") or {}
+            wanted = ref.get("InvoiceNumber") or body.get("InvoiceNumber")
+            doc = self.invoices.get(str(ref.get("InvoiceID") or "")) or next(
+                (i for i in self.invoices.values() if wanted and i["InvoiceNumber"] == wanted), None)
+            if doc is None:
+                raise validation("Invoice could not be found", body)
+            due_key, kind = "AmountDue", "PAYMENT"
+        if doc["Status"] != "AUTHORISED":
+            raise validation("Payment can only be applied to an approved (AUTHORISED) document", body)
+        account = self.account(body.get("Account") or ({"Code": body["Code"]} if body.get("Code") else None),
+                               body, "Account")
         if account["Type"] != "BANK" and not account["EnablePaymentsToAccount"]:
             raise validation("Payments can only be made to BANK accounts or accounts with payments enabled", body)
-        amount = _cents(_dec(body.get("Amount"), "Amount", body))
+        amount = cents(number(body.get("Amount"), "Amount", body))
         if amount <= 0:
             raise validation("Payment amount must be greater than zero", body)
-        if amount > invoice["AmountDue"]:
+        if amount > doc[due_key]:
             raise validation("Payment amount exceeds the amount outstanding on this document", body)
-        paid_on = _date(body.get("Date") or date.today().isoformat(), "Date", body)
+        _, rate = self.currency({"CurrencyCode": doc["CurrencyCode"], "CurrencyRate": body.get("CurrencyRate")})
+        paid_on = day(body.get("Date") or date.today().isoformat(), "Date", body)
+        receivable = doc["Type"] in ("ACCREC", "ACCRECCREDIT")
         payment = {
-            "PaymentID": str(uuid.uuid4()), "Date": msdate(paid_on), "Amount": amount, "BankAmount": amount,
-            "CurrencyRate": Decimal("1"), "Reference": str(body.get("Reference") or ""), "IsReconciled": False,
-            "Status": "AUTHORISED", "PaymentType": "ACCRECPAYMENT" if invoice["Type"] == "ACCREC" else "ACCPAYPAYMENT",
-            "UpdatedDateUTC": msdate(datetime.now(UTC)), "HasAccount": True, "HasValidationErrors": False,
+            "PaymentID": str(uuid.uuid4()), "Date": msdate(paid_on), "Amount": amount,
+            # the bank account is in the base currency: the foreign amount converted at the payment's rate
+            "BankAmount": cents(amount / rate), "CurrencyRate": rate, "Reference": str(body.get("Reference") or ""),
+            "IsReconciled": False, "Status": "AUTHORISED",
+            "PaymentType": PAYMENT_TYPES[(kind, receivable)],
+            "UpdatedDateUTC": stamp(), "HasAccount": True, "HasValidationErrors": False,
             "Account": {"AccountID": account["AccountID"], "Code": account["Code"]},
         }
-        invoice["AmountPaid"] += amount
-        invoice["AmountDue"] -= amount
-        if invoice["AmountDue"] == 0:
-            invoice["Status"] = "PAID"
-            invoice["FullyPaidOnDate"] = payment["Date"]
-        invoice["Payments"].append({k: payment[k] for k in ("PaymentID", "Date", "Amount", "Reference",
-                                                               "CurrencyRate", "HasAccount", "HasValidationErrors")})
-        invoice["UpdatedDateUTC"] = payment["UpdatedDateUTC"]
-        payment["Invoice"] = {k: invoice[k] for k in ("InvoiceID", "InvoiceNumber", "Type", "Status", "Total",
+        doc[due_key] -= amount
+        if kind == "PAYMENT":
+            doc["AmountPaid"] += amount
+        if doc[due_key] == 0:
+            doc["Status"] = "PAID"
+            doc["FullyPaidOnDate"] = payment["Date"]
+        doc["Payments"].append({k: payment[k] for k in ("PaymentID", "Date", "Amount", "Reference",
+                                                           "CurrencyRate", "HasAccount", "HasValidationErrors")})
+        doc["UpdatedDateUTC"] = payment["UpdatedDateUTC"]
+        if kind == "PAYMENT":
+            payment["Invoice"] = {k: doc[k] for k in ("InvoiceID", "InvoiceNumber", "Type", "Status", "Total",
                                                       "AmountDue", "AmountPaid", "CurrencyCode")}
-        payment["Invoice"]["Contact"] = invoice["Contact"]
+            payment["Invoice"]["Contact"] = doc["Contact"]
+        else:
+            payment["CreditNote"] = {k: doc[k] for k in ("CreditNoteID", "CreditNoteNumber", "Type", "Status",
+                                                         "Total", "RemainingCredit", "CurrencyCode", "Contact")}
         self.payments[payment["PaymentID"]] = payment
         return payment
 
@@ -317,23 +303,30 @@ class Books:
         bank = self.account(body.get("BankAccount"), body, "Bank account")
         if bank["Type"] != "BANK":
             raise validation("BankAccount must be a bank account", body)
+        currency, rate = self.currency(body)
+        if currency != bank.get("CurrencyCode", BASE_CURRENCY):
+            # spec#/components/schemas/BankTransaction/properties/CurrencyRate: "Setting currency is only
+            # supported on overpayments" - a bank transaction is in its account's currency.
+            raise validation(f"The currency {currency} does not match the currency of the bank account", body)
         contact = self.contact(body.get("Contact") or {}, body)
-        lines, net, tax = self._lines(body, 2)
-        when = _date(body.get("Date") or date.today().isoformat(), "Date", body)
+        lines, net, tax = self.lines(body, 2)
+        when = day(body.get("Date") or date.today().isoformat(), "Date", body)
         row = {
             "BankTransactionID": str(uuid.uuid4()), "Type": body["Type"], "Contact": self.contact_ref(contact),
             "BankAccount": {"AccountID": bank["AccountID"], "Code": bank["Code"], "Name": bank["Name"]},
             "Date": msdate(when), "Reference": str(body.get("Reference") or ""), "Status": "AUTHORISED",
             "IsReconciled": False, "LineAmountTypes": body.get("LineAmountTypes") or "Exclusive",
             "LineItems": lines, "SubTotal": net, "TotalTax": tax, "Total": net + tax,
-            "CurrencyCode": body.get("CurrencyCode") or BASE_CURRENCY, "HasAttachments": False,
-            "UpdatedDateUTC": msdate(datetime.now(UTC)), "Attachments": [],
+            "CurrencyCode": currency, "CurrencyRate": rate, "HasAttachments": False,
+            "UpdatedDateUTC": stamp(), "Attachments": [],
         }
         self.bank_transactions[row["BankTransactionID"]] = row
         return row
 
     def document(self, kind: str, doc_id: str) -> dict[str, Any]:
-        table = self.invoices if kind == "Invoices" else self.bank_transactions
+        """An attachable document by its path segment and id (404 as Xero answers an unknown id)."""
+        table = {"Invoices": self.invoices, "CreditNotes": self.credit_notes,
+                 "BankTransactions": self.bank_transactions}[kind]
         if doc_id not in table:
             raise not_found()
         return table[doc_id]
@@ -341,12 +334,15 @@ class Books:
     def add_attachment(self, kind: str, doc_id: str, name: str, content: bytes, mime: str,
                        include_online: bool) -> dict[str, Any]:
         """A new attachment every time, even under a name already used: a client that
-        retries blindly gets duplicates, as it would from an unkeyed upload."""
+        retries blindly gets duplicates, as it would from an unkeyed upload. A body sent
+        as ``application/octet-stream`` (the spec's request type) is typed by its name."""
         doc = self.document(kind, doc_id)
         if not content:
             raise validation("The attachment is empty")
         if len(doc["Attachments"]) >= ATTACHMENTS_PER_DOCUMENT:
             raise validation(f"A document can have at most {ATTACHMENTS_PER_DOCUMENT} attachments")
+        if mime == "application/octet-stream":
+            mime = mimetypes.guess_type(name)[0] or mime
         attachment_id = str(uuid.uuid4())
         self.files[attachment_id] = content
         row = {"AttachmentID": attachment_id, "FileName": name,
@@ -367,6 +363,7 @@ class Books:
 
     def dump(self) -> dict[str, Any]:
         return copy.deepcopy({
-            "Invoices": list(self.invoices.values()), "Contacts": list(self.contacts.values()),
-            "Payments": list(self.payments.values()), "BankTransactions": list(self.bank_transactions.values()),
+            "Invoices": list(self.invoices.values()), "CreditNotes": list(self.credit_notes.values()),
+            "Contacts": list(self.contacts.values()), "Payments": list(self.payments.values()),
+            "BankTransactions": list(self.bank_transactions.values()), "Currencies": self.currencies,
         })

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import requests
 from support import DictTokens, fast_context
+from xero_spec import violations
 
 from pouracquit.connectors.base import Document, ReceiptOrder
-from pouracquit.connectors.xero import XeroLedger, line_taxes, literal, rate_key
+from pouracquit.connectors.xero import XeroLedger
+from pouracquit.connectors.xero_format import line_taxes, literal, rate_key
 from pouracquit.connectors.xero_session import TOKEN_NAME
 from pouracquit.core.errors import BadRecord, ConfigError, PermanentError
 from pouracquit.core.model import Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
@@ -29,8 +31,10 @@ TIME_FACTOR = 0.01
 
 @pytest.fixture
 def sandbox() -> Iterator[XeroSandbox]:
+    """The sandbox; every API call the ledger made must match Xero's OpenAPI spec."""
     with XeroSandbox(time_factor=TIME_FACTOR) as sb:
         yield sb  # type: ignore[misc]
+        assert violations(sb.exchanges) == []
 
 
 @pytest.fixture(autouse=True)
