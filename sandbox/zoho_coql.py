@@ -8,7 +8,10 @@ Supported: ``select f1, f2 from Module [where ...] [order by f [asc|desc], ...]
 ``\\\\`` are the escapes. As in Zoho: at most two criteria per bracket level
 (``(A and (B and C))``), 25 criteria in all, 50 selected fields, LIMIT at most
 2,000 and LIMIT+OFFSET at most 100,000; ``id`` is always returned; lookups
-come back as ``{"id"}`` only; no ORDER BY means ascending id.
+come back as ``{"id"}`` only; no ORDER BY means ascending id; ORDER BY takes at
+most 10 fields, a field twice being DUPLICATE_DATA. Source:
+https://www.zoho.com/crm/developer/docs/api/v8/COQL-Limitations.html (comparators
+and bracketing: https://www.zoho.com/crm/developer/docs/api/COQL-Limitations.html).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 from .zoho_store import DATETIME_FIELDS, parse_zoho_time
 
-MAX_LIMIT, MAX_ROWS, MAX_FIELDS, MAX_CRITERIA, MAX_IN = 2000, 100_000, 50, 25, 50
+MAX_LIMIT, MAX_ROWS, MAX_FIELDS, MAX_CRITERIA, MAX_IN, MAX_ORDER = 2000, 100_000, 50, 25, 50, 10
 
 _TOKEN = re.compile(r"""\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>>=|<=|!=|=|>|<)
                         |(?P<punct>[(),*])|(?P<word>[A-Za-z_$][\w$.]*)|(?P<bad>\S))""", re.VERBOSE)
@@ -239,6 +242,8 @@ def parse(text: str, modules: dict[str, Callable[[str], bool]]) -> Query:
             if name in (o[0] for o in order):
                 raise CoqlError("DUPLICATE_DATA", "duplicate field in order by", {"column_name": name})
             order.append((name, descending))
+            if len(order) > MAX_ORDER:
+                raise CoqlError("LIMIT_EXCEEDED", f"at most {MAX_ORDER} fields in order by", {"limit": MAX_ORDER})
             if probe.peek() != ",":
                 break
             probe.take()

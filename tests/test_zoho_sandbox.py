@@ -73,6 +73,10 @@ def test_coql_pages_with_limit_offset_and_more_records(box: ZohoSandbox) -> None
     ("select Nope from Invoices where id is not null", "INVALID_QUERY"),
     ("select Invoiced_Items from Invoices where id is not null", "INVALID_QUERY"),
     ("select id from Invoices where Status = 'O'Brien'", "SYNTAX_ERROR"),
+    ("select id from Invoices where id is not null order by " + ", ".join(
+        ["id", "Status", "Modified_Time", "Created_Time", "Owner", "Subject", "Grand_Total", "Due_Date",
+         "Invoice_Date", "Invoice_Number", "Currency"]), "LIMIT_EXCEEDED"),  # 11 ORDER BY fields
+    ("select id from Invoices where id is not null order by id, id", "DUPLICATE_DATA"),
 ])
 def test_coql_refusals(box: ZohoSandbox, query: str, code: str) -> None:
     answer = coql(box, query)
