@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from pouracquit.core.errors import PermanentError
@@ -176,3 +177,14 @@ class TokenStore(Protocol):
     def get(self, name: str) -> str | None: ...
 
     def put(self, name: str, value: str) -> None: ...
+
+
+class ReplayGuard(Protocol):
+    """Remembers the webhook signatures a connection accepted until they expire.
+
+    ``first_sight`` is True exactly once per (connection, signature) while the
+    record lives, and must be durable before it returns: a replay cache that a
+    restart empties lets a captured webhook through again.
+    """
+
+    def first_sight(self, connection: str, signature: str, now: datetime, expires_at: datetime) -> bool: ...

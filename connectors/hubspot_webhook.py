@@ -3,7 +3,9 @@
 v3 signature: base64(HMAC-SHA256(app client secret, method + URI + body +
 timestamp)), with ``X-HubSpot-Request-Timestamp`` in epoch milliseconds;
 requests older than five minutes are refused, and so is a signature seen
-before (a replay) within that window.
+before (a replay) within that window. In the service the signatures seen are
+kept in the state store, so a restart does not forget them.
+Source: https://developers.hubspot.com/docs/api/webhooks/validating-requests
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from pouracquit.core.errors import WebhookRejected
 
-from .base import WebhookRequest
+from .base import ReplayGuard, WebhookRequest
 
 WINDOW_MS = 5 * 60 * 1000
 INVOICE_TYPE_ID = "0-53"  # HubSpot's objectTypeId for invoices
@@ -31,14 +34,37 @@ def sign(secret: str, method: str, url: str, body: bytes, timestamp_ms: int) -> 
     return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
-class WebhookVerifier:
-    """Checks signatures and remembers the ones it accepted, for replay refusal."""
+class MemoryReplays:
+    """A ReplayGuard in memory, for a verifier used outside the service."""
 
-    def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], datetime] = {}
+        self._lock = threading.Lock()
+
+    def first_sight(self, connection: str, signature: str, now: datetime, expires_at: datetime) -> bool:
+        with self._lock:
+            self._seen = {k: t for k, t in self._seen.items() if t >= now}
+            if (connection, signature) in self._seen:
+                return False
+            self._seen[(connection, signature)] = expires_at
+            return True
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class WebhookVerifier:
+    """Checks signatures and has ``replays`` remember the ones it accepted, for replay refusal."""
+
+    def __init__(self, secret: str, clock: Callable[[], float] = time.time,
+                 replays: ReplayGuard | None = None, connection: str = "") -> None:
+        if not secret.strip():  # an HMAC under an empty key is a signature anyone can compute
+            raise WebhookRejected("the HubSpot webhook secret is empty: no signature can be trusted")
         self._secret = secret
         self._clock = clock
-        self._seen: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._replays = replays or MemoryReplays()
+        self._connection = connection
 
     def verify(self, request: WebhookRequest) -> None:
         signature = request.headers.get("x-hubspot-signature-v3")
@@ -51,11 +77,9 @@ class WebhookVerifier:
         expected = sign(self._secret, request.method, request.url, request.body, int(stamp))
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise WebhookRejected("wrong signature")
-        with self._lock:
-            self._seen = {s: t for s, t in self._seen.items() if now_ms - t <= WINDOW_MS}
-            if signature in self._seen:
-                raise WebhookRejected("replayed webhook")
-            self._seen[signature] = now_ms
+        # past stamp + window the timestamp check refuses it anyway: the record can go then
+        if not self._replays.first_sight(self._connection, signature, _utc(now_ms), _utc(int(stamp) + WINDOW_MS)):
+            raise WebhookRejected("replayed webhook")
 
 
 def invoice_ids(body: bytes) -> list[str]:

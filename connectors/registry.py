@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from pouracquit.core.calls import CallMeter, RetryPolicy
 from pouracquit.core.errors import ConfigError
 
-from .base import CrmSource, Ledger, TokenStore
+from .base import CrmSource, Ledger, ReplayGuard, TokenStore
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,6 +31,7 @@ class ConnectorContext:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     window_scale: float = 1.0
     mapping: Mapping[str, Any] = field(default_factory=dict)
+    replays: ReplayGuard | None = None  # the state store in the service; None keeps them in memory
 
 
 class ConnectorFactory(Protocol):

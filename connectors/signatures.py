@@ -7,7 +7,7 @@ import base64
 import hashlib
 import hmac
 
-from pouracquit.core.errors import WebhookRejected
+from pouracquit.core.errors import ConfigError, WebhookRejected
 from pouracquit.core.secrets import SecretRef
 
 from .base import WebhookRequest
@@ -21,7 +21,11 @@ def verify_body(request: WebhookRequest, header: str, key: SecretRef | None, set
     """Raise WebhookRejected unless ``header`` carries the body's signature under ``key``."""
     if key is None:
         raise WebhookRejected(f"set {setting} to accept these webhooks")
+    try:  # a blank key is refused here: an HMAC under it is a signature anyone can make
+        secret = key.value().get_secret_value()
+    except ConfigError as exc:
+        raise WebhookRejected(f"{setting}: {exc}") from None
     given = request.headers.get(header, "")
-    expected = body_signature(key.value().get_secret_value(), request.body)
+    expected = body_signature(secret, request.body)
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
         raise WebhookRejected(f"missing or wrong {header}")

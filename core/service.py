@@ -88,6 +88,7 @@ class Service:
             retry=RetryPolicy(attempts=p.vendor_retry_attempts, backoff_base=p.vendor_backoff_seconds),
             window_scale=self.settings.time_factor,
             mapping=mapping,
+            replays=self.store,  # webhook signatures seen survive a restart
         )
 
     def wiring(self, conn: ConnectionSettings) -> Wiring:

@@ -13,7 +13,7 @@ import structlog
 
 from pouracquit.connectors.base import WebhookLedger, WebhookRequest, WebhookSource
 
-from .errors import WebhookRejected
+from .errors import ConfigError, WebhookRejected
 from .service import Service
 from .sync import sync_refs
 
@@ -118,6 +118,9 @@ def _verify_each(targets: list[Any], parse: Callable[[Any], T]) -> tuple[list[tu
             verified.append((conn, parse(conn)))
         except WebhookRejected as exc:
             reasons.append(str(exc))
+        except ConfigError as exc:  # a secret missing or empty: nothing is verified with it
+            log.error("webhook secret unusable", connection=conn.name, reason=str(exc))
+            reasons.append(f"connection {conn.name} cannot verify webhooks: fix its configuration")
     return verified, reasons
 
 
