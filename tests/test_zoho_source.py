@@ -72,6 +72,18 @@ def test_every_seeded_invoice_is_mapped_exactly(box: ZohoSandbox) -> None:
     assert box.call_counts()["by_endpoint"]["coql"] == 3
 
 
+def test_a_list_answer_without_line_items_reads_each_record_once(box: ZohoSandbox) -> None:
+    """Zoho documents subform data on GET /{module}/{id}: if the list call leaves
+    Invoiced_Items out, each record of the page is read whole, and its lines kept."""
+    box.seed({"demo": {"count": 6, "seed": 3}})
+    lines = {inv.source_id: len(inv.lines) for page in drain(make_source(box.url)) for inv in page.invoices}
+    box.list_subforms = False
+    box.calls.clear()
+    pages = drain(make_source(box.url))
+    assert {inv.source_id: len(inv.lines) for page in pages for inv in page.invoices} == lines
+    assert all(lines.values()) and box.call_counts()["by_endpoint"]["record_get"] == 6
+
+
 def test_cursor_is_exact_across_pages_within_one_second(box: ZohoSandbox) -> None:
     box.seed({"demo": {"count": 45, "seed": 3}})  # one bulk import: 45 invoices share a Modified_Time
     source = make_source(box.url, page_size=7)
