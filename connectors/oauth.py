@@ -4,6 +4,9 @@ Each OAuth connector exposes ``oauth_app(settings, ctx) -> OAuthApp``: the
 authorisation-code flow itself is generic (``core/connect.py``); only these
 facts differ per vendor. ``token_name`` is the very key the connector reads its
 refresh token from, so the next sync uses what ``connect`` stored.
+``oauth_app`` raises ConfigError for a wrong setting and RetryableError when
+the vendor could not answer (a discovery document's 5xx): ``connect`` tries
+the latter again.
 """
 
 from __future__ import annotations

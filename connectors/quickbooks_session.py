@@ -217,9 +217,15 @@ def oauth_app(settings: QuickBooksSettings) -> OAuthApp:
     try:
         response = requests.get(settings.discovery_url, timeout=settings.timeout,
                                 headers={"Accept": "application/json"})
+        if response.status_code >= 500 or response.status_code == 429:  # Intuit's hiccup: `connect` tries again
+            raise RetryableError(f"quickbooks discovery document at {settings.discovery_url} answered HTTP "
+                                 f"{response.status_code}")
         response.raise_for_status()
         doc = response.json()
         authorize, token = str(doc["authorization_endpoint"]), str(doc["token_endpoint"])
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise RetryableError(f"quickbooks discovery document at {settings.discovery_url} unreachable "
+                             f"({type(exc).__name__})") from None
     except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"quickbooks settings: discovery_url: no usable discovery document at "
                           f"{settings.discovery_url} ({type(exc).__name__})") from None

@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, retry_if_exception_type, stop_after_attempt
@@ -120,13 +120,43 @@ class CallGate:
             return fn()
 
 
+# The op name every connector gives its token refresh (``call("oauth.refresh", ...)``).
+REFRESH_OP = "oauth.refresh"
+
+
+class RefreshWatcher(Protocol):
+    """Told how each token refresh of one connection went: ``refused`` is the
+    ConfigError of a token endpoint that said no (the connection is lost until
+    someone acts), None after a successful refresh."""
+
+    def refreshed(self, vendor: str, refused: ConfigError | None) -> None: ...
+
+
 class CallMeter:
-    """Counts calls and errors per vendor; read by the summary and /metrics."""
+    """Counts calls and errors per vendor; read by the summary and /metrics.
+
+    ``watched_by`` gives one connection's connectors a meter that counts into
+    this one and also reports their token refreshes to a ``RefreshWatcher``.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.errors: Counter[tuple[str, str]] = Counter()
+        self.watcher: RefreshWatcher | None = None
+
+    def watched_by(self, watcher: RefreshWatcher) -> CallMeter:
+        view = CallMeter()
+        view._lock, view.calls, view.errors, view.watcher = self._lock, self.calls, self.errors, watcher
+        return view
+
+    def count_refresh(self, vendor: str, refused: ConfigError | None) -> None:
+        if self.watcher is None:
+            return
+        try:
+            self.watcher.refreshed(vendor, refused)
+        except Exception:  # noting the outcome must never hide or replace it
+            log.exception("could not record the outcome of a token refresh", vendor=vendor)
 
     def count_call(self, vendor: str) -> None:
         with self._lock:
@@ -227,4 +257,15 @@ class VendorClient:
             before_sleep=self._before_sleep(op),
             reraise=True,
         )
-        return retrying(self._attempt, fn)
+        if op != REFRESH_OP:
+            return retrying(self._attempt, fn)
+        # A token endpoint that refuses (invalid_grant: a revoked or retired
+        # refresh token) leaves the connection dead until someone reconnects
+        # it: the watcher makes that visible at once, not at the next failed pass.
+        try:
+            answer = retrying(self._attempt, fn)
+        except ConfigError as exc:
+            self.meter.count_refresh(self.vendor, exc)
+            raise
+        self.meter.count_refresh(self.vendor, None)
+        return answer

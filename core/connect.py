@@ -6,8 +6,9 @@ token endpoint authenticates the app, the store key the connector reads) comes
 from the connector's ``oauth_app`` (see ``connectors/oauth.py``). The user
 registers ``http://<host>:PORT/callback`` as a redirect URI of their app once.
 
-Exit codes: 0 connected, 1 refused / state mismatch / timeout, 2 configuration
-error (raised as ConfigError, which the CLI turns into 2).
+Exit codes: 0 connected, 1 refused / state mismatch / timeout / vendor
+unreachable, 2 configuration error (raised as ConfigError, which the CLI turns
+into 2).
 """
 
 from __future__ import annotations
@@ -28,16 +29,20 @@ from typing import Any, Literal, TextIO
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import requests
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from pouracquit.connectors.oauth import OAuthApp
 from pouracquit.connectors.registry import ConnectorContext, factory
 from pouracquit.state.store import CredentialStore
 
 from .config import ConnectionSettings, Settings
-from .errors import ConfigError
+from .disconnections import record_reconnected
+from .errors import ConfigError, RetryableError
 from .service import Service
 
 DEFAULT_TIMEOUT = 300.0  # how long the user has to approve in the browser
+DESCRIBE_ATTEMPTS = 5  # reading the vendor's app description, waits of 0.5, 1, 2, 4 s between tries
+DESCRIBE_BACKOFF = 0.5
 CALLBACK_PATH = "/callback"
 _PAGE_WAIT = 120.0  # how long the callback page waits for the token exchange to finish
 
@@ -196,8 +201,12 @@ def _oauth_app(service: Service, conn: ConnectionSettings, role: Role, tokens: C
         raise ConfigError(f"{endpoint.vendor} does not use OAuth here: nothing to connect")
     ctx = ConnectorContext(connection=conn.name, meter=service.meter, tokens=tokens,
                            window_scale=service.settings.time_factor, mapping=mapping)
+    # Describing the app may read the vendor (QuickBooks' discovery document):
+    # a 5xx or a dropped connection there is the vendor's hiccup, not a wrong config.
+    retrying = Retrying(retry=retry_if_exception_type(RetryableError), stop=stop_after_attempt(DESCRIBE_ATTEMPTS),
+                        wait=wait_exponential(multiplier=DESCRIBE_BACKOFF, max=8.0), reraise=True)
     try:
-        return describe(endpoint.settings(), ctx)
+        return retrying(describe, endpoint.settings(), ctx)
     except ConfigError as exc:
         raise ConfigError(f"connections.{conn.name}.{role}: {exc}") from None
 
@@ -216,7 +225,11 @@ def connect_command(settings: Settings, vendor: str, *, connection: str | None =
     service = Service.open(settings)
     service.cipher()  # a missing store key fails now, not after the user approved
     tokens = CredentialStore(service.store, conn.name, service.cipher)
-    app = _oauth_app(service, conn, role, tokens)
+    try:
+        app = _oauth_app(service, conn, role, tokens)
+    except RetryableError as exc:
+        print(f"pouracquit: {exc}; try again in a moment, nothing was opened or stored", file=sys.stderr)
+        return 1
 
     inbox: queue.Queue[_Callback] = queue.Queue()
     server = _listener(port, inbox)
@@ -250,6 +263,8 @@ def connect_command(settings: Settings, vendor: str, *, connection: str | None =
             else (400, _page(f"pouracquit could not connect to {vendor}", message, ok=False))
         if status:
             print(f"pouracquit: {message}", file=sys.stderr)
+        else:
+            record_reconnected(service.store, conn.name, role, app.vendor, how="pouracquit connect")
         return status
     finally:
         if callback is not None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .disconnections import disconnected
 from .service import Service
 
 
@@ -41,6 +42,8 @@ def connection_status(service: Service) -> dict[str, Any]:
             "last_error": state.last_error if state else None,
             "last_duration_s": state.last_duration_s if state else None,
             "cursor": state.cursor if state else None,
+            # a side whose vendor refused the token refresh, with what fixes it
+            "disconnected": disconnected(service.store, conn.name),
             "receipts": by_status,
             "problems": problems,
             "ledger_alerts": [
@@ -113,6 +116,12 @@ def metrics_text(service: Service, now: datetime | None = None) -> str:
             for n, s in sorted(states.items()) if s.last_success_at])
     family("pouracquit_quarantined_records", "gauge", "CRM records refused by the mapping.",
            [({"connection": c.name}, len(service.store.quarantined(c.name))) for c in service.settings.connections])
+    family("pouracquit_connection_disconnected", "gauge",
+           "1 while the vendor of this side refuses the token refresh (run pouracquit connect), else 0.",
+           [({"connection": c.name, "side": side}, int(side in lost))
+            for c in service.settings.connections
+            for lost in (disconnected(service.store, c.name),)
+            for side in ("source", "ledger")])
     return "\n".join(lines) + "\n"
 
 
