@@ -96,6 +96,10 @@ class QuickBooksSandbox(Sandbox):
         for method in ("GET", "POST"):
             self.route(method, _COMPANY + r"/query", "query", self._api(self._query))
         self.route("GET", _COMPANY + r"/cdc", "cdc", self._api(self._cdc))
+        # GET /v3/company/<realmID>/preferences: the one Preferences object, no Id in the path
+        # (python-quickbooks PrefMixin.get reads it there).
+        self.route("GET", _COMPANY + r"/preferences", "preferences",
+                   self._api(lambda r: _ok({"Preferences": self.books.get("Preferences", "1")})))
         self.route("POST", _COMPANY + r"/upload", "upload", self._api(self._upload, write=True))
         self.route("POST", _COMPANY + r"/batch", "batch", self._api(self._batch, write=True))
         self.route("GET", _COMPANY + r"/(?P<entity>[a-z]+)/(?P<id>[^/]+)", "read", self._api(self._read))

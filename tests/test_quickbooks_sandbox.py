@@ -5,16 +5,26 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
 import pytest
 import requests
 from intuitlib.client import AuthClient
 from intuitlib.exceptions import AuthClientError
 from quickbooks import QuickBooks
-from quickbooks.exceptions import AuthorizationException, ValidationException
+from quickbooks.exceptions import AuthorizationException, QuickbooksException, ValidationException
 from quickbooks.objects.attachable import Attachable
 from quickbooks.objects.base import AttachableRef, Ref
+from quickbooks.objects.creditmemo import CreditMemo
 from quickbooks.objects.customer import Customer
+from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
+from quickbooks.objects.invoice import Invoice
+from quickbooks.objects.payment import Payment as QboPayment
+from quickbooks.objects.payment import PaymentLine
+from quickbooks.objects.preferences import Preferences
+from quickbooks.objects.refundreceipt import RefundReceipt
+from quickbooks.objects.salesreceipt import SalesReceipt
+from quickbooks.objects.tax import TaxLine, TaxLineDetail, TxnTaxDetail
 from quickbooks.objects.taxcode import TaxCode
 from quickbooks.objects.taxrate import TaxRate
 
@@ -205,3 +215,120 @@ def test_batch_and_cdc(sandbox: QuickBooksSandbox) -> None:
     assert by_id["b"]["Customer"]["DisplayName"] == "Lot"
     changes = qb.change_data_capture("Customer", "2000-01-01T00:00:00+00:00")
     assert len(changes["CDCResponse"][0]["QueryResponse"][0]["Customer"]) == 4
+
+
+def _sale(kind: type, customer: str = "1", *, deposit: str | None = "1", amount: str = "100",
+          **fields: object) -> object:
+    doc = kind()
+    line = SalesItemLine()
+    line.Amount, line.SalesItemLineDetail = Decimal(amount), SalesItemLineDetail()
+    line.SalesItemLineDetail.ItemRef, line.SalesItemLineDetail.TaxCodeRef = _ref("1"), _ref("1")
+    line.SalesItemLineDetail.Qty = line.SalesItemLineDetail.UnitPrice = None
+    doc.Line, doc.CustomerRef = [line], _ref(customer)
+    if deposit:
+        doc.DepositToAccountRef = _ref(deposit)
+    for name, value in fields.items():
+        setattr(doc, name, value)
+    return doc
+
+
+def _ref(value: str) -> Ref:
+    made = Ref()
+    made.value = value
+    return made
+
+
+def test_refund_receipt_and_credit_memo_as_quickbooks_serves_them(sandbox: QuickBooksSandbox) -> None:
+    qb = connect(sandbox)
+    with pytest.raises(ValidationException) as err:
+        _sale(RefundReceipt, deposit=None).save(qb=qb)  # type: ignore[attr-defined]
+    assert err.value.error_code == 2020 and "DepositToAccountRef" in err.value.detail
+    refund = _sale(RefundReceipt, DocNumber="AV-1").save(qb=qb)  # type: ignore[attr-defined]
+    assert RefundReceipt.get(refund.Id, qb=qb).TotalAmt == Decimal("120")
+    memo = _sale(CreditMemo, deposit=None, DocNumber="AV-2", ExchangeRate=None).save(qb=qb)  # type: ignore[attr-defined]
+    assert memo.RemainingCredit == memo.TotalAmt == Decimal("120")
+    assert [m.Id for m in CreditMemo.filter(DocNumber="AV-2", qb=qb)] == [memo.Id]
+    with pytest.raises(QuickbooksException) as err:
+        _sale(RefundReceipt, DocNumber="AV-1").save(qb=qb)  # type: ignore[attr-defined]
+    assert err.value.error_code == 6140 and "TxnType=Refund" in err.value.detail
+    link = AttachableRef()
+    link.EntityRef = _ref(memo.Id)
+    link.EntityRef.type = "CreditMemo"
+    note = Attachable()
+    note.AttachableRef, note.Note = [link], "avoir"
+    assert note.save(qb=qb).Id
+
+
+def test_supplied_tax_lines_override_the_computed_vat(sandbox: QuickBooksSandbox) -> None:
+    qb = connect(sandbox)
+    detail = TxnTaxDetail()
+    tax = TaxLine()
+    tax.Amount, tax.DetailType, tax.TaxLineDetail = Decimal("20.01"), "TaxLineDetail", TaxLineDetail()
+    tax.TaxLineDetail.TaxRateRef, tax.TaxLineDetail.TaxPercent = _ref("1"), Decimal("20")
+    detail.TaxLine = [tax]
+    receipt = _sale(SalesReceipt, TxnTaxDetail=detail).save(qb=qb)  # type: ignore[attr-defined]
+    assert receipt.TotalAmt == Decimal("120.01")
+    assert receipt.TxnTaxDetail.TaxLine[0].TaxLineDetail.OverrideDeltaAmount == Decimal("0.01")
+    tax.TaxLineDetail.TaxRateRef = _ref("3")  # 5.5 %: no line carries it
+    with pytest.raises(QuickbooksException) as err:
+        _sale(SalesReceipt, TxnTaxDetail=detail).save(qb=qb)  # type: ignore[attr-defined]
+    assert err.value.error_code == 6000
+
+
+def test_multicurrency_customers_transactions_and_preferences(sandbox: QuickBooksSandbox) -> None:
+    qb = connect(sandbox)
+    prefs = Preferences.get(qb=qb).CurrencyPrefs
+    assert prefs.MultiCurrencyEnabled is True and prefs.HomeCurrency.value == "EUR"
+    customer = Customer()
+    customer.DisplayName, customer.CurrencyRef = "Acme (USD)", _ref("USD")
+    acme = customer.save(qb=qb)
+    sale = _sale(SalesReceipt, acme.Id, CurrencyRef=_ref("USD"), ExchangeRate=Decimal("0.9")).save(qb=qb)  # type: ignore[attr-defined]
+    assert (sale.CurrencyRef.value, sale.ExchangeRate, sale.HomeTotalAmt) == ("USD", Decimal("0.9"), Decimal("108"))
+    defaulted = _sale(SalesReceipt, acme.Id, CurrencyRef=_ref("USD"), ExchangeRate=None).save(qb=qb)  # type: ignore[attr-defined]
+    assert defaulted.ExchangeRate == Decimal("0.92")  # the company's own rate
+    with pytest.raises(QuickbooksException) as err:  # a EUR customer cannot be sold to in USD
+        _sale(SalesReceipt, "1", CurrencyRef=_ref("USD"), ExchangeRate=Decimal("0.9")).save(qb=qb)  # type: ignore[attr-defined]
+    assert err.value.error_code == 6000 and "customer's currency EUR" in err.value.detail
+
+
+def test_multicurrency_off_refuses_foreign_currencies(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    with QuickBooksSandbox(time_factor=TIME_FACTOR, multicurrency=False) as box:
+        qb = connect(box)
+        assert Preferences.get(qb=qb).CurrencyPrefs.MultiCurrencyEnabled is False
+        customer = Customer()
+        customer.DisplayName, customer.CurrencyRef = "Acme (USD)", _ref("USD")
+        with pytest.raises(QuickbooksException) as err:
+            customer.save(qb=qb)
+        assert err.value.error_code == 6000 and "multicurrency is off" in err.value.detail
+        with pytest.raises(QuickbooksException):
+            _sale(SalesReceipt, CurrencyRef=_ref("USD")).save(qb=qb)  # type: ignore[attr-defined]
+        box.seed({"preferences": {"multicurrency": True}})
+        assert customer.save(qb=qb).CurrencyRef.value == "USD"
+
+
+def test_payments_apply_to_an_invoice_and_lower_its_balance(sandbox: QuickBooksSandbox) -> None:
+    qb = connect(sandbox)
+    invoice = _sale(Invoice, deposit=None, DocNumber="F-1").save(qb=qb)  # type: ignore[attr-defined]
+    assert invoice.Balance == Decimal("120")
+
+    def pay(amount: str, customer: str = "1") -> QboPayment:
+        payment = QboPayment()
+        payment.TotalAmt, payment.CustomerRef, payment.DepositToAccountRef = Decimal(amount), _ref(customer), _ref("1")
+        line = PaymentLine()
+        line.Amount, line.LinkedTxn = Decimal(amount), [invoice.to_linked_txn()]
+        line.LinkedTxn[0].TxnLineId = None
+        payment.Line = [line]
+        return payment.save(qb=qb)
+
+    first = pay("50")
+    assert first.UnappliedAmt == 0
+    with pytest.raises(QuickbooksException):
+        pay("80")  # more than the 70 left
+    with pytest.raises(QuickbooksException):
+        pay("10", customer="2")  # someone else's invoice
+    second = pay("70")
+    read = Invoice.get(invoice.Id, qb=qb)
+    assert read.Balance == 0
+    assert [(link.TxnId, link.TxnType) for link in read.LinkedTxn] == [(first.Id, "Payment"), (second.Id, "Payment")]
+    assert [p.Id for p in QboPayment.choose([first.Id, second.Id], qb=qb)] == [first.Id, second.Id]
