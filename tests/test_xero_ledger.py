@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
-import requests
-from support import DictTokens, fast_context
+from support import DictTokens
 from xero_spec import violations
+from xero_support import TIME_FACTOR, calls, faults, make_ledger, order, state
 
-from pouracquit.connectors.base import Document, ReceiptOrder
-from pouracquit.connectors.xero import XeroLedger
+from pouracquit.connectors.base import Document
 from pouracquit.connectors.xero_format import line_taxes, literal, rate_key
-from pouracquit.connectors.xero_session import TOKEN_NAME
+from pouracquit.connectors.xero_session import TOKEN_NAME, oauth_app
 from pouracquit.core.errors import BadRecord, ConfigError, PermanentError
-from pouracquit.core.model import Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
-from pouracquit.sandbox.xero import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    DEMO_REFRESH_TOKEN,
-    DEMO_TENANT_ID,
-    XeroSandbox,
-)
-
-TIME_FACTOR = 0.01
+from pouracquit.sandbox.xero import DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, DEMO_TENANT_ID, XeroSandbox
 
 
 @pytest.fixture
@@ -41,47 +29,6 @@ def sandbox() -> Iterator[XeroSandbox]:
 def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XERO_CLIENT_SECRET", DEMO_CLIENT_SECRET)
     monkeypatch.setenv("XERO_REFRESH_TOKEN", DEMO_REFRESH_TOKEN)
-
-
-def make_ledger(sb: XeroSandbox, tokens: DictTokens, **overrides: Any) -> XeroLedger:
-    settings = {
-        "base_url": sb.api_url, "identity_url": sb.url, "tenant_id": DEMO_TENANT_ID,
-        "client_id": DEMO_CLIENT_ID, "client_secret": {"env": "XERO_CLIENT_SECRET"},
-        "refresh_token": {"env": "XERO_REFRESH_TOKEN"}, **overrides,
-    }
-    ctx = fast_context(tokens, TIME_FACTOR)
-    return XeroLedger.from_settings({k: v for k, v in settings.items() if v is not None}, ctx)
-
-
-def order(number: str = "F-2026-0001", *, name: str = "Boulangerie Martin", email: str = "",
-          rates: tuple[str, ...] = ("20",), key: str | None = None,
-          prices: tuple[str, ...] | None = None) -> ReceiptOrder:
-    lines = tuple(
-        Line(description=f"Prestation {i}", quantity=Decimal("3"),
-             unit_price=Decimal(prices[i - 1] if prices else "100.00"), vat_rate=rate)
-        for i, rate in enumerate(rates, 1)
-    )
-    gross = Invoice.model_construct(lines=lines, currency="EUR").gross_total
-    invoice = Invoice(
-        source_id=f"src-{number}", number=number, currency="EUR", issue_date=date(2026, 3, 1),
-        customer=Party(name=name, email=email), lines=lines, status=InvoiceStatus.PAID,
-        payments=(Payment(amount=gross, paid_at=datetime(2026, 3, 4, 23, 30, tzinfo=UTC),
-                          method=PaymentMethod.TRANSFER, reference="VIR-778"),),
-        amount_paid=gross, modified_at=datetime(2026, 3, 5, tzinfo=UTC),
-    )
-    return ReceiptOrder(key=key or f"pa-{number}", number=number, invoice=invoice)
-
-
-def state(sb: XeroSandbox) -> dict[str, Any]:
-    return requests.get(sb.url + "/_sandbox/state", timeout=5).json()
-
-
-def calls(sb: XeroSandbox) -> dict[str, Any]:
-    return requests.get(sb.url + "/_sandbox/calls", timeout=5).json()
-
-
-def faults(sb: XeroSandbox, *scripted: dict[str, Any]) -> None:
-    requests.post(sb.url + "/_sandbox/faults", json={"scripted": list(scripted)}, timeout=5).raise_for_status()
 
 
 def test_record_find_and_replay_give_one_paid_invoice(sandbox: XeroSandbox, tokens: DictTokens) -> None:
@@ -226,6 +173,38 @@ def test_bank_transaction_mode(sandbox: XeroSandbox, tokens: DictTokens) -> None
     assert txn["Type"] == "RECEIVE" and txn["Reference"] == "pa-M-1 M-1 Virement VIR-778"
     assert Decimal(str(txn["Total"])) == first.invoice.gross_total.amount
     assert state(sandbox)["Invoices"] == []
+    # The PDF goes to /BankTransactions/{id}/Attachments/{name}, once, across a lost answer.
+    document = Document(name="M-1 acquittée.pdf", content=b"%PDF-1.7 recu")
+    faults(sandbox, {"kind": "drop", "method": "PUT", "path": "/BankTransactions/[^/]+/Attachments/", "count": 1})
+    attachment_id = ledger.attach(ref, document, may_exist=False)
+    assert ledger.attach(ref, document, may_exist=True) == attachment_id
+    (stored,) = state(sandbox)["BankTransactions"][0]["Attachments"]
+    assert stored["AttachmentID"] == attachment_id and stored["MimeType"] == "application/pdf"
+    assert sandbox.books.files[attachment_id] == document.content
+
+
+def test_bank_transaction_mode_keeps_to_the_bank_accounts_currency(sandbox: XeroSandbox, tokens: DictTokens) -> None:
+    ledger = make_ledger(sandbox, tokens, mode="bank_transaction")
+    with pytest.raises(PermanentError, match=r"bank account's currency \(EUR\), not USD.*invoice_payment"):
+        ledger.record_receipt(order("M-2", currency="USD", exchange_rate="0.92"), may_exist=False)
+    assert state(sandbox)["BankTransactions"] == []
+
+
+def test_granular_scopes_by_default_broad_ones_by_setting(sandbox: XeroSandbox, tokens: DictTokens) -> None:
+    app = oauth_app(make_ledger(sandbox, tokens).settings)
+    assert "accounting.transactions" not in app.scopes
+    assert {"offline_access", "accounting.invoices", "accounting.payments", "accounting.banktransactions",
+            "accounting.contacts", "accounting.settings", "accounting.attachments"} == set(app.scopes)
+    older = make_ledger(sandbox, tokens, scopes=["offline_access", "accounting.transactions", "accounting.contacts",
+                                                 "accounting.settings", "accounting.attachments"])
+    assert older.settings.scopes[1] == "accounting.transactions"
+    with pytest.raises(ConfigError, match="scopes"):
+        make_ledger(sandbox, tokens, scopes=[])
+
+
+def test_calls_are_paced_below_xeros_minute_limit(sandbox: XeroSandbox, tokens: DictTokens) -> None:
+    gate = make_ledger(sandbox, tokens).client.gate
+    assert gate.limit == 55 and gate.limit < 60 and gate.concurrency == 5
 
 
 def test_refusals(sandbox: XeroSandbox, tokens: DictTokens) -> None:
