@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from . import identifiers
 from .money import Money, bounded, is_currency, round_cents, to_decimal
 
 # Characters XML 1.0 (and so Factur-X) cannot carry: refused at the door, with the field's name.
@@ -71,6 +72,33 @@ class Party(_Frozen):
         if not v.strip():
             raise ValueError("customer name is empty")
         return v.strip()
+
+    # Identifiers are checked with python-stdnum (core.identifiers) when the record is
+    # mapped: a typo quarantines the record with the field named instead of being printed.
+    @field_validator("siren")
+    @classmethod
+    def _siren(cls, v: str) -> str:
+        if not v.strip():
+            return ""
+        try:
+            return identifiers.siren(v, "customer.siren")
+        except ValueError as err:
+            raise ValueError(f"{err}: correct it in the CRM") from None
+
+    @field_validator("vat_number")
+    @classmethod
+    def _vat_number(cls, v: str, info: ValidationInfo) -> str:
+        if not v.strip():
+            return ""
+        address, siren = info.data.get("address"), info.data.get("siren", "")
+        try:
+            number = identifiers.buyer_vat(v, address.country if address else "", "customer.vat_number")
+        except ValueError as err:
+            raise ValueError(f"{err}: correct it in the CRM") from None
+        if not identifiers.vat_built_on(number, siren):
+            raise ValueError(f"customer.vat_number {number} is not built on customer.siren {siren}: correct one "
+                             "of them in the CRM")
+        return number
 
 
 class Line(_Frozen):

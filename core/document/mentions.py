@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..errors import BadRecord
+from ..identifiers import check_buyer_is_not_seller
 from ..model import Invoice, PaymentMethod
 from .settings import Seller
 
@@ -149,6 +150,7 @@ def require_mentions(seller: Seller, invoice: Invoice, *, credit_note: bool = Fa
             raise MissingMention(field)
     if buyer.siren and not re.fullmatch(r"\d{9}", buyer.siren):
         raise BadRecord(f"customer.siren must be 9 digits, got {buyer.siren!r}")
+    check_buyer_is_not_seller(seller.siren, buyer.siren, buyer.vat_number)
     for index, line in enumerate(invoice.lines, 1):
         if line.vat_rate == 0 and not line.vat_exemption.strip():
             raise BadRecord(f"line {index} ({line.description[:60]!r}) charges 0 % VAT without an exemption "

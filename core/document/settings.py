@@ -19,27 +19,11 @@ from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumError
 
+from .. import identifiers
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-
-def luhn_ok(digits: str) -> bool:
-    """Luhn checksum, as INSEE computes it for SIREN and SIRET numbers."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
-
-
-def vat_key(siren: str) -> str:
-    """The two-digit key of a French intra-community VAT number for a SIREN."""
-    return f"{(12 + 3 * (int(siren) % 97)) % 97:02d}"
-
-
-# La Poste's establishments share one SIREN; INSEE validates their SIRET by digit sum.
-_LA_POSTE = "356000000"
 
 
 class SellerAddress(_Frozen):
@@ -84,24 +68,17 @@ class Seller(_Frozen):
         # People paste "123 456 789" or "FR76 3000 ..." from letterheads.
         return re.sub(r"\s+", "", v).upper() if isinstance(v, str) else v
 
+    # Every identifier goes through python-stdnum (core.identifiers): a typo stops the
+    # program at start-up with the key named, never reaches a customer.
     @field_validator("siren")
     @classmethod
     def _siren(cls, v: str) -> str:
-        if v and not (re.fullmatch(r"\d{9}", v) and luhn_ok(v)):
-            raise ValueError(f"siren must be 9 digits with a valid Luhn check digit, got {v!r}")
-        return v
+        return identifiers.siren(v) if v else v
 
     @field_validator("siret")
     @classmethod
     def _siret(cls, v: str) -> str:
-        if not v:
-            return v
-        if not re.fullmatch(r"\d{14}", v):
-            raise ValueError(f"siret must be 14 digits, got {v!r}")
-        ok = sum(map(int, v)) % 5 == 0 if v.startswith(_LA_POSTE) else luhn_ok(v)
-        if not ok:
-            raise ValueError(f"siret {v!r} fails its check digit")
-        return v
+        return identifiers.siret(v) if v else v
 
     @field_validator("ape")
     @classmethod
@@ -114,11 +91,7 @@ class Seller(_Frozen):
     @field_validator("vat_number")
     @classmethod
     def _vat(cls, v: str) -> str:
-        if v and not re.fullmatch(r"FR[0-9A-Z]{2}\d{9}", v):
-            raise ValueError(f"vat_number must be FR + 2-character key + SIREN, got {v!r}")
-        if v and v[2:4].isdigit() and v[2:4] != vat_key(v[4:]):
-            raise ValueError(f"vat_number {v!r} has a wrong key, expected FR{vat_key(v[4:])}{v[4:]}")
-        return v
+        return identifiers.french_vat(v) if v else v
 
     @field_validator("iban")
     @classmethod
