@@ -305,3 +305,9 @@ def test_demo_receipts_carry_a_qr_to_the_local_admin_api(tmp_path: Path) -> None
     assert _demo_settings(tmp_path, launched)["document"]["verify_base_url"] == LOCAL_VERIFY_URL  # type: ignore[arg-type]
     pdf = Renderer(SELLER, DocumentSettings(verify_base_url=LOCAL_VERIFY_URL)).render(receipt(invoice()))
     assert "Vérifier ce document" in text_of(pdf)
+
+
+def test_english_foreign_currency_without_a_named_source(checker: Check) -> None:
+    inv = invoice(currency="GBP", exchange_rate=Decimal("1.17"))
+    pdf = valid(Renderer(SELLER, DocumentSettings(language="en")).render(receipt(inv)), checker)
+    assert "VAT amount in euros: €210.60 (1 GBP = 1.17 EUR)" in flat(text_of(pdf))

@@ -105,7 +105,8 @@ def build_context(
             amount=money(round_cents(inv.vat_total.amount * rate), "EUR"),
             currency=cur,
             rate=wording.number(rate),
-            source=inv.exchange_rate_source or "CRM",
+            # where the rate comes from (the CRM, or the ECB reference rate of a day)
+            source=wording.text("rate_source", source=inv.exchange_rate_source) if inv.exchange_rate_source else "",
         )
     if seller.vat_regime_note:
         notes[seller.vat_regime_note] = None
