@@ -93,7 +93,9 @@ class Customers:
     def find(self, party: Party, currency: str) -> str | None:
         email = party.email.strip().lower()
         found = self.by_email.get((currency, email)) if email else None
-        return found or self.by_name.get((currency, display_name(party, currency, self.home).lower()))
+        # our own "(USD)"-tagged name first, then the bare name a person may have given it
+        names = (display_name(party, currency, self.home).lower(), party.name[:DISPLAY_NAME_MAX].strip().lower())
+        return found or next((self.by_name[(currency, n)] for n in names if (currency, n) in self.by_name), None)
 
 
 def display_name(party: Party, currency: str, home: str) -> str:

@@ -214,3 +214,14 @@ def test_issue_dates_stay_the_documents(sandbox: QuickBooksSandbox, tokens: Dict
     ledger.record_receipt(ReceiptOrder(key=paid.key, number="P-4", invoice=invoice), may_exist=False)
     (booked,) = state(sandbox)["Invoices"]
     assert (booked["TxnDate"], booked["DueDate"]) == ("2026-03-01", "2026-03-31")
+
+
+def test_a_foreign_customer_a_person_created_under_its_bare_name_is_reused(sandbox: QuickBooksSandbox,
+                                                                         tokens: DictTokens) -> None:
+    sandbox.seed({"Customer": [{"DisplayName": "Globex", "CurrencyRef": {"value": "GBP"}, "Active": True}]})
+    ledger = make_ledger(sandbox, tokens)
+    ref = ledger.record_receipt(in_currency(order(), "GBP", "1.1702", "FX-8", name="Globex"), may_exist=False)
+    (receipt,) = [r for r in state(sandbox)["SalesReceipts"] if r["Id"] == ref]
+    globex = next(c for c in state(sandbox)["Customers"] if c["DisplayName"] == "Globex")
+    assert receipt["CustomerRef"]["value"] == globex["Id"]
+    assert len(state(sandbox)["Customers"]) == 4  # the three demo customers and Globex
