@@ -1,7 +1,9 @@
-"""The QuickBooks sandbox's books: one company's entities and QBO's rules for
-writing them (unique names and document numbers, valid references, VAT on
-every line, totals computed server-side). No HTTP here: the server module
-routes requests to these methods, which raise ``fault(...)`` as QBO answers.
+"""The QuickBooks sandbox's books: one company's entities, its preferences
+(multicurrency on or off) and QBO's rules for writing names and files (unique
+names, valid references); the sales documents' rules (document numbers, VAT on
+every line, totals computed server-side, currencies, payments) are in
+``quickbooks_sales``. No HTTP here: the server module routes requests to these
+methods, which raise ``fault(...)`` as QBO answers.
 """
 
 from __future__ import annotations
