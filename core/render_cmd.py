@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from .config import Settings, first_error
 from .document import PaidReceipt, Renderer
-from .errors import BadRecord, ConfigError
+from .errors import BadRecord, ConfigError, DocumentInvalid
 from .model import Invoice
 
 
@@ -44,7 +44,7 @@ def render_command(settings: Settings, invoice_file: Path, out: Path | None, num
     except TemplateError as exc:
         sys.stderr.write(f"pouracquit: template error at {_template_position(exc)}: {exc.message}\n")
         return 1
-    except BadRecord as exc:
+    except (BadRecord, DocumentInvalid) as exc:
         sys.stderr.write(f"pouracquit: cannot render {invoice_file}: {exc}\n")
         return 1
     target = out or Path(renderer.filename(receipt))
