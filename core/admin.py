@@ -1,27 +1,38 @@
 """The admin HTTP API: /healthz, /readyz, /metrics, /status, and the public
 verification page /receipts/{id}/verify that receipts' QR codes open, and
 the vendors' webhooks on POST /webhooks/<vendor> (authenticated by their
-signatures, not by the admin token).
+signatures, not by the admin token). HEAD works wherever GET does.
 
 Bound to loopback by default. When ``admin.token`` is configured every route
 but /healthz and the verification page needs ``Authorization: Bearer <token>``, compared in constant
-time; a non-loopback bind without a token is refused at start-up.
+time; a non-loopback bind without a token is refused at start-up, and so is an empty token.
+
+A Starlette app on uvicorn (core/admin_http.py has the server's timeouts and
+limits). /healthz answers on the event loop; every other route runs on a
+pool of ``POOL_THREADS`` threads (they read the store), with at most
+``MAX_PENDING`` requests in progress or queued for it: beyond, 503 at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from pouracquit.connectors.base import WebhookRequest
 
+from .admin_http import HttpServer, bind
+from .config import AdminSettings
 from .errors import ConfigError
 from .service import Service
 from .status import connection_status, metrics_text, readiness
@@ -31,12 +42,20 @@ from .webhooks import WebhookIntake
 log = structlog.get_logger("pouracquit.admin")
 PUBLIC = frozenset({"/healthz"})
 MAX_WEBHOOK_BYTES = 1 << 20
+BODY_SECONDS = 10.0  # a webhook body must arrive whole in this time
+POOL_THREADS = 8
+MAX_PENDING = 64
+METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
 Reply = tuple[int, str, bytes]
 
 
 def _json(status: int, body: Any) -> Reply:
     return status, "application/json", json.dumps(body, indent=2, default=str).encode()
+
+
+def _alive() -> Reply:
+    return _json(200, {"status": "alive"})
 
 
 def _is_loopback(host: str) -> bool:
@@ -48,6 +67,31 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def admin_token(admin: AdminSettings) -> str | None:
+    """The bearer token the API wants, None on loopback without one. A
+    non-loopback bind needs one, and an empty or blank one is refused
+    (ConfigError): it would let anyone in."""
+    if admin.token is None:
+        if not _is_loopback(admin.address[0]):
+            raise ConfigError(f"admin.bind {admin.bind} is not loopback: set admin.token to protect the API")
+        return None
+    try:
+        return admin.token.value().get_secret_value()
+    except ConfigError as exc:
+        raise ConfigError(f"admin.token: {exc}") from None
+
+
+def bearer_matches(header: str | None, token: str) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time; nothing after Bearer is no token."""
+    scheme, _, given = (header or "").partition(" ")
+    return bool(token) and bool(given) and scheme.lower() == "bearer" and hmac.compare_digest(
+        given.encode(), token.encode())
+
+
+class TooLarge(Exception):
+    """A webhook body past MAX_WEBHOOK_BYTES."""
+
+
 class AdminServer:
     """Serves the admin routes from a background thread."""
 
@@ -55,34 +99,30 @@ class AdminServer:
         self.service = service
         self.webhooks = webhooks
         admin = service.settings.admin
-        host, port = admin.address
-        self._token = admin.token.value().get_secret_value() if admin.token else None
-        if self._token is None and not _is_loopback(host):
-            raise ConfigError(f"admin.bind {admin.bind} is not loopback: set admin.token to protect the API")
+        self._token = admin_token(admin)
         self._routes: dict[str, Callable[[], Reply]] = {
-            "/healthz": lambda: _json(200, {"status": "alive"}),
+            "/healthz": _alive,
             "/readyz": self._readyz,
             "/metrics": lambda: (200, "text/plain; version=0.0.4", metrics_text(self.service).encode()),
             "/status": lambda: _json(200, connection_status(self.service)),
         }
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="admin")
+        self._pending = 0  # touched on the event loop only
+        self._sock = bind(*admin.address)
+        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=METHODS)])
+        self._http = HttpServer(app, self._sock)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        host, port = self._sock.getsockname()[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def _readyz(self) -> Reply:
         ready = readiness(self.service)
         return _json(200 if ready.ready else 503, {"ready": ready.ready, "reasons": ready.reasons})
 
     def authorised(self, header: str | None) -> bool:
-        if self._token is None:
-            return True
-        scheme, _, given = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), self._token.encode())
+        return self._token is None or bearer_matches(header, self._token)
 
     def public_url(self, raw_path: str) -> str:
         """The URL a vendor called, as it signed it."""
@@ -100,6 +140,8 @@ class AdminServer:
     def handle(self, method: str, path: str, auth: str | None) -> Reply:
         path = path.split("?", 1)[0]
         route = self._routes.get(path)
+        if method == "HEAD":
+            method = "GET"  # the server sends the headers only
         if route is None and method == "GET":
             page = verify_page(self.service, path)
             if page is not None:
@@ -116,40 +158,66 @@ class AdminServer:
             log.exception("admin route failed", path=path)
             return _json(503, {"error": f"{type(exc).__name__}: {exc}"})
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    async def _endpoint(self, request: Request) -> Response:
+        scope = request.scope
+        raw_path = scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            raw_path += "?" + scope["query_string"].decode("latin-1")
+        path = raw_path.split("?", 1)[0]
+        if path == "/healthz" and request.method in ("GET", "HEAD"):
+            return _response(_alive())  # on the loop: alive even when the pool is busy
+        if self._pending >= MAX_PENDING:
+            return _response(_json(503, {"error": "busy: too many requests in progress"}), close=True,
+                             extra={"Retry-After": "1"})
+        self._pending += 1
+        try:
+            if request.method == "POST" and path.startswith("/webhooks/"):
+                try:
+                    body = await asyncio.wait_for(_read_body(request), BODY_SECONDS)
+                except TooLarge:
+                    return _response(_json(413, {"error": f"body over {MAX_WEBHOOK_BYTES} bytes"}), close=True)
+                except TimeoutError:
+                    return _response(_json(408, {"error": "body too slow"}), close=True)
+                except ClientDisconnect:
+                    return Response(status_code=400)
+                headers = {k.lower(): v for k, v in request.headers.items()}
+                reply = await self._in_pool(self.webhook, raw_path, headers, body)
+            else:
+                reply = await self._in_pool(self.handle, request.method, raw_path, request.headers.get("authorization"))
+            return _response(reply)
+        finally:
+            self._pending -= 1
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                """Silent: requests are not worth a log line each."""
-
-            def _reply(self) -> None:
-                if self.command == "POST" and self.path.startswith("/webhooks/"):
-                    length = min(int(self.headers.get("Content-Length") or 0), MAX_WEBHOOK_BYTES)
-                    headers = {k.lower(): v for k, v in self.headers.items()}
-                    status, ctype, body = server.webhook(self.path, headers, self.rfile.read(length))
-                else:
-                    status, ctype, body = server.handle(self.command, self.path, self.headers.get("Authorization"))
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                if status == 401:
-                    self.send_header("WWW-Authenticate", "Bearer")
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _reply
-
-        return Handler
+    async def _in_pool(self, fn: Callable[..., Reply], *args: Any) -> Reply:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def start(self) -> AdminServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="admin-http", daemon=True)
-        self._thread.start()
+        self._http.start()
         log.info("admin API listening", url=self.url)
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and int(declared) > MAX_WEBHOOK_BYTES:  # h11 has checked it is a number
+        raise TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_WEBHOOK_BYTES:
+            raise TooLarge
+    return bytes(body)
+
+
+def _response(reply: Reply, close: bool = False, extra: dict[str, str] | None = None) -> Response:
+    status, ctype, body = reply
+    headers = dict(extra or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if close:  # the body was not read: the connection cannot carry another request
+        headers["Connection"] = "close"
+    return Response(body, status_code=status, media_type=ctype, headers=headers)
