@@ -47,6 +47,11 @@ class DocumentInvalid(PermanentError):
     def __init__(self, rules: tuple[str, ...], message: str) -> None:
         super().__init__(f"document fails EN16931 rules {', '.join(rules)}: {message}")
         self.rules = rules
+        self.detail = message
+
+    def __reduce__(self) -> tuple[type[DocumentInvalid], tuple[tuple[str, ...], str]]:
+        # rebuilt from its own arguments when it comes back from a render worker process
+        return DocumentInvalid, (self.rules, self.detail)
 
 
 class BadRecord(PouracquitError):

@@ -4,6 +4,7 @@ installation is a ConfigError, never a verdict on a document."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 from pathlib import Path
 
@@ -108,6 +109,12 @@ def test_the_renderer_refuses_an_invalid_document(monkeypatch: pytest.MonkeyPatc
     assert "BR-CO-15" in err.value.rules
     # validation off: the same document goes out (for those who validate elsewhere)
     assert Renderer(SELLER, DocumentSettings(validate="off")).render(receipt(invoice())).startswith(b"%PDF-")
+
+
+def test_document_invalid_survives_the_trip_back_from_a_render_worker() -> None:
+    back = pickle.loads(pickle.dumps(DocumentInvalid(("BR-CO-15", "BR-FR-05_BT-22_PMT"), "Invoice total...")))
+    assert back.rules == ("BR-CO-15", "BR-FR-05_BT-22_PMT")
+    assert str(back) == "document fails EN16931 rules BR-CO-15, BR-FR-05_BT-22_PMT: Invoice total..."
 
 
 def test_concurrent_validations_agree(xml: bytes) -> None:
