@@ -24,7 +24,7 @@ from quickbooks.objects.attachable import Attachable
 from quickbooks.objects.base import AttachableRef
 
 from pouracquit.core.calls import CallGate, VendorClient
-from pouracquit.core.errors import BadRecord, PermanentError, WebhookRejected
+from pouracquit.core.errors import BadRecord, PermanentError
 from pouracquit.mappings import load_mapping
 
 from .base import Document, LedgerChange, ReceiptOrder, WebhookRequest
@@ -52,8 +52,8 @@ from .quickbooks_session import (
     classify,
     oauth_app,
 )
+from .quickbooks_webhook import ledger_changes
 from .registry import ConnectorContext
-from .signatures import verify_body
 
 __all__ = ["QuickBooksLedger", "quote", "rate_key"]
 
@@ -204,21 +204,11 @@ class QuickBooksLedger:
         return booked
 
     def parse_ledger_webhook(self, request: WebhookRequest) -> list[LedgerChange]:
-        """QuickBooks webhook (``intuit-signature``): the documents of this company
-        pouracquit books (SalesReceipt, Invoice, RefundReceipt, CreditMemo) it names,
-        with their operation, under the ids record_receipt returned for them."""
-        verify_body(request, "intuit-signature", self.settings.webhook_verifier_token, "webhook_verifier_token")
-        try:
-            notes = json.loads(request.body).get("eventNotifications") or []
-        except (ValueError, AttributeError):
-            raise WebhookRejected("webhook body is not a QuickBooks eventNotifications document") from None
-        return [
-            LedgerChange(ref=encode(entity["name"], str(entity.get("id"))), operation=str(entity.get("operation", "")),
-                         destructive=str(entity.get("operation", "")) in ("Delete", "Void"))
-            for note in notes if isinstance(note, dict) and str(note.get("realmId")) == self.settings.realm_id
-            for entity in (note.get("dataChangeEvent") or {}).get("entities") or []
-            if isinstance(entity, dict) and entity.get("name") in KINDS and entity.get("id")
-        ]
+        """QuickBooks webhook (``intuit-signature``, CloudEvents or legacy envelope, see
+        ``quickbooks_webhook``): the documents of this company pouracquit books
+        (SalesReceipt, Invoice, RefundReceipt, CreditMemo) it names, with their
+        operation, under the ids record_receipt returned for them."""
+        return ledger_changes(request, self.settings.webhook_verifier_token, self.settings.realm_id, KINDS, encode)
 
     def attach(self, ref_: str, document: Document, *, may_exist: bool) -> str:
         """Upload ``document`` as an Attachable linked to the booked document ``ref_``
