@@ -8,12 +8,17 @@ not from the CRM's current record, which may have changed since.
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from .model import Invoice, InvoiceStatus, Line, Payment, VatBucket
+from pouracquit.state.store import Store
+from pouracquit.state.tables import Receipt
+
+from .errors import PermanentError, RetryableError
+from .model import CreditReference, Invoice, InvoiceStatus, Line, Payment, VatBucket
 from .money import CENT, Money, round_cents
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -21,6 +26,36 @@ _PARTIAL = {
     "fr": "Remboursement partiel, TVA {rate} %",
     "en": "Partial refund, VAT {rate} %",
 }
+
+
+def issue_date(receipt: Receipt, invoice: Invoice) -> date:
+    """The document's issue date (BT-2): the CRM invoice's own date when the CRM
+    numbered it (the facture acquittée is that invoice, stamped paid); the day
+    pouracquit took the payment in when pouracquit numbers it, credit notes
+    always."""
+    if receipt.kind == "receipt" and invoice.number:
+        return invoice.issue_date
+    return receipt.created_at.astimezone(PARIS).date()
+
+
+def original_of(store: Store, receipt: Receipt) -> Receipt:
+    """The receipt a credit note credits."""
+    assert receipt.original_receipt_id is not None
+    original = store.receipt(receipt.original_receipt_id)
+    if original is None:
+        raise PermanentError(f"the receipt this credit note credits ({receipt.original_receipt_id}) is gone")
+    return original
+
+
+def credit_reference(store: Store, receipt: Receipt) -> CreditReference:
+    """The invoice a credit note credits, as its receipt printed it; the credit
+    note waits (RetryableError) while that receipt is not numbered yet."""
+    original = original_of(store, receipt)
+    if original.number is None:
+        raise RetryableError(f"waiting for receipt {original.id}, which this credit note credits, to be numbered")
+    stated = Invoice.model_validate_json(original.invoice_json)
+    reason = json.loads(receipt.credits_json or "{}").get("reason", "refund")
+    return CreditReference(number=original.number, issue_date=issue_date(original, stated), reason=reason)
 
 
 def credit_invoice(

@@ -11,16 +11,14 @@ reason; it never holds up the others.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,6 +30,7 @@ from pouracquit.state.tables import Receipt
 
 from .archive import Archive
 from .config import NumberingSettings, PipelineSettings
+from .credit import credit_reference, issue_date, original_of
 from .document import PaidReceipt, Renderer, RenderPool
 from .errors import BadRecord, ConfigError, PermanentError, RetryableError
 from .lease import Heartbeat, LeaseLost
@@ -42,17 +41,6 @@ log = structlog.get_logger("pouracquit.pipeline")
 STEPS = ("number", "render", "archive", "ledger_record", "ledger_attach", "crm_attach", "done")
 EXTERNAL = frozenset({"ledger_record", "ledger_attach", "crm_attach"})
 LEDGER_STEPS = frozenset({"ledger_record", "ledger_attach"})
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def issue_date(receipt: Receipt, invoice: Invoice) -> date:
-    """The document's issue date (BT-2): the CRM invoice's own date when the CRM
-    numbered it (the facture acquittée is that invoice, stamped paid); the day
-    pouracquit took the payment in when pouracquit numbers it, credit notes
-    always."""
-    if receipt.kind == "receipt" and invoice.number:
-        return invoice.issue_date
-    return receipt.created_at.astimezone(PARIS).date()
 
 
 def idempotency_key(receipt_id: str) -> str:
@@ -317,15 +305,17 @@ class Pipeline:
 
     # -- steps ------------------------------------------------------------------
     def _number(self, receipt: Receipt, invoice: Invoice, nxt: str) -> Receipt:
-        reference = self._credit_reference(receipt) if receipt.kind == "credit_note" else None
+        reference = credit_reference(self.w.store, receipt) if receipt.kind == "credit_note" else None
+        cfg = self.w.numbering
+        series, pattern = (cfg.series, cfg.prefix) if reference is None else (cfg.credit_series, cfg.credit_prefix)
+        prefix = pattern.format(year=issue_date(receipt, invoice).year)
+        crm_number = invoice.number if reference is None else ""
+        # a number is spent only on a document that can be produced: the data is checked first
+        self.w.renderer.check(PaidReceipt(invoice=invoice, number=crm_number or f"{prefix}{0:0{cfg.width}d}",
+                                          issued_on=issue_date(receipt, invoice), receipt_id=receipt.id,
+                                          credits=reference))
         with self.w.store.unit() as u:
-            number = invoice.number if reference is None else ""
-            if not number:
-                cfg = self.w.numbering
-                series, pattern = ((cfg.series, cfg.prefix) if reference is None
-                                   else (cfg.credit_series, cfg.credit_prefix))
-                prefix = pattern.format(year=issue_date(receipt, invoice).year)
-                number = f"{prefix}{u.next_number(f'{series}:{prefix}'):0{cfg.width}d}"
+            number = crm_number or f"{prefix}{u.next_number(f'{series}:{prefix}'):0{cfg.width}d}"
             fields: dict[str, Any] = {"number": number, "step": nxt}
             if reference is not None:
                 fields["credits_json"] = reference.model_dump_json()
@@ -333,23 +323,6 @@ class Pipeline:
             u.log(self.w.connection, "number", receipt_id=receipt.id, source_id=receipt.source_id,
                   number=number, allocated=number != invoice.number, document=receipt.kind)
         return row
-
-    def _credit_reference(self, receipt: Receipt) -> CreditReference:
-        """The invoice a credit note credits, as its receipt printed it; the
-        credit note waits while that receipt is not numbered yet."""
-        original = self._original(receipt)
-        if original.number is None:
-            raise RetryableError(f"waiting for receipt {original.id}, which this credit note credits, to be numbered")
-        stated = Invoice.model_validate_json(original.invoice_json)
-        reason = json.loads(receipt.credits_json or "{}").get("reason", "refund")
-        return CreditReference(number=original.number, issue_date=issue_date(original, stated), reason=reason)
-
-    def _original(self, receipt: Receipt) -> Receipt:
-        assert receipt.original_receipt_id is not None
-        original = self.w.store.receipt(receipt.original_receipt_id)
-        if original is None:
-            raise PermanentError(f"the receipt this credit note credits ({receipt.original_receipt_id}) is gone")
-        return original
 
     def _paid_receipt(self, receipt: Receipt, invoice: Invoice) -> PaidReceipt:
         assert receipt.number is not None
@@ -382,7 +355,7 @@ class Pipeline:
         assert receipt.number is not None
         reference = None
         if receipt.kind == "credit_note":
-            original = self._original(receipt)
+            original = original_of(self.w.store, receipt)
             if original.ledger_id is None:
                 raise RetryableError(f"waiting for receipt {original.id}, which this credit note credits, "
                                      "to be booked")

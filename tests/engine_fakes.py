@@ -69,6 +69,11 @@ class FakeRenderer:
     rendered: list[PaidReceipt] = field(default_factory=list)
     fail: Callable[[PaidReceipt], None] = lambda paid: None
 
+    def check(self, paid: PaidReceipt) -> bytes:
+        if paid.invoice.customer.name == "Sans Adresse":
+            raise BadRecord("missing mandatory mention customer.address.line1")
+        return b"<xml/>"
+
     def render(self, paid: PaidReceipt) -> bytes:
         self.fail(paid)
         self.rendered.append(paid)

@@ -160,3 +160,13 @@ def test_a_start_date_keeps_the_history_out_and_backfill_brings_it_once(
         report = IntakeReport()
         take_page(u, "conn", next(source.changes(None)), report, policy=policy)
     assert report.events["paid"] == 0 and len(store.receipts()) == 1
+
+
+def test_a_document_that_cannot_be_produced_spends_no_number(store: Store, tmp_path: Path, parts,
+                                                             make_invoice: Make) -> None:  # type: ignore[no-untyped-def]
+    source, _ledger, _renderer = parts
+    source.put(make_invoice("bad", number="", customer="Sans Adresse"), make_invoice("good", number=""))
+    sync(store, tmp_path, parts)
+    by_source = {r.source_id: r for r in store.receipts()}
+    assert (by_source["bad"].status, by_source["bad"].number) == ("quarantined", None)
+    assert by_source["good"].number is not None and by_source["good"].number.endswith("000001")

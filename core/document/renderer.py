@@ -52,12 +52,11 @@ class Renderer:
         # Pango (under WeasyPrint) is not thread-safe: one document at a time per process.
         self._lock = threading.Lock()
 
-    def render(self, receipt: PaidReceipt) -> bytes:
-        """The PDF/A-3b bytes of ``receipt`` with its factur-x.xml embedded.
-
-        Raises MissingMention when a mandatory mention is missing and BadRecord
-        when the invoice cannot be stated as paid (not fully paid, bad number).
-        """
+    def check(self, receipt: PaidReceipt) -> bytes:
+        """Everything ``render`` would refuse in the data, without the layout: the
+        Factur-X XML, or MissingMention / BadRecord. The pipeline asks before it
+        numbers an invoice, so that a number is never spent on a document that
+        cannot be produced."""
         invoice = receipt.invoice
         credit = receipt.credits is not None
         # A credit note is either refunded in full or not refunded yet (money owed to the customer);
@@ -74,7 +73,17 @@ class Renderer:
         if not _NUMBER.fullmatch(receipt.number):
             raise BadRecord(f"receipt number {receipt.number!r} must be 1-35 of A-Z a-z 0-9 + - _ /")
         require_mentions(self.seller, invoice, credit_note=credit)
-        xml = build_xml(build_data(receipt, self.seller, self.wording), self.settings.profile)
+        return build_xml(build_data(receipt, self.seller, self.wording), self.settings.profile)
+
+    def render(self, receipt: PaidReceipt) -> bytes:
+        """The PDF/A-3b bytes of ``receipt`` with its factur-x.xml embedded.
+
+        Raises MissingMention when a mandatory mention is missing and BadRecord
+        when the invoice cannot be stated as paid (not fully paid, bad number).
+        """
+        invoice = receipt.invoice
+        credit = receipt.credits is not None
+        xml = self.check(receipt)
         html = self.template.render(build_context(receipt, self.seller, self.settings, self.wording, self._qr(receipt)))
         with self._lock:
             pdf = self.writer.html_to_pdf(html)
