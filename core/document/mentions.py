@@ -182,7 +182,8 @@ def exchange_rate(invoice: Invoice) -> Decimal:
         return Decimal("1")
     if invoice.exchange_rate is None:
         raise BadRecord(
-            f"the EUR exchange rate of this {invoice.currency} invoice could not be determined (neither the CRM "
-            "nor the ECB reference rates gave one); its VAT must be stated in euros (CGI art. 242 nonies A)"
+            f"invoice.exchange_rate is missing: the EUR exchange rate of this {invoice.currency} invoice could not "
+            "be determined (neither the CRM nor the ECB reference rates gave one); its VAT must be stated in euros "
+            "(CGI art. 242 nonies A)"
         )
     return invoice.exchange_rate
