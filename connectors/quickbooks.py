@@ -112,7 +112,8 @@ class QuickBooksLedger:
 
     @staticmethod
     def _ours(rows: list[dict[str, Any]], order: ReceiptOrder) -> list[dict[str, Any]]:
-        return [r for r in rows if MARKER + order.key in str(r.get("PrivateNote") or "")]
+        # the note starts with the marker; what follows (credited invoice, rate) is for people
+        return [r for r in rows if str(r.get("PrivateNote") or "").split(" ", 1)[0] == MARKER + order.key]
 
     def record_receipt(self, order: ReceiptOrder, *, may_exist: bool) -> str:
         """Create the document once; its TotalAmt must equal the order's gross total.

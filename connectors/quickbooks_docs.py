@@ -136,6 +136,10 @@ class Builder:
             credited = order.credits
             doc.PrivateNote += (f" avoir {order.number} ({credited.reason}) sur la facture {credited.number} "
                                 f"du {credited.issue_date.isoformat()}")
+        if invoice.currency != self.refs.home_currency:  # where the booked rate came from, for the audit
+            doc.PrivateNote += f" taux {invoice.exchange_rate} {self.refs.home_currency}/{invoice.currency}"
+            if invoice.exchange_rate_source:
+                doc.PrivateNote += f" ({invoice.exchange_rate_source})"
         codes = [self.tax_code(line) for line in invoice.lines]
         doc.Line = [self._line(line, code) for line, code in zip(invoice.lines, codes, strict=True)]
         doc.TxnTaxDetail = self.tax_detail(invoice, codes)

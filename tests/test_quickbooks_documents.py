@@ -126,6 +126,7 @@ def test_foreign_currency_booked_with_its_rate_and_its_own_customer(sandbox: Qui
     rows = {r["Id"]: r for r in state(sandbox)["SalesReceipts"]}
     assert rows[usd]["CurrencyRef"]["value"] == "USD" and Decimal(str(rows[usd]["ExchangeRate"])) == Decimal("0.9215")
     assert Decimal(str(rows[usd]["HomeTotalAmt"])) == Decimal("333.12")  # 361.50 USD x 0.9215
+    assert rows[usd]["PrivateNote"].endswith("taux 0.9215 EUR/USD")
     assert rows[usd]["CustomerRef"] == rows[again]["CustomerRef"] != rows[eur]["CustomerRef"]
     customers = {c["Id"]: c for c in state(sandbox)["Customers"]}
     dollar = customers[rows[usd]["CustomerRef"]["value"]]
