@@ -1,6 +1,9 @@
 """Content-addressed document archive: each PDF stored once under its
 SHA-256, written atomically, never overwritten, never deleted by pouracquit
-(French law keeps invoices 10 years; see docs/archiving.md)."""
+(French law keeps invoices 10 years; see docs/archiving.md).
+
+Customer documents are the owner's alone, whatever the umask: folders 0700,
+staged PDFs 0600, archived PDFs 0400 (read-only against accidents)."""
 
 from __future__ import annotations
 
@@ -12,11 +15,17 @@ from pathlib import Path
 
 from .errors import ConfigError, PermanentError, RetryableError
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+ARCHIVED_FILE = 0o400
+
 
 def _write_atomically(path: Path, content: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)  # the umask could only narrow the mode; a leftover file could be wider
+        with os.fdopen(fd, "wb") as fh:
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
@@ -39,8 +48,17 @@ class Archive:
         self.root = root
 
     def _ensure(self, directory: Path) -> None:
+        """Create ``directory`` and the folders between it and the root 0700
+        (``mkdir -p`` would leave them to the umask)."""
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            folders = [self.root]
+            for part in directory.relative_to(self.root).parts:
+                folders.append(folders[-1] / part)
+            for folder in folders:
+                if not folder.is_dir():
+                    folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+                    folder.chmod(PRIVATE_DIR)
         except OSError as exc:
             raise ConfigError(f"archive directory {directory} unusable: {exc.strerror}") from None
 
@@ -71,7 +89,7 @@ class Archive:
             return sha, path
         self._ensure(path.parent)
         _write_atomically(path, content)
-        path.chmod(0o444)
+        path.chmod(ARCHIVED_FILE)
         return sha, path
 
     def read(self, sha256: str) -> bytes:

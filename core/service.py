@@ -18,6 +18,7 @@ from pouracquit.state.store import CredentialStore, Store
 from .archive import Archive
 from .calls import CallMeter, RetryPolicy
 from .config import ConnectionSettings, Settings
+from .datadir import secure_data_dir
 from .document import Renderer, RenderPool
 from .errors import ConfigError
 from .pipeline import Wiring
@@ -43,6 +44,7 @@ class Service:
     @classmethod
     def open(cls, settings: Settings) -> Service:
         """Open (and migrate) the state store named by ``settings``."""
+        secure_data_dir(settings)  # before SQLite creates anything in it
         return cls(settings=settings, store=Store(open_engine(settings.store_url)))
 
     def cipher(self) -> Fernet:
