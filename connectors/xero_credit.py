@@ -67,10 +67,13 @@ class CreditNotes:
             raise BadRecord(f"credit note {number} refunds money but has no payment: the refund needs its date")
 
     @staticmethod
-    def _settled(order: ReceiptOrder, row: Mapping[str, Any]) -> bool:
-        """A refund is booked when nothing is left to refund; a cancellation once it is approved."""
+    def _refunded(row: Mapping[str, Any]) -> Decimal:
+        return sum((Decimal(str(p.get("Amount") or 0)) for p in row.get("Payments") or []), Decimal(0))
+
+    def _settled(self, order: ReceiptOrder, row: Mapping[str, Any]) -> bool:
+        """A refund is booked once paid back in full; a cancellation once it is approved."""
         if order.credits and order.credits.reason == "refund":
-            return Decimal(str(row.get("RemainingCredit") or 0)) == 0
+            return self._refunded(row) == round_cents(Decimal(str(row.get("Total"))))
         return True
 
     def find(self, order: ReceiptOrder) -> str | None:
@@ -133,10 +136,11 @@ class CreditNotes:
         original = order.credits
         assert original is not None
         remaining = Decimal(str(row.get("RemainingCredit") or 0))
-        if original.reason == "refund" and remaining != 0:
+        if original.reason == "refund" and not self._settled(order, row):
             if remaining != round_cents(Decimal(str(row.get("Total")))):
-                raise PermanentError(f"Xero credit note {order.number} was partly allocated or refunded by someone "
-                                     f"else ({remaining} left of {row.get('Total')}): refund it by hand")
+                # allocated to an invoice or refunded in part by someone else: the money is not ours to move
+                raise PermanentError(f"Xero credit note {order.number} was allocated or refunded by someone else "
+                                     f"({remaining} left of {row.get('Total')}): refund it by hand")
             self._refund(order, str(row["CreditNoteID"]), remaining)
         return ref_of(str(row["CreditNoteID"]))
 

@@ -261,3 +261,16 @@ def test_batches_book_every_payment_and_leave_credit_notes_out(sandbox: XeroSand
     ops = calls(sandbox)["by_operation"]
     assert ops["create Invoices"] == 3 and ops["create Payments"] == 6
     assert calls(sandbox)["by_endpoint"]["payments_create"] == 1  # one call for the six
+
+
+def test_a_note_allocated_by_someone_else_is_not_taken_for_a_refund(sandbox: XeroSandbox, tokens: DictTokens) -> None:
+    note = credit(order("F-17"), "AV-17")
+    faults(sandbox, *[{"kind": "error", "method": "PUT", "path": r"/Payments$", "count": 1}] * 4)
+    with pytest.raises(RetryableError):
+        make_ledger(sandbox, tokens).record_receipt(note, may_exist=False)
+    (row,) = sandbox.books.credit_notes.values()
+    row["RemainingCredit"] = Decimal(0)  # a person allocated it to another invoice in Xero
+    ledger = make_ledger(sandbox, tokens)
+    assert ledger.find_receipt(note) is None
+    with pytest.raises(PermanentError, match="allocated or refunded by someone else"):
+        ledger.record_receipt(note, may_exist=True)
