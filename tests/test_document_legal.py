@@ -4,12 +4,14 @@ mentions, discounts, tax situations, credit notes and foreign currency."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
+import pypdf
 import pytest
 from doc_samples import (
     AUDIT,
@@ -241,6 +243,8 @@ def test_refund_credit_note(renderer: Renderer, checker: Check) -> None:
     assert "Remboursé le 16/01/2026" in text and "16/01/2026 Virement (Référence VIR-8842) 1 080,00 €" in text
     assert "acquittée" not in text.lower() and "Pour acquit" not in text
     assert "IBAN" not in text  # the refund went to the customer's account
+    info = pypdf.PdfReader(io.BytesIO(pdf)).metadata
+    assert info.title == "Facture d'avoir A-2026-0001" and "acquittée" not in (info.get("/Keywords") or "")
     assert renderer.filename(rec) == "avoir-A-2026-0001.pdf"
     assert renderer.filename(receipt(inv)) == "facture-acquittee-F-2026-0001.pdf"
 

@@ -39,14 +39,16 @@ class PdfWriter:
         )
 
 
-def embed_facturx(pdf: bytes, xml: bytes, *, title: str, subject: str, author: str, lang: str) -> bytes:
+def embed_facturx(
+    pdf: bytes, xml: bytes, *, title: str, subject: str, author: str, lang: str, kind: str = "facture acquittée"
+) -> bytes:
     """Attach ``xml`` as factur-x.xml (AFRelationship Data) and write the Factur-X XMP.
 
     The XML was XSD-checked when it was built, so the library does not check it again.
     """
     metadata = {
         "author": author,
-        "keywords": "Factur-X, facture acquittée",
+        "keywords": f"Factur-X, {kind}",
         "title": title,
         "subject": subject,
     }

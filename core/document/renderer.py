@@ -95,6 +95,7 @@ class Renderer:
             subject=f"{title} — {self.seller.name} → {invoice.customer.name}",
             author=self.seller.name,
             lang="fr-FR" if self.settings.language == "fr" else "en-GB",
+            kind="facture d'avoir" if credit else "facture acquittée",
         )
         require_valid(document, self.settings.validation)  # DocumentInvalid: it goes to no ledger, no customer
         return document
