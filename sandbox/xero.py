@@ -18,8 +18,12 @@ Behaviour worth knowing:
   ``X-AppMinLimit-Remaining``; a 429 names the limit in ``X-Rate-Limit-Problem``
   (``minute``, ``day``, ``concurrent``) with ``Retry-After`` for minute and day;
 * ``where`` filters follow Xero's syntax, without escapes (see ``xero_where``);
+* sales credit notes (``/CreditNotes``) are refunded by a Payment naming them
+  (``xero_credit``); invoices, credit notes and bank transactions take
+  attachments, raw bytes typed by the file's name;
 * ``currencies`` are the organisation's (``DEMO_CURRENCIES``: EUR, the base,
-  and USD); a document in another one is refused with Xero's validation error;
+  and USD; ``POST /_sandbox/seed {"Currencies": ["EUR"]}`` replaces them);
+  a document in another one is refused with Xero's validation error;
 * ``exchanges`` keeps every API call as sent and answered (method, path,
   query, headers, body; status, content type, body), for tests that validate
   them against Xero's OpenAPI spec (``sandbox/specs/xero``).

@@ -354,7 +354,11 @@ class Books:
 
     # -- sandbox control -------------------------------------------------------------------
     def seed(self, spec: dict[str, Any]) -> dict[str, int]:
-        """``{"Contacts": [...], "Invoices": [...]}`` written through the same rules as the API."""
+        """``{"Contacts": [...], "Invoices": [...]}`` written through the same rules as the API;
+        ``"Currencies": ["EUR", ...]`` sets the currencies the organisation has added."""
+        if "Currencies" in spec:
+            codes = [BASE_CURRENCY, *(str(c) for c in spec["Currencies"] if c != BASE_CURRENCY)]
+            self.currencies = [{"Code": c, "Description": CURRENCY_NAMES.get(c, c)} for c in codes]
         for contact in spec.get("Contacts", []):
             self.create_contact(contact)
         for invoice in spec.get("Invoices", []):

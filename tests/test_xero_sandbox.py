@@ -255,6 +255,12 @@ def test_currencies_the_organisation_has_added(sandbox: XeroSandbox) -> None:
     assert mismatch.status_code == 400 and "bank account" in mismatch.text
 
 
+def test_currencies_can_be_seeded(sandbox: XeroSandbox) -> None:
+    requests.post(sandbox.url + "/_sandbox/seed", json={"Currencies": ["GBP"]}, timeout=5).raise_for_status()
+    codes = [c["Code"] for c in api(sandbox, "GET", "/Currencies", headers(sandbox)).json()["Currencies"]]
+    assert codes == ["EUR", "GBP"]
+
+
 def test_an_organisation_without_the_currency() -> None:
     with XeroSandbox(time_factor=TIME_FACTOR, currencies=("EUR",)) as sb:
         hdrs = headers(sb)  # type: ignore[arg-type]
