@@ -158,8 +158,8 @@ class Builder:
             doc.PaymentRefNum = payment.reference[:PAYMENT_REF_MAX]
         else:
             doc.TxnDate = invoice.issue_date.isoformat()
-        if kind == "Invoice" and invoice.due_date is not None:
-            doc.DueDate = invoice.due_date.isoformat()
+        if kind == "Invoice":  # QBO would put its own today there (SalesTransaction.DueDate, Finance.xsd)
+            doc.DueDate = (invoice.due_date or invoice.issue_date).isoformat()
         return doc
 
     def payment(self, order: ReceiptOrder, index: int, customer_id: str, invoice_id: str) -> QboPayment:

@@ -147,7 +147,8 @@ class Sales:
         if currency != books.home_currency:
             row["HomeTotalAmt"] = cents(total * rate)
         if name == "Invoice":
-            row.setdefault("DueDate", txn_date)
+            # "If the date is not supplied, the current date on the server is used" (Finance.xsd DueDate)
+            row.setdefault("DueDate", datetime.now(UTC).date().isoformat())
             row["LinkedTxn"] = []
         if name == "CreditMemo":
             row["RemainingCredit"] = total
