@@ -48,6 +48,16 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"expected a number of invoices from 1 to 100000, got {text!r}")
+    return value
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .daemon import run_service
     from .service import Service
@@ -61,7 +71,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_receipts(args: argparse.Namespace) -> int:
     from .commands import receipts_command
 
-    return receipts_command(_settings(args), args.action, args.id, args.connection, args.status)
+    out = Path(args.out) if args.out else None
+    return receipts_command(_settings(args), args.action, args.id, args.connection, args.status, out)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -144,9 +155,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="since", required=True, type=_day, help="first payment day to include (YYYY-MM-DD)")
     p.add_argument("--no-ledger", action="store_true", help="archive and attach to the CRM, book nothing")
     command("run", _cmd_run, "Run the background service with its admin HTTP API.")
-    p = command("receipts", _cmd_receipts, "Inspect and retry receipts.")
-    p.add_argument("action", choices=["list", "show", "retry"])
-    p.add_argument("id", nargs="?", help="receipt id (or unique prefix) for show and retry")
+    p = command("receipts", _cmd_receipts, "Inspect and retry receipts; export one's PDF.")
+    p.add_argument("action", choices=["list", "show", "retry", "pdf"])
+    p.add_argument("id", nargs="?", help="receipt id (or unique prefix) for show, retry and pdf")
+    p.add_argument("--out", help="pdf: the file to write (default: the document's own name)")
     p.add_argument("--connection")
     p.add_argument("--status", choices=["pending", "done", "failed", "quarantined"])
     command("status", _cmd_status, "Print each connection's state as JSON.")
@@ -175,7 +187,7 @@ def parser() -> argparse.ArgumentParser:
         p = command(name, run, help_text, config=False)
         p.add_argument("--source", help="CRM sandbox (default: the first CRM, HubSpot)")
         p.add_argument("--ledger", help="accounting sandbox (default: the first ledger, QuickBooks Online)")
-        p.add_argument("--count", type=int, default=60, help="demo invoices to seed (default 60)")
+        p.add_argument("--count", type=_count, default=60, help="demo invoices to seed (default 60)")
         if name == "sandbox":
             p.add_argument("--write-config", help="write a ready config file pointing at the sandboxes")
         else:
@@ -191,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"pouracquit: configuration error: {exc}\n")
         return 2
+    except BrokenPipeError:
+        # the reader went away (`receipts list | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         return 130
 

@@ -17,7 +17,7 @@ from pouracquit.state.store import Store
 from pouracquit.state.tables import Receipt
 
 from .config import Settings
-from .errors import ConfigError, one_line
+from .errors import ConfigError, PermanentError, one_line
 from .pipeline import Pipeline
 from .service import Service
 from .sync import Progress as SyncProgress
@@ -133,10 +133,19 @@ def _print_rows(out: Console, title: str, columns: tuple[str, ...], rows: list[t
     out.print(table)
 
 
-def _receipt_json(service: Service, receipt_id: str) -> dict[str, object]:
+class NotFound(LookupError):
+    """The receipt a user named does not exist (or the prefix is ambiguous): exit 1, not a config error."""
+
+
+def _found(service: Service, receipt_id: str) -> Receipt:
     r = service.store.receipt(receipt_id)
     if r is None:
-        raise ConfigError(f"no receipt {receipt_id!r} (give its id or a unique prefix)")
+        raise NotFound(f"no receipt {receipt_id!r} (give its id or a prefix that only it starts with)")
+    return r
+
+
+def _receipt_json(service: Service, receipt_id: str) -> dict[str, object]:
+    r = _found(service, receipt_id)
     data = r.model_dump(exclude={"invoice_json"})
     data["invoice"] = json.loads(r.invoice_json)
     data["events"] = [
@@ -145,9 +154,38 @@ def _receipt_json(service: Service, receipt_id: str) -> dict[str, object]:
     return data
 
 
+def _export_pdf(service: Service, receipt: Receipt, out_file: Path | None) -> int:
+    """Copy a receipt's archived PDF out of the archive (checked against its hash)."""
+    if receipt.document_sha256 is None or receipt.document_name is None:
+        print(f"pouracquit: receipt {receipt.id} has no archived document yet (step {receipt.step})", file=sys.stderr)
+        return 1
+    archive = service.wiring(service.settings.connection(receipt.connection)).archive
+    try:
+        content = archive.read(receipt.document_sha256)
+    except (OSError, PermanentError) as exc:
+        print(f"pouracquit: receipt {receipt.id}: {exc} (see `pouracquit archive verify`)", file=sys.stderr)
+        return 1
+    target = out_file or Path(receipt.document_name)
+    try:
+        target.write_bytes(content)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
+    print(f"{target} ({len(content)} bytes, sha256 {receipt.document_sha256})")
+    return 0
+
+
 def receipts_command(settings: Settings, action: str, receipt_id: str | None, connection: str | None,
-                     status: str | None) -> int:
-    """``receipts list|show|retry``."""
+                     status: str | None, out_file: Path | None = None) -> int:
+    """``receipts list|show|retry|pdf``; an unknown id is exit 1 with one line."""
+    try:
+        return _receipts(settings, action, receipt_id, connection, status, out_file)
+    except NotFound as exc:
+        print(f"pouracquit: {exc.args[0]}", file=sys.stderr)
+        return 1
+
+
+def _receipts(settings: Settings, action: str, receipt_id: str | None, connection: str | None,
+              status: str | None, out_file: Path | None) -> int:
     service = Service.open(settings)
     out = Console()
     if action == "list":
@@ -164,9 +202,9 @@ def receipts_command(settings: Settings, action: str, receipt_id: str | None, co
     if action == "show":
         print(json.dumps(_receipt_json(service, receipt_id), indent=2, default=str, ensure_ascii=False))
         return 0
-    found = service.store.receipt(receipt_id)
-    if found is None:
-        raise ConfigError(f"no receipt {receipt_id!r} (give its id or a unique prefix)")
+    found = _found(service, receipt_id)
+    if action == "pdf":
+        return _export_pdf(service, found, out_file)
     if found.status == "done":
         out.print(f"receipt {found.id} is already done", markup=False)
         return 0

@@ -3,10 +3,11 @@ validated at start-up. A wrong or missing key is one line naming the key."""
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -164,8 +165,32 @@ def first_error(exc: ValidationError, origin: str) -> ConfigError:
     if err["type"] == "missing":
         msg = "missing required key"
     elif err["type"] == "extra_forbidden":
-        msg = "unknown key (check its spelling)"
+        close = _close_keys(err["loc"])
+        msg = f"unknown key (did you mean {' or '.join(close)}?)" if close else "unknown key (check its spelling)"
     return ConfigError(f"{origin}: {_where(err['loc'])}: {msg}")
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The config section model an annotation holds (through list[...] and X | None)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (found := _section_model(arg)) is not None:
+            return found
+    return None
+
+
+def _close_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """Known keys spelled like the unknown one at ``loc``."""
+    model: type[BaseModel] | None = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _section_model(field.annotation) if field is not None else None
+    if model is None or not isinstance(loc[-1], str):
+        return []
+    return difflib.get_close_matches(loc[-1], list(model.model_fields), n=2, cutoff=0.6)
 
 
 def parse_settings(data: dict[str, Any], origin: str = "config", base_dir: Path | None = None) -> Settings:

@@ -15,6 +15,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pouracquit.core.errors import ConfigError
+
 from .server import Sandbox
 
 
@@ -88,10 +90,10 @@ def state_key(secrets: Path) -> dict[str, str]:
 
 
 def emulator(vendor: str, role: str) -> Emulator:
-    found = EMULATORS.get(vendor)
+    found = EMULATORS.get(vendor.strip().lower())
     if found is None or found.role != role:
         choices = ", ".join(sorted(v for v, e in EMULATORS.items() if e.role == role))
-        raise ValueError(f"no {role} sandbox named {vendor!r} (choose from {choices})")
+        raise ConfigError(f"no {role} sandbox named {vendor!r} (choose from {choices})")
     return found
 
 
