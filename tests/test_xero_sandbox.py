@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from xero_spec import violations
+from xero_spec import identity_errors, violations
 
 from pouracquit.sandbox.xero import (
     DEMO_CLIENT_ID,
@@ -59,7 +59,9 @@ def test_refresh_tokens_rotate_and_retire(sandbox: XeroSandbox) -> None:
     first = token(sandbox)
     assert first.status_code == 200
     pair = first.json()
+    assert identity_errors("AccessToken", pair) == []
     assert pair["expires_in"] == 1800 and pair["token_type"] == "Bearer"
+    assert "accounting.invoices" in pair["scope"] and "accounting.transactions" not in pair["scope"]
     assert pair["refresh_token"] != DEMO_REFRESH_TOKEN
     again = token(sandbox)
     assert again.status_code == 400 and again.json() == {"error": "invalid_grant"}
@@ -84,6 +86,8 @@ def test_bearer_and_tenant_are_required(sandbox: XeroSandbox) -> None:
     connections = requests.get(sandbox.url + "/connections", headers={"Authorization": good["Authorization"]},
                                timeout=5).json()
     assert [(c["tenantId"], c["tenantType"]) for c in connections] == [(DEMO_TENANT_ID, "ORGANISATION")]
+    assert [identity_errors("Connection", c) for c in connections] == [[]]
+    assert identity_errors("Connection", {"tenantId": 7}) == ["7 is not of type 'string'"]
 
 
 def test_idempotency_key_replays_the_first_answer(sandbox: XeroSandbox) -> None:

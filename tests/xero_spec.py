@@ -22,10 +22,12 @@ import yaml
 from openapi_core import Config, OpenAPI
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
+from openapi_schema_validator import OAS30Validator
 
 import pouracquit.sandbox
 
 SPEC = Path(pouracquit.sandbox.__file__).resolve().parent / "specs" / "xero" / "xero_accounting.yaml"
+IDENTITY = SPEC.with_name("xero-identity.yaml")
 HOST = "https://api.xero.com"  # the spec's server is https://api.xero.com/api.xro/2.0
 
 
@@ -72,3 +74,16 @@ def violations(exchanges: Iterable[Mapping[str, Any]]) -> list[str]:
             except Exception as exc:
                 found.append(f"{where} -> {exchange['status']}: {exc!r} {exc.__cause__!r}"[:2000])
     return found
+
+
+@functools.cache
+def _identity_schemas() -> dict[str, Any]:
+    return dict(yaml.safe_load(IDENTITY.read_text(encoding="utf-8"))["components"]["schemas"])
+
+
+def identity_errors(schema: str, value: Any) -> list[str]:
+    """What ``xero-identity.yaml``'s ``schema`` (Connection, AccessToken) refuses in ``value``. Types
+    and shapes only: Xero's own example dates (``2019-12-07T18:46:19.5165400``) carry no offset,
+    so RFC 3339 ``date-time`` format checks would refuse Xero itself."""
+    validator = OAS30Validator(_identity_schemas()[schema])
+    return [error.message for error in validator.iter_errors(value)]
