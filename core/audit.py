@@ -16,6 +16,8 @@ from pouracquit.state.chain import verify_chain
 from pouracquit.state.store import Store
 from pouracquit.state.tables import Document, Receipt
 
+from .archive import Archive
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -34,8 +36,10 @@ class AuditReport:
         return not self.findings
 
 
-def _check_document(doc: Document) -> Finding | None:
-    path = Path(doc.path)
+def _check_document(doc: Document, root: Path) -> Finding | None:
+    # the archive is content-addressed: a document's place follows from its hash under the
+    # configured root, whatever directory this runs from and wherever the data was moved
+    path = Archive(root).path_for(doc.sha256)
     try:
         content = path.read_bytes()
     except FileNotFoundError:
@@ -48,13 +52,13 @@ def _check_document(doc: Document) -> Finding | None:
     return None
 
 
-def audit(store: Store) -> AuditReport:
-    """Check every archived document and the whole audit chain."""
+def audit(store: Store, root: Path) -> AuditReport:
+    """Check every archived document under the archive ``root`` and the whole audit chain."""
     with Session(store.engine) as session:
         documents = list(session.exec(select(Document).order_by(col(Document.archived_at))))
         shas = select(Receipt.document_sha256).where(col(Receipt.document_sha256).is_not(None))
         referenced = set(session.exec(shas))
-    findings = [f for f in map(_check_document, documents) if f is not None]
+    findings = [f for f in (_check_document(d, root) for d in documents) if f is not None]
     known = {d.sha256 for d in documents}
     findings += [Finding(f"document {sha}", "a receipt points at it but the archive has no record of it")
                  for sha in sorted(referenced - known)]
@@ -63,10 +67,10 @@ def audit(store: Store) -> AuditReport:
     return AuditReport(documents=len(documents), events=len(events), findings=findings)
 
 
-def document_matches(store: Store, receipt: Receipt) -> bool:
+def document_matches(store: Store, receipt: Receipt, root: Path) -> bool:
     """Whether the receipt's archived document is present and unaltered."""
     if not receipt.document_sha256:
         return False
     with Session(store.engine) as session:
         doc = session.get(Document, receipt.document_sha256)
-    return doc is not None and _check_document(doc) is None
+    return doc is not None and _check_document(doc, root) is None

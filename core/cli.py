@@ -93,7 +93,8 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     from .audit import audit
     from .service import Service
 
-    report = audit(Service.open(_settings(args)).store)
+    settings = _settings(args)
+    report = audit(Service.open(settings).store, settings.archive)
     for finding in report.findings:
         print(f"{finding.where}: {finding.problem}")
     verdict = "OK" if report.ok else f"{len(report.findings)} problem(s)"

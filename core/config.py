@@ -199,8 +199,11 @@ def parse_settings(data: dict[str, Any], origin: str = "config", base_dir: Path 
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise first_error(exc, origin) from None
-    if base_dir is not None and not settings.data_dir.is_absolute():
-        settings = settings.model_copy(update={"data_dir": base_dir / settings.data_dir})
+    if base_dir is not None:
+        # paths in a config file are the file's own, not the working directory's
+        moved = {name: base_dir / path for name in ("data_dir", "archive_dir")
+                 if (path := getattr(settings, name)) is not None and not path.is_absolute()}
+        settings = settings.model_copy(update=moved)
     return settings
 
 

@@ -344,7 +344,9 @@ class Pipeline:
         sha, path = self.w.archive.store(content)
         with self.w.store.unit() as u:
             if u.session.get(ArchivedDocument, sha) is None:
-                u.session.add(ArchivedDocument(sha256=sha, receipt_id=receipt.id, path=str(path), size=len(content)))
+                # relative to the archive root: the data directory can move
+                relative = path.relative_to(self.w.archive.root).as_posix()
+                u.session.add(ArchivedDocument(sha256=sha, receipt_id=receipt.id, path=relative, size=len(content)))
         return {"document_sha256": sha, "staged_path": None}
 
     def _document(self, receipt: Receipt) -> Document:

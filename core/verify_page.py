@@ -51,7 +51,7 @@ def verify_page(service: Service, path: str) -> tuple[int, str] | None:
     receipt = service.store.receipt(found.group("id"))
     if receipt is None or receipt.id != found.group("id") or not receipt.document_sha256:
         return 404, "<!doctype html><title>Inconnue</title><p>Aucune facture acquittée à cette adresse.</p>"
-    matches = document_matches(service.store, receipt)
+    matches = document_matches(service.store, receipt, service.settings.archive)
     page = PAGE.format(
         css="ok" if matches else "ko",
         verdict="Document authentique : identique à l'original archivé." if matches
