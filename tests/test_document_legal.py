@@ -33,6 +33,7 @@ from doc_samples import (
 from support import SELLER
 
 from pouracquit.core.config import Settings
+from pouracquit.core.credit import credit_invoice
 from pouracquit.core.demo import LOCAL_VERIFY_URL, _demo_settings
 from pouracquit.core.document import DocumentSettings, MissingMention, Renderer
 from pouracquit.core.errors import BadRecord
@@ -315,3 +316,18 @@ def test_english_foreign_currency_without_a_named_source(checker: Check) -> None
     inv = invoice(currency="GBP", exchange_rate=Decimal("1.17"))
     pdf = valid(Renderer(SELLER, DocumentSettings(language="en")).render(receipt(inv)), checker)
     assert "VAT amount in euros: €210.60 (1 GBP = 1.17 EUR)" in flat(text_of(pdf))
+
+
+def test_partial_refund_from_the_engine_renders_and_validates(renderer: Renderer, checker: Check) -> None:
+    """core.credit.credit_invoice shares a partial refund over the VAT rates; the
+    credit note states it dated the refund, positive, and passes the schematrons."""
+    original = invoice([AUDIT, Line(description="Livre", quantity="1", unit_price="30", vat_rate="5.5", kind="goods")])
+    credited = credit_invoice(original, Decimal("200"), datetime(2026, 2, 3, 10, tzinfo=UTC))
+    pdf = valid(renderer.render(credit_note(credited)), checker)
+    tree = xml_of(pdf)
+    summary = tree.find(f"{SETTLEMENT}/{RAM}SpecifiedTradeSettlementHeaderMonetarySummation")
+    # the engine's share over the rates lands within a cent of the amount (VAT rounds per rate)
+    assert Decimal(summary.findtext(f"{RAM}GrandTotalAmount")) == credited.gross_total.amount
+    assert abs(credited.gross_total.amount - Decimal("200")) <= Decimal("0.01")
+    assert due_date_of(tree) == "20260203"
+    assert "Remboursé le 03/02/2026" in flat(text_of(pdf))
