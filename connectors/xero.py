@@ -55,8 +55,12 @@ from .xero_session import (
 )
 
 # Webhook event categories naming documents pouracquit books (xero-webhooks.yaml: INVOICE, and
-# CREDITNOTE in its example), and how each becomes the id record_receipt returned.
+# CREDITNOTE, #/components/schemas/CreditNoteWebhookEvent), and how each becomes the id
+# record_receipt returned.
 _WEBHOOK_REFS = {"INVOICE": str, "CREDITNOTE": ref_of}
+# A credit-note event carries the note's Status (CreditNoteWebhookEvent ``data.Status``): these mean
+# the booking is gone. Invoice events say CREATE or UPDATE only, so any change is worth a look.
+_GONE = ("VOIDED", "DELETED")
 
 
 class XeroLedger:
@@ -207,9 +211,9 @@ class XeroLedger:
             raise WebhookRejected("webhook body is not a Xero events document") from None
         tenant = self.settings.tenant_id
         return [
-            # Xero says CREATE or UPDATE only: a void or delete is an UPDATE, so any change is worth a look
             LedgerChange(ref=_WEBHOOK_REFS[e["eventCategory"]](str(e.get("resourceId"))),
-                         operation=str(e.get("eventType", "")), destructive=False)
+                         operation=str(e.get("eventType", "")),
+                         destructive=isinstance(e.get("data"), dict) and e["data"].get("Status") in _GONE)
             for e in events
             if isinstance(e, dict) and e.get("eventCategory") in _WEBHOOK_REFS and e.get("resourceId")
             and (tenant is None or e.get("tenantId") == tenant)

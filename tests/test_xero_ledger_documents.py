@@ -5,6 +5,7 @@ written exactly once through lost answers and outages."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -138,12 +139,17 @@ def test_credit_note_webhooks_name_the_booked_ref(sandbox: XeroSandbox, tokens: 
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XERO_WEBHOOK_KEY", "k" * 32)
     ledger = make_ledger(sandbox, tokens, webhook_key={"env": "XERO_WEBHOOK_KEY"})
-    body = (b'{"events": [{"resourceId": "c1", "eventCategory": "CREDITNOTE", "eventType": "UPDATE", '
-            b'"tenantId": "' + DEMO_TENANT_ID.encode() + b'"}, {"resourceId": "i1", "eventCategory": "INVOICE", '
-            b'"eventType": "CREATE", "tenantId": "' + DEMO_TENANT_ID.encode() + b'"}]}')
+    body = json.dumps({"events": [
+        {"resourceId": "c1", "eventCategory": "CREDITNOTE", "eventType": "UPDATE", "tenantId": DEMO_TENANT_ID,
+         "data": {"Type": "ACCRECCREDIT", "Status": "VOIDED"}},
+        {"resourceId": "c2", "eventCategory": "CREDITNOTE", "eventType": "CREATE", "tenantId": DEMO_TENANT_ID,
+         "data": {"Type": "ACCRECCREDIT", "Status": "AUTHORISED"}},
+        {"resourceId": "i1", "eventCategory": "INVOICE", "eventType": "UPDATE", "tenantId": DEMO_TENANT_ID},
+        {"resourceId": "k1", "eventCategory": "CONTACT", "eventType": "UPDATE", "tenantId": DEMO_TENANT_ID}]}).encode()
     request = WebhookRequest("POST", "https://x/webhooks/xero",
                              {"x-xero-signature": body_signature("k" * 32, body)}, body)
-    assert [c.ref for c in ledger.parse_ledger_webhook(request)] == ["creditnote:c1", "i1"]
+    changes = [(c.ref, c.destructive) for c in ledger.parse_ledger_webhook(request)]
+    assert changes == [("creditnote:c1", True), ("creditnote:c2", False), ("i1", False)]
 
 
 # -- foreign currency ------------------------------------------------------------------------
