@@ -10,14 +10,15 @@ invoice, unique in the store, and an invoice that has one is left alone.
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, datetime
 
 import structlog
 
 from pouracquit.connectors.base import Page
 from pouracquit.state.store import Unit
 
-from .intake import IntakeReport, PlannedReceipt, new_receipt, one_record, paid_on, snapshot_of
+from .intake import PARIS, IntakeReport, PlannedReceipt, new_receipt, one_record, paid_on, snapshot_of
+from .limits import check_limits
 from .pipeline import Pipeline
 from .rates import with_exchange_rate
 from .service import Service
@@ -59,6 +60,7 @@ def queue_backfill(u: Unit, name: str, page: Page, since: date, until: date | No
         if not invoice.fully_paid or until is None or not since <= paid_on(invoice) < until:
             continue
         with one_record(u, name, invoice.source_id, report):
+            check_limits(invoice, datetime.now(PARIS).date())
             stored = u.snapshot(name, invoice.source_id)
             if stored is not None and stored.paid_version > 0:
                 continue  # it has its receipt already

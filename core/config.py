@@ -69,6 +69,20 @@ class NumberingSettings(_Section):
     credit_series: str = "credit"
     credit_prefix: str = "AV-{year}-"
 
+    @model_validator(mode="after")
+    def _fits(self) -> NumberingSettings:
+        for series, prefix in ((self.series, self.prefix), (self.credit_series, self.credit_prefix)):
+            try:
+                shown = prefix.format(year=2026)
+            except (KeyError, IndexError, ValueError):
+                raise ValueError(f"prefix {prefix!r} may only use {{year}}") from None
+            # BR-FR-01: a number is at most 35 characters; the store keys a series as "<series>:<prefix>"
+            if len(shown) + self.width > 35:
+                raise ValueError(f"prefix {prefix!r} with width {self.width} makes numbers longer than 35 characters")
+            if len(series) + 1 + len(shown) > 60:
+                raise ValueError(f"series {series!r} with its prefix is longer than 60 characters")
+        return self
+
 
 class PipelineSettings(_Section):
     max_attempts: int = Field(default=8, ge=1)

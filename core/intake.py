@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -30,6 +30,7 @@ from pouracquit.state.tables import Receipt, Snapshot
 from .credit import PARIS, credit_invoice
 from .diff import PaymentEvent, Seen, diff
 from .errors import BadRecord, ConfigError, one_line
+from .limits import check_limits
 from .model import Invoice, InvoiceStatus
 from .rates import with_exchange_rate
 
@@ -159,6 +160,7 @@ def take_page(u: Unit | None, connection: str, page: Page, report: IntakeReport,
 
 def _take(u: Unit | None, connection: str, invoice: Invoice, report: IntakeReport,
           dry_snapshots: dict[str, Snapshot] | None, policy: IntakePolicy) -> None:
+    check_limits(invoice, datetime.now(PARIS).date())  # before anything of it is written
     sid = invoice.source_id
     stored = u.snapshot(connection, sid) if u is not None else (dry_snapshots or {}).get(sid)
     version = stored.paid_version if stored else 0

@@ -93,7 +93,7 @@ class Receipt(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime | None = _time()
     last_error: str | None = Field(default=None, sa_column=Column(Text))
-    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_owner: str | None = Field(default=None, max_length=100)  # host (up to 64) : pid : random
     lease_until: datetime | None = _time()
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -155,7 +155,8 @@ class Credential(SQLModel, table=True):
     __tablename__ = "credential"
 
     connection: str = Field(primary_key=True, max_length=100)
-    name: str = Field(primary_key=True, max_length=100)
+    # token names carry the connection's name (up to 100) and the vendor's
+    name: str = Field(primary_key=True, max_length=200)
     value: str = Field(sa_column=Column(Text, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
