@@ -24,7 +24,7 @@ def check_command(files: list[Path], *, paid: bool, level: Level) -> int:
     for path in files:
         try:
             data = path.read_bytes()
-            is_pdf = data.startswith(b"%PDF-") or path.suffix.lower() == ".pdf"
+            is_pdf = b"%PDF-" in data[:1024] or path.suffix.lower() == ".pdf"
             check = validate_pdf if is_pdf else validate_xml
             violations = check(data, paid=paid, level=level)
         except (OSError, NotFacturX) as exc:

@@ -84,7 +84,7 @@ def validate_pdf(pdf: bytes, *, paid: bool = True, level: Level = "schematron") 
     """
     from facturx import get_facturx_xml_from_pdf
 
-    if not pdf.startswith(b"%PDF-"):
+    if b"%PDF-" not in pdf[:1024]:  # readers accept a header anywhere in the first kilobyte
         raise NotFacturX("not a PDF file")
     try:
         name, xml = get_facturx_xml_from_pdf(pdf, check_xsd=False)
@@ -125,21 +125,12 @@ def require_valid(pdf: bytes, level: Literal["schematron", "xsd", "off"]) -> Non
         raise DocumentInvalid(tuple(dict.fromkeys(v.rule for v in found)), found[0].message)
 
 
-def warm_up(profile: str, level: Level = "schematron") -> None:
-    """Compile and self-check what ``profile`` needs now (start-up), not on the first receipt."""
-    machinery = _machinery()
-    machinery.xsd_schema(profile)
-    if level == "schematron":
-        for which in ("base", "fr-ctc"):
-            machinery.stylesheet(profile, which)
-
-
 # -- the parts ------------------------------------------------------------------
 def _parse(xml: bytes) -> tuple[Any, str]:
     from facturx import get_flavor, get_level
 
     try:
-        root = etree.fromstring(xml.lstrip(b"\xef\xbb\xbf"), _PARSER)
+        root = etree.fromstring(xml.removeprefix(b"\xef\xbb\xbf"), _PARSER)
     except etree.XMLSyntaxError as exc:
         raise NotFacturX(f"not well-formed XML: {exc}") from None
     if root.getroottree().docinfo.doctype:
