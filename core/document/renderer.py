@@ -78,8 +78,9 @@ class Renderer:
     def render(self, receipt: PaidReceipt) -> bytes:
         """The PDF/A-3b bytes of ``receipt`` with its factur-x.xml embedded.
 
-        Raises MissingMention when a mandatory mention is missing and BadRecord
-        when the invoice cannot be stated as paid (not fully paid, bad number).
+        Raises MissingMention when a mandatory mention is missing, BadRecord
+        when the invoice cannot be stated as paid (not fully paid, bad number),
+        and DocumentInvalid when the document breaks a Factur-X rule (document.validate).
         """
         invoice = receipt.invoice
         credit = receipt.credits is not None
