@@ -24,6 +24,8 @@ import structlog
 from uvicorn import Config, Server
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .errors import ConfigError
+
 log = structlog.get_logger("pouracquit.admin")
 
 HEAD_SECONDS = 10.0  # from connecting (or from the last response) to a complete request head
@@ -93,9 +95,12 @@ def _route_uvicorn_logs() -> None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound now so a busy port fails at start-up."""
+    """The listening socket, bound now so a busy port is a one-line error at start-up."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=BACKLOG)
+    try:
+        return socket.create_server((host, port), family=family, backlog=BACKLOG)
+    except OSError as exc:
+        raise ConfigError(f"admin.bind {host}:{port} unusable: {exc.strerror or exc}") from None
 
 
 class HttpServer:

@@ -170,3 +170,11 @@ def test_an_empty_token_never_opens_the_network(tmp_path: Path, monkeypatch: pyt
     service = Service.open(settings)
     with pytest.raises(ConfigError, match=r"admin\.token: secret token is empty"):
         AdminServer(service)
+
+
+def test_a_busy_port_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        service = Service.open(offline_settings(tmp_path, monkeypatch, admin={"bind": f"127.0.0.1:{port}"}))
+        with pytest.raises(ConfigError, match=f"admin.bind 127.0.0.1:{port} unusable: Address already in use"):
+            AdminServer(service)
