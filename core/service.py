@@ -19,6 +19,7 @@ from .archive import Archive
 from .calls import CallMeter, RetryPolicy
 from .config import ConnectionSettings, Settings
 from .datadir import secure_data_dir
+from .disconnections import DisconnectionWatch
 from .document import Renderer, RenderPool
 from .errors import ConfigError
 from .pipeline import Wiring
@@ -85,7 +86,8 @@ class Service:
         p = self.settings.pipeline
         return ConnectorContext(
             connection=conn.name,
-            meter=self.meter,
+            # a refused token refresh is recorded as a disconnection at once, with its fix
+            meter=self.meter.watched_by(DisconnectionWatch(self.store, conn)),
             tokens=CredentialStore(self.store, conn.name, self.cipher),
             retry=RetryPolicy(attempts=p.vendor_retry_attempts, backoff_base=p.vendor_backoff_seconds),
             window_scale=self.settings.time_factor,
