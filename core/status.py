@@ -21,6 +21,7 @@ def connection_status(service: Service) -> dict[str, Any]:
     the pending, failed and quarantined ones with their reasons."""
     states = service.store.connection_states()
     counts = service.store.receipt_counts()
+    stale = service.store.stale_leases(datetime.now(UTC))
     out: dict[str, Any] = {}
     for conn in service.settings.connections:
         state = states.get(conn.name)
@@ -46,6 +47,12 @@ def connection_status(service: Service) -> dict[str, Any]:
             "disconnected": disconnected(service.store, conn.name),
             "receipts": by_status,
             "problems": problems,
+            # held by a worker that stopped renewing its lease (killed?): free again once the lease ran out
+            "stale_leases": [
+                {"id": r.id, "step": r.step, "owner": r.lease_owner, "lease_until": _iso(r.lease_until)}
+                for r in stale if r.connection == conn.name
+            ],
+            "start_date": state.start_date.isoformat() if state and state.start_date else None,
             "ledger_alerts": [
                 {"receipt_id": e.receipt_id, "at": _iso(e.at), **json.loads(e.data)}
                 for e in service.store.events(kind="ledger_changed", connection=conn.name)
