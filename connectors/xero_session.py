@@ -121,6 +121,11 @@ def error_from_response(response: requests.Response) -> PouracquitError:
         return DuplicateNumber(text) if numbered else BadRecord(text)
     if status == 400 and isinstance(body, dict) and body.get("Type") == "QueryParseException":
         return PermanentError(f"xero could not parse a filter: {body.get('Message')}")
+    if status == 401 and isinstance(body, dict) and body.get("Detail") == "AuthorizationUnsuccessful":
+        # A grant without the endpoint's scope (an expired token says TokenExpired): refreshing cannot help.
+        return ConfigError("xero refused the call for lack of a scope (AuthorizationUnsuccessful): run "
+                           "`pouracquit connect xero` again so the organisation grants the scopes of setting scopes "
+                           f"({' '.join(OAUTH_SCOPES)} by default)")
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if status == 429:
         problem = response.headers.get("X-Rate-Limit-Problem", "unknown")

@@ -10,7 +10,9 @@ Behaviour worth knowing:
 * access tokens live 1800 vendor seconds (Xero's 30 minutes); every refresh
   returns a NEW refresh token and retires the presented one at once (strict
   reading: a client that loses the rotated token is disconnected);
-* every API call needs ``Authorization: Bearer`` and ``xero-tenant-id``;
+* every API call needs ``Authorization: Bearer`` and ``xero-tenant-id``, and
+  a grant holding a scope that opens the endpoint (``SCOPES``; a 401
+  "AuthorizationUnsuccessful" otherwise);
 * a write repeated with the same ``Idempotency-Key`` within 24 vendor hours
   gets the original response and writes nothing (only successes are kept);
 * per tenant: 60 calls a minute, 5,000 a day, 5 in flight. Every API answer
@@ -58,6 +60,18 @@ API_PREFIX = "/api.xro/2.0"
 ACCESS_TTL = 1800.0  # Xero access tokens: 30 minutes
 IDEMPOTENCY_TTL = 86_400.0  # a key is remembered 24 hours
 APP_MINUTE_LIMIT = 10_000
+# The scopes that open each endpoint: the granular one, or for apps created before 2026-03-02 the
+# broad accounting.transactions it replaces (developer.xero.com/documentation/guides/oauth2/scopes;
+# docs/vendors.md, Xero). A GET also takes the ".read" variant.
+SCOPES: dict[str, tuple[str, ...]] = {
+    "Invoices": ("accounting.invoices", "accounting.transactions"),
+    "CreditNotes": ("accounting.invoices", "accounting.transactions"),
+    "Payments": ("accounting.payments", "accounting.transactions"),
+    "BankTransactions": ("accounting.banktransactions", "accounting.transactions"),
+    "Contacts": ("accounting.contacts",),
+    "Accounts": ("accounting.settings",), "TaxRates": ("accounting.settings",), "Currencies": ("accounting.settings",),
+    "Attachments": ("accounting.attachments",),
+}
 # What the demo connection was granted: the granular scopes apps created since 2026-03-02 get.
 DEMO_SCOPES = ("offline_access accounting.invoices accounting.payments accounting.banktransactions "
                "accounting.contacts accounting.settings accounting.attachments")
@@ -94,6 +108,7 @@ class XeroSandbox(Endpoints, Sandbox):
         self.replays = 0
         self.exchanges: deque[dict[str, Any]] = deque(maxlen=5000)
         self._replies: dict[tuple[str, str], tuple[float, str, Response]] = {}
+        self._granted: dict[str, set[str]] = {}  # access token -> the scopes of its grant
         self._app_stamps: deque[float] = deque()
         self.route("GET", r"/connect/authorize", "oauth_authorize", self._authorize)
         self.route("POST", r"/connect/token", "oauth_token", self._token)
@@ -209,14 +224,30 @@ class XeroSandbox(Endpoints, Sandbox):
             return Response(status=400, body={"error": "invalid_grant"})
         self.operations["token " + grant] += 1
         scope = self.issuer.grant_scope(str(pair.get("refresh_token"))) or ""
+        with self.lock:
+            self._granted[str(pair["access_token"])] = set(scope.split())
         return Response(body={**pair, "token_type": "Bearer", "scope": scope})
 
-    def _bearer(self, request: Request) -> None:
+    def _bearer(self, request: Request) -> str:
         header = request.header("authorization") or ""
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         if not self.issuer.check(token):
             raise HttpError(401, self.error_body(401, "TokenExpired: token expired or invalid"),
                             {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return token
+
+    def _authorised(self, token: str, request: Request) -> None:
+        """The grant must hold a scope that covers the endpoint; Xero answers a missing one
+        with 401 "AuthorizationUnsuccessful" (XeroAPI/Xero-NetStandard#178: /Accounts without
+        accounting.settings; XeroAPI/xero-ruby-oauth2-app#82)."""
+        segments = request.path[len(API_PREFIX):].strip("/").split("/")
+        wanted = SCOPES["Attachments"] if "Attachments" in segments else SCOPES.get(segments[0], ())
+        if request.method == "GET":
+            wanted = (*wanted, *(w + ".read" for w in wanted))
+        with self.lock:
+            granted = self._granted.get(token, set())
+        if not granted.intersection(wanted):
+            raise HttpError(401, self.error_body(401, "AuthorizationUnsuccessful"))
 
     def _connections(self, request: Request) -> Response:
         self._bearer(request)
@@ -232,7 +263,7 @@ class XeroSandbox(Endpoints, Sandbox):
         """Bearer and tenant checks, the lock, Idempotency-Key replay and Xero's envelope."""
 
         def run(request: Request) -> Response:
-            self._bearer(request)
+            self._authorised(self._bearer(request), request)
             tenant = request.header("xero-tenant-id")
             if tenant != TENANT_ID:
                 raise HttpError(403, self.error_body(403, "AuthenticationUnsuccessful"))

@@ -14,7 +14,7 @@ from pouracquit.connectors.base import Document
 from pouracquit.connectors.xero_format import line_taxes, literal, rate_key
 from pouracquit.connectors.xero_session import TOKEN_NAME, oauth_app
 from pouracquit.core.errors import BadRecord, ConfigError, PermanentError
-from pouracquit.sandbox.xero import DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, DEMO_TENANT_ID, XeroSandbox
+from pouracquit.sandbox.xero import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, DEMO_TENANT_ID, XeroSandbox
 
 
 @pytest.fixture
@@ -248,3 +248,27 @@ def test_batch_booking_three_calls_through_a_lost_answer(sandbox: XeroSandbox, t
     assert calls(sandbox)["idempotent_replays"] == 1
     with pytest.raises(PermanentError, match="X-999"):
         ledger.record_receipt(refused, may_exist=True)
+
+
+def test_a_grant_without_a_needed_scope_is_a_config_error(sandbox: XeroSandbox, tokens: DictTokens,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Xero answers 401 AuthorizationUnsuccessful; refreshing cannot help, so it is not retried."""
+    sandbox.issuer.add_refresh_token("no-payments", DEMO_CLIENT_ID, "offline_access accounting.invoices "
+                                     "accounting.contacts accounting.settings accounting.attachments")
+    monkeypatch.setenv("XERO_REFRESH_TOKEN", "no-payments")
+    with pytest.raises(ConfigError, match=r"lack of a scope.*connect xero"):
+        make_ledger(sandbox, tokens).record_receipt(order("S-1"), may_exist=False)
+    assert state(sandbox)["Payments"] == [] and calls(sandbox)["by_operation"]["token refresh_token"] == 1
+
+
+def test_an_older_app_with_the_broad_scope_still_books(sandbox: XeroSandbox, tokens: DictTokens,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox.issuer.add_refresh_token("broad", DEMO_CLIENT_ID, "offline_access accounting.transactions "
+                                     "accounting.contacts accounting.settings accounting.attachments")
+    monkeypatch.setenv("XERO_REFRESH_TOKEN", "broad")
+    ledger = make_ledger(sandbox, tokens, scopes=["offline_access", "accounting.transactions",
+                                                  "accounting.contacts", "accounting.settings",
+                                                  "accounting.attachments"])
+    invoice_id = ledger.record_receipt(order("S-2"), may_exist=False)
+    ledger.attach(invoice_id, Document(name="S-2.pdf", content=b"%PDF"), may_exist=False)
+    assert state(sandbox)["Invoices"][0]["Status"] == "PAID"

@@ -274,3 +274,15 @@ def test_an_organisation_without_the_currency() -> None:
         refused = api(sb, "PUT", "/Invoices", hdrs, json=body)  # type: ignore[arg-type]
         assert "not subscribed to currency USD" in refused.text
         assert violations(sb.exchanges) == []  # type: ignore[attr-defined]
+
+
+def test_each_endpoint_needs_a_scope_that_opens_it(sandbox: XeroSandbox) -> None:
+    sandbox.issuer.add_refresh_token("read-only", DEMO_CLIENT_ID, "accounting.settings accounting.invoices.read")
+    hdrs = {**headers(sandbox), "Authorization": "Bearer " + token(sandbox, "read-only").json()["access_token"]}
+    assert api(sandbox, "GET", "/Accounts", hdrs).status_code == 200
+    assert api(sandbox, "GET", "/Invoices", hdrs).status_code == 200  # .read opens a GET
+    for method, path in (("PUT", "/Invoices"), ("GET", "/Contacts"), ("PUT", "/Payments"),
+                         ("GET", "/Invoices/x/Attachments")):
+        refused = requests.request(method, sandbox.api_url + path, headers=hdrs, json={}, timeout=5)
+        assert refused.status_code == 401, path
+        assert refused.json()["Detail"] == "AuthorizationUnsuccessful" and refused.json()["Title"] == "Unauthorized"
