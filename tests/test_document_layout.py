@@ -55,15 +55,21 @@ def test_45_lines_every_page_identified_and_totals_with_the_last_lines(
         assert "Total TTC" not in page and "Mentions TVA" not in page
 
 
-@pytest.mark.parametrize("count", [12, 13, 14])
+@pytest.mark.parametrize("count", range(12, 17))
 def test_totals_never_alone_where_page_one_runs_out(renderer: Renderer, count: int) -> None:
-    """Around 12 lines the totals no longer fit under the lines on page 1: they move
-    with the last lines, never alone, and the exemption mention goes with them."""
+    """Between 13 and 14 lines the totals stop fitting under the lines on page 1:
+    they move with the last lines, never alone, and the exemption mention goes with them."""
     pages = pages_of(renderer.render(receipt(invoice(articles(count)))))
     totals = next(i for i, p in enumerate(pages) if "Total TTC" in p)
     assert rows(pages[totals]) >= min(3, count)
     assert "directive 2006/112/CE" in flat(pages[totals])
     assert totals == len(pages) - 1
+
+
+def test_the_sweep_crosses_the_page_one_boundary(renderer: Renderer) -> None:
+    """The sweep above means something only if its range holds the boundary."""
+    counts = [len(pages_of(renderer.render(receipt(invoice(articles(n)))))) for n in (12, 16)]
+    assert counts == [1, 2]
 
 
 def test_credit_note_pages_say_credit_note(renderer: Renderer) -> None:
