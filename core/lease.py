@@ -83,9 +83,12 @@ class Heartbeat:
                 continue
             if not kept:
                 with self._lock:
-                    if receipt_id in self._held:
+                    # a receipt finished and released since the round began is not lost
+                    lost = receipt_id in self._held
+                    if lost:
                         self._lost.add(receipt_id)
-                log.warning("lease lost", receipt_id=receipt_id, owner=self.owner)
+                if lost:
+                    log.warning("lease lost", receipt_id=receipt_id, owner=self.owner)
 
     def _beat(self) -> None:
         stop = self._stop
