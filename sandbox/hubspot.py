@@ -3,7 +3,7 @@
 The official ``hubspot-api-client`` works against it unchanged; only the host
 differs: ``hubspot.Client.create(access_token=..., host=sandbox.url)``.
 
-Facts emulated (see the final report of the HubSpot connector for sources):
+Facts emulated (sources: docs/vendors.md and the comments beside each shape):
 access tokens live 1800 s and refresh tokens do not rotate; errors are
 ``{"status": "error", "message", "correlationId", "category"}``, a call without
 one of the scopes it needs is 403 ``MISSING_SCOPES``; OAuth (``hubspot_oauth``)
