@@ -1,7 +1,7 @@
 """Zoho CRM emulator speaking the v8 REST shapes, COQL and Zoho Accounts OAuth.
 
-Facts emulated (checked against Zoho's documentation; see the connector's
-report): the accounts server answers ``POST /oauth/v2/token`` with
+Facts emulated (sources and what is still unverified: docs/vendors.md): the
+accounts server answers ``POST /oauth/v2/token`` with
 ``access_token``, ``api_domain``, ``token_type`` and ``expires_in`` = 3600, and
 refuses with HTTP 200 and ``{"error": "invalid_code" | "invalid_client"}``;
 API calls carry ``Authorization: Zoho-oauthtoken <token>``; errors are
