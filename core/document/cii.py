@@ -1,4 +1,4 @@
-"""The Factur-X CII XML of a paid invoice, built with the factur-x library.
+"""The Factur-X CII XML of a paid invoice or a credit note, built with the factur-x library.
 
 ``facturx.generate_cii_xml`` turns a dict keyed by EN16931 business terms
 (BT-/BG- ids) into the CII tree with lxml, so this module only maps the
@@ -24,7 +24,7 @@ from .settings import Seller
 from .wording import Wording
 
 # BT-23 "cadre de facturation" (French CTC, BR-FR-08): 2 = issued already paid (settled),
-# 1 = ordinary deposit, for a credit note whose money is still owed to the customer.
+# 1 = an ordinary document still to be settled: a credit note whose money is still owed.
 PAID_FRAME = {"goods": "B2", "services": "S2", "mixed": "M2"}
 OPEN_FRAME = {"goods": "B1", "services": "S1", "mixed": "M1"}
 # BT-3, UNTDID 1001: 380 commercial invoice, 381 credit note.
