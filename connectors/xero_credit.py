@@ -63,17 +63,29 @@ class CreditNotes:
         if not number or len(number) > NUMBER_MAX or '"' in number or "\\" in number:
             raise BadRecord(f"credit note number {number!r} cannot be a Xero CreditNoteNumber (1 to {NUMBER_MAX} "
                             f"characters, no double quote or backslash: it is looked up by it)")
-        if order.credits and order.credits.reason == "refund" and order.invoice.last_payment is None:
-            raise BadRecord(f"credit note {number} refunds money but has no payment: the refund needs its date")
+        if order.credits and order.credits.reason == "refund":
+            payment = order.invoice.last_payment
+            if payment is None:
+                raise BadRecord(f"credit note {number} refunds money but has no payment: the refund needs its date")
+            if not 0 < payment.amount.rounded().amount <= order.invoice.gross_total.rounded().amount:
+                raise BadRecord(f"credit note {number} refunds {payment.amount}, which is not between nothing and "
+                                f"its total {order.invoice.gross_total}")
 
     @staticmethod
     def _refunded(row: Mapping[str, Any]) -> Decimal:
         return sum((Decimal(str(p.get("Amount") or 0)) for p in row.get("Payments") or []), Decimal(0))
 
+    @staticmethod
+    def _to_refund(order: ReceiptOrder) -> Decimal:
+        """The money returned: the credit note's payment (check() bounds it by the note's total)."""
+        payment = order.invoice.last_payment
+        assert payment is not None  # check()
+        return payment.amount.rounded().amount
+
     def _settled(self, order: ReceiptOrder, row: Mapping[str, Any]) -> bool:
-        """A refund is booked once paid back in full; a cancellation once it is approved."""
+        """A refund is booked once the money returned is paid back; a cancellation once approved."""
         if order.credits and order.credits.reason == "refund":
-            return self._refunded(row) == round_cents(Decimal(str(row.get("Total"))))
+            return self._refunded(row) == self._to_refund(order)
         return True
 
     def find(self, order: ReceiptOrder) -> str | None:
@@ -137,26 +149,26 @@ class CreditNotes:
         assert original is not None
         remaining = Decimal(str(row.get("RemainingCredit") or 0))
         if original.reason == "refund" and not self._settled(order, row):
-            if remaining != round_cents(Decimal(str(row.get("Total")))):
+            if self._refunded(row) != 0 or remaining != round_cents(Decimal(str(row.get("Total")))):
                 # allocated to an invoice or refunded in part by someone else: the money is not ours to move
                 raise PermanentError(f"Xero credit note {order.number} was allocated or refunded by someone else "
                                      f"({remaining} left of {row.get('Total')}): refund it by hand")
-            self._refund(order, str(row["CreditNoteID"]), remaining)
+            self._refund(order, str(row["CreditNoteID"]), self._to_refund(order))
         return ref_of(str(row["CreditNoteID"]))
 
-    def _refund(self, order: ReceiptOrder, credit_note_id: str, remaining: Decimal) -> None:
+    def _refund(self, order: ReceiptOrder, credit_note_id: str, to_refund: Decimal) -> None:
         payment = order.invoice.last_payment
         assert payment is not None  # check()
         body = {"CreditNote": {"CreditNoteID": credit_note_id},
                 "Account": {"Code": self.directory.references().bank_account},
-                "Date": booking_day(payment).isoformat(), "Amount": amount(remaining),
+                "Date": booking_day(payment).isoformat(), "Amount": amount(to_refund),
                 "Reference": payment_text(self.mapping, payment, order.number)}
         answer = self.api.request("refund.create", "PUT", "/Payments", json={"Payments": [body]},
                                   idempotency_key=f"{order.key}:refund")
         paid = Decimal(str(answer["Payments"][0].get("Amount")))
-        if paid != remaining:
+        if paid != to_refund:
             raise PermanentError(f"Xero booked a refund of {paid} for credit note {order.number}, expected "
-                                 f"{remaining}")
+                                 f"{to_refund}")
 
     @staticmethod
     def _check_total(order: ReceiptOrder, row: Mapping[str, Any]) -> None:

@@ -17,11 +17,12 @@ from support import DictTokens
 from xero_spec import violations
 from xero_support import TIME_FACTOR, calls, credit, faults, make_ledger, order, state
 
-from pouracquit.connectors.base import Document, WebhookRequest
+from pouracquit.connectors.base import Document, ReceiptOrder, WebhookRequest
 from pouracquit.connectors.signatures import body_signature
 from pouracquit.connectors.xero import XeroLedger
-from pouracquit.core.errors import PermanentError, RetryableError
+from pouracquit.core.errors import BadRecord, PermanentError, RetryableError
 from pouracquit.core.model import PaymentMethod
+from pouracquit.core.money import Money
 from pouracquit.sandbox.xero import DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, DEMO_TENANT_ID, XeroSandbox
 
 TRANSFER, CARD = PaymentMethod.TRANSFER, PaymentMethod.CARD
@@ -280,3 +281,21 @@ def test_a_note_allocated_by_someone_else_is_not_taken_for_a_refund(sandbox: Xer
     assert ledger.find_receipt(note) is None
     with pytest.raises(PermanentError, match="allocated or refunded by someone else"):
         ledger.record_receipt(note, may_exist=True)
+
+
+def test_a_partial_refund_pays_back_what_was_returned(sandbox: XeroSandbox, tokens: DictTokens) -> None:
+    full = credit(order("F-18"), "AV-18")
+    refund = full.invoice.payments[0].model_copy(update={"amount": Money(amount="100.00", currency="EUR")})
+    note = ReceiptOrder(key=full.key, number=full.number, credits=full.credits,
+                          invoice=full.invoice.model_copy(update={"payments": (refund,)}))
+    ledger = make_ledger(sandbox, tokens)
+    ref = ledger.record_receipt(note, may_exist=False)
+    assert ledger.find_receipt(note) == ref == ledger.record_receipt(note, may_exist=True)
+    (row,) = state(sandbox)["CreditNotes"]
+    assert row["Status"] == "AUTHORISED" and Decimal(str(row["RemainingCredit"])) == Decimal("260")
+    assert [Decimal(str(p["Amount"])) for p in state(sandbox)["Payments"]] == [Decimal("100")]
+    too_much = refund.model_copy(update={"amount": Money(amount="999.00", currency="EUR")})
+    with pytest.raises(BadRecord, match="refunds 999"):
+        ledger.record_receipt(ReceiptOrder(key="pa-AV-19", number="AV-19", credits=full.credits,
+                                           invoice=full.invoice.model_copy(update={"payments": (too_much,)})),
+                              may_exist=False)
