@@ -1,7 +1,7 @@
 """Credit notes (factures d'avoir) in Xero: a sales credit note (Type
 ACCRECCREDIT, AUTHORISED) numbered as pouracquit numbered it, its Reference
 naming the credited invoice; for a refund, the money returned as a Payment
-against the credit note, which Xero then shows PAID.
+against the credit note (Xero shows it PAID once all of it went back).
 
 Why a Payment: Xero records a cash refund of a credit note as a payment
 naming it (spec#/components/schemas/Payment: ``CreditNote``, PaymentType
