@@ -18,7 +18,16 @@ from pouracquit.core.document.mentions import vat_treatment
 from pouracquit.core.document.pdf import LocalOnlyFetcher
 from pouracquit.core.document.wording import Wording
 from pouracquit.core.errors import BadRecord
-from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
+from pouracquit.core.model import (
+    Address,
+    CreditReference,
+    Invoice,
+    InvoiceStatus,
+    Line,
+    Party,
+    Payment,
+    PaymentMethod,
+)
 from pouracquit.core.money import Money
 
 RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
@@ -131,3 +140,18 @@ def test_document_settings_reject_css_injection() -> None:
 def test_fetcher_refuses_network() -> None:
     with pytest.raises(ValueError, match="disallowed protocol"):
         LocalOnlyFetcher().fetch("http://example.com/logo.png")
+
+
+@settings(max_examples=20, deadline=None)
+@given(lines_strategy)
+def test_credit_note_xml_is_positive_and_names_the_invoice(lines: list[Line]) -> None:
+    assume(sum(line.net for line in lines) > 0)
+    credited = CreditReference(number="F-9", issue_date=date(2026, 1, 5), reason="cancellation")
+    receipt = PaidReceipt(invoice=paid(lines), number="A-1", issued_on=date(2026, 2, 2), receipt_id="r",
+                          credits=credited)
+    tree = etree.fromstring(build_xml(build_data(receipt, SELLER, Wording("fr")), "en16931"))  # XSD-checked
+    assert tree.findtext(f".//{RAM}TypeCode") == "381"
+    assert tree.findtext(f".//{RAM}InvoiceReferencedDocument/{RAM}IssuerAssignedID") == "F-9"
+    summ = f".//{RAM}SpecifiedTradeSettlementHeaderMonetarySummation/{RAM}"
+    (grand,) = amounts(tree, summ + "GrandTotalAmount")
+    assert grand > 0 and amounts(tree, summ + "TotalPrepaidAmount") == [grand]
