@@ -10,7 +10,10 @@ and ``data`` (field names as in Intuit's SDKs: intuit/QuickBooks-V3-DotNET-SDK
 both formats). The older ``{"eventNotifications": [{"realmId", "dataChangeEvent":
 {"entities": [{"name", "id", "operation"}]}}]}`` envelope is still read, for
 replays of deliveries stored before the switch. Either way the raw body is
-signed in ``intuit-signature`` (base64 HMAC-SHA256 with the app's verifier token).
+signed in ``intuit-signature`` (base64 HMAC-SHA256 with the app's verifier token):
+Intuit's CloudEvents sample (IntuitDeveloper/SampleApp-Webhooks-Java-Cloudevents,
+``WebhooksController.java`` and ``CloudEventsWebhookParser.java``) checks that header
+with the SDK's ``WebhooksService.verifyPayload`` over the raw array.
 """
 
 from __future__ import annotations
