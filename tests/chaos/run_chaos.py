@@ -13,6 +13,8 @@ large size::
     .venv/bin/python tests/chaos/run_chaos.py --size large            # both phases
     .venv/bin/python tests/chaos/run_chaos.py --size large --phase faults --seed 1234
 
+Two processes side by side on one PostgreSQL store: ``run_duo.py``.
+
 Sizes come from ``SIZES`` and can be overridden by environment variables:
 ``POURACQUIT_CHAOS`` (small|large), ``POURACQUIT_CHAOS_INVOICES``,
 ``POURACQUIT_CHAOS_KILLS``, ``POURACQUIT_CHAOS_SEED``, ``POURACQUIT_CHAOS_TIME_FACTOR``.
@@ -41,6 +43,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from pouracquit.core.toml_out import dumps
 from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch, state_key
@@ -217,9 +223,12 @@ class ChaosRig:
     """Sandboxes in this process, the service as a subprocess, one data directory."""
 
     def __init__(self, root: Path, *, invoices: int, seed: int, time_factor: float,
-                 client_timeout: float | None = None, lease_seconds: float = 2.0) -> None:
+                 client_timeout: float | None = None, lease_seconds: float = 2.0,
+                 store_url: str | None = None) -> None:
         self.root = root
         self.seed = seed
+        self.store_url = store_url  # None: SQLite in the data directory
+        self._engine: Engine | None = None
         self.rng = random.Random(seed)
         self.launched: Launched = launch(None, None, root / "secrets", count=invoices, seed=seed % 100_000,
                                          time_factor=time_factor, name="demo")
@@ -244,6 +253,8 @@ class ChaosRig:
                          "backoff_max_seconds": 0.5, "max_attempts": 40, "lease_seconds": lease_seconds},
             "connections": [conn],
         }
+        if store_url:
+            self.config_data["store"]["url"] = store_url
         self.config = root / "pouracquit.toml"
         self.write_config()
         self.tallies = {box.vendor: FaultTally(box) for box in (self.source, self.ledger)}
@@ -283,6 +294,8 @@ class ChaosRig:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.launched.stop()
+        if self._engine is not None:
+            self._engine.dispose()
 
     # -- the service ------------------------------------------------------------
     def spawn(self) -> subprocess.Popen[bytes]:
@@ -308,16 +321,19 @@ class ChaosRig:
 
         wait_until(alive, timeout, "the service's /healthz")
 
-    def _owner(self) -> str:
-        """LIKE pattern of the live process's lease owner id (``host:pid:random``):
-        leases and intents a dead life left behind must not count as work."""
-        assert self.proc is not None
-        return f"%:{self.proc.pid}:%"
+    def _owner(self, pid: int | None = None) -> str:
+        """LIKE pattern of the lease owner id (``host:pid:random``) of process
+        ``pid``, by default the live one: leases and intents a dead life left
+        behind must not count as work."""
+        if pid is None:
+            assert self.proc is not None
+            pid = self.proc.pid
+        return f"%:{pid}:%"
 
-    def vendor_work_started(self) -> bool:
-        """The live process holds a receipt at a vendor step."""
+    def vendor_work_started(self, pid: int | None = None) -> bool:
+        """The live process (or process ``pid``) holds a receipt at a vendor step."""
         rows = self.rows("SELECT count(*) FROM receipt WHERE status = 'pending' AND lease_owner LIKE ? AND "
-                         "step IN ('ledger_record', 'ledger_attach', 'crm_attach')", self._owner())
+                         "step IN ('ledger_record', 'ledger_attach', 'crm_attach')", self._owner(pid))
         return bool(rows and rows[0][0])
 
     def all_done(self) -> bool:
@@ -390,10 +406,24 @@ class ChaosRig:
         return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
 
     def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """``sql`` with ``?`` placeholders, on SQLite or on the PostgreSQL store."""
+        if self.store_url:
+            return self._pg_rows(sql, args)
         if not self.db_path.exists():
             return []
         with self._db() as db:
             return list(db.execute(sql, args))
+
+    def _pg_rows(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if self._engine is None:
+            assert self.store_url
+            self._engine = create_engine(make_url(self.store_url).set(drivername="postgresql+psycopg"))
+        try:
+            with self._engine.connect() as conn:
+                # psycopg's placeholder is %s; the rig's queries hold no other "?" or "%"
+                return [tuple(r) for r in conn.exec_driver_sql(sql.replace("?", "%s"), args)]
+        except ProgrammingError:
+            return []  # the first service process has not created the tables yet
 
     def counts(self) -> dict[str, int]:
         return {s: n for s, n in self.rows("SELECT status, count(*) FROM receipt GROUP BY status")}
@@ -401,11 +431,11 @@ class ChaosRig:
     def open_intents(self) -> set[str]:
         return {rid for (rid,) in self.rows("SELECT id FROM receipt WHERE status = 'pending' AND intent IS NOT NULL")}
 
-    def in_flight(self, before: set[str]) -> tuple[int, list[str], int]:
+    def in_flight(self, before: set[str], pid: int | None = None) -> tuple[int, list[str], int]:
         """What the dead process left mid-way: leases it held, vendor intents it
         opened (not in ``before``) and did not close, unarchived staged PDFs."""
         rows = self.rows("SELECT lease_owner LIKE ?, intent, step, id FROM receipt WHERE status = 'pending'",
-                         self._owner())
+                         self._owner(pid))
         leased = sum(1 for mine, _, _, _ in rows if mine)
         intents = sorted(intent for _, intent, _, rid in rows if intent and rid not in before)
         staged = sum(1 for _, _, step, _ in rows if step in ("render", "archive"))
