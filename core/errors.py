@@ -41,8 +41,15 @@ class PermanentError(PouracquitError):
     """The vendor rejected the call for good; retrying will not help."""
 
 
-class DocumentInvalid(PermanentError):
-    """A rendered document breaks Factur-X / EN16931 rules: it must reach no ledger and no customer."""
+class BadRecord(PouracquitError):
+    """A CRM record is unusable as it stands; quarantine it, name what to fix."""
+
+
+class DocumentInvalid(BadRecord):
+    """A document breaks Factur-X / EN16931 rules: it must reach no ledger and no customer.
+
+    What the record holds made it so (a VAT rate French law does not know, say): the
+    receipt is quarantined with the rule ids, like any record to fix in the CRM."""
 
     def __init__(self, rules: tuple[str, ...], message: str) -> None:
         super().__init__(f"document fails EN16931 rules {', '.join(rules)}: {message}")
@@ -52,10 +59,6 @@ class DocumentInvalid(PermanentError):
     def __reduce__(self) -> tuple[type[DocumentInvalid], tuple[tuple[str, ...], str]]:
         # rebuilt from its own arguments when it comes back from a render worker process
         return DocumentInvalid, (self.rules, self.detail)
-
-
-class BadRecord(PouracquitError):
-    """A CRM record is unusable as it stands; quarantine it, name what to fix."""
 
 
 class ConfigError(PouracquitError):

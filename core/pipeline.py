@@ -310,10 +310,11 @@ class Pipeline:
         series, pattern = (cfg.series, cfg.prefix) if reference is None else (cfg.credit_series, cfg.credit_prefix)
         prefix = pattern.format(year=issue_date(receipt, invoice).year)
         crm_number = invoice.number if reference is None else ""
-        # a number is spent only on a document that can be produced: the data is checked first
-        self.w.renderer.check(PaidReceipt(invoice=invoice, number=crm_number or f"{prefix}{0:0{cfg.width}d}",
-                                          issued_on=issue_date(receipt, invoice), receipt_id=receipt.id,
-                                          credits=reference))
+        if not crm_number:
+            # a number of ours is spent only on a document that can be produced: the data is checked first
+            self.w.renderer.check(PaidReceipt(invoice=invoice, number=f"{prefix}{0:0{cfg.width}d}",
+                                              issued_on=issue_date(receipt, invoice), receipt_id=receipt.id,
+                                              credits=reference))
         with self.w.store.unit() as u:
             number = crm_number or f"{prefix}{u.next_number(f'{series}:{prefix}'):0{cfg.width}d}"
             fields: dict[str, Any] = {"number": number, "step": nxt}

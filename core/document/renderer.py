@@ -18,7 +18,7 @@ from .fonts import font_faces
 from .mentions import require_mentions
 from .pdf import PdfWriter, embed_facturx
 from .settings import DocumentSettings, Seller
-from .validate import require_valid
+from .validate import require_valid, require_valid_xml
 from .wording import Wording
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -73,7 +73,10 @@ class Renderer:
         if not _NUMBER.fullmatch(receipt.number):
             raise BadRecord(f"receipt number {receipt.number!r} must be 1-35 of A-Z a-z 0-9 + - _ /")
         require_mentions(self.seller, invoice, credit_note=credit)
-        return build_xml(build_data(receipt, self.seller, self.wording), self.settings.profile)
+        xml = build_xml(build_data(receipt, self.seller, self.wording), self.settings.profile)
+        # the business rules are checked on the XML here, so a failing document is known before a number is spent
+        require_valid_xml(xml, self.settings.validation, paid=not credit and invoice.fully_paid)
+        return xml
 
     def render(self, receipt: PaidReceipt) -> bytes:
         """The PDF/A-3b bytes of ``receipt`` with its factur-x.xml embedded.
@@ -98,7 +101,8 @@ class Renderer:
             lang="fr-FR" if self.settings.language == "fr" else "en-GB",
             kind="facture d'avoir" if credit else "facture acquittée",
         )
-        require_valid(document, self.settings.validation)  # DocumentInvalid: it goes to no ledger, no customer
+        # the XML passed its rules in check(); the PDF is checked to carry it, at the schema level
+        require_valid(document, "off" if self.settings.validation == "off" else "xsd")
         return document
 
     def filename(self, receipt: PaidReceipt) -> str:

@@ -113,6 +113,15 @@ def validate_xml(xml: bytes, *, paid: bool = True, level: Level = "schematron") 
     return found
 
 
+def require_valid_xml(xml: bytes, level: Literal["schematron", "xsd", "off"], *, paid: bool) -> None:
+    """Raise DocumentInvalid unless the Factur-X ``xml`` passes the checks of ``level``."""
+    if level == "off":
+        return
+    found = validate_xml(xml, paid=paid, level=level)
+    if found:
+        raise DocumentInvalid(tuple(dict.fromkeys(v.rule for v in found)), found[0].message)
+
+
 def require_valid(pdf: bytes, level: Literal["schematron", "xsd", "off"]) -> None:
     """Raise DocumentInvalid unless ``pdf`` is a valid, fully paid Factur-X document."""
     if level == "off":

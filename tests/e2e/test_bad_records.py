@@ -81,9 +81,11 @@ def build_page() -> tuple[Page, dict[str, str], dict[str, tuple[str, str]]]:
                      pouracquit_payment_reference="<b>VIR</b>"): "html/script",
         page.invoice("rtl", contact={"firstname": RTL, "city": "القاهرة"}, lines=[{"name": RTL}]): "rtl",
         page.invoice("emoji", contact={"firstname": EMOJI}, lines=[{"name": "Café ☕ " + EMOJI}]): "emoji",
-        page.invoice("10,000-character name", contact={"firstname": LONG, "lastname": ""}): "10k name",
     }
     bad = {
+        # longer than any ledger takes (Xero: 255): refused at intake, naming the field
+        page.invoice("10,000-character name", contact={"firstname": LONG, "lastname": ""}):
+            ("10k name", "customer.name"),
         page.invoice("missing customer", no_contact=True): ("missing customer", "contact or company"),
         page.invoice("customer without a name", contact={"firstname": "", "lastname": " "}):
             ("nameless customer", "has no name"),
@@ -101,9 +103,11 @@ def build_page() -> tuple[Page, dict[str, str], dict[str, tuple[str, str]]]:
         page.invoice("unknown payment method", pouracquit_payment_method="bitcoin 🚀"):
             ("unknown payment method", "[payment_method]"),
         # Mapped fine, refused by a pipeline step: the reason names the step and the key.
+        # 17 % is no French VAT rate: the document rules refuse it (BR-FR-16) before a number is spent
         page.invoice("unknown VAT rate", lines=[{"hs_tax_rate": "17"}], hs_amount_paid="117.00"):
-            ("unknown VAT rate", "vat_rates"),
-        page.invoice("foreign currency without a rate", hs_currency="USD"):
+            ("unknown VAT rate", "BR-FR-16"),
+        # the ECB quotes no CFP franc: with no rate in the CRM either, the record names the key to set
+        page.invoice("foreign currency without a rate", hs_currency="XPF"):
             ("foreign currency", "exchange_rate"),
         page.invoice("HTML in the invoice number", hs_number="<b>F-1</b>"): ("HTML number", "number"),
         page.invoice("customer without an address", contact={"address": "", "zip": "", "city": ""}):
@@ -149,8 +153,10 @@ def test_a_page_of_bad_records_quarantines_each_and_the_rest_goes_through(make_r
     results = rig.sync_until_settled(service, limit=30)  # returns normally: nothing raised
 
     first = results[0]
-    assert first.error is None and all(r.ok for r in results), [r.error for r in results]
-    assert first.seen + len(first.rejected) == len(page.kinds) + 1
+    assert first.error is None and all(r.error is None for r in results), [r.error for r in results]
+    assert not first.ok  # quarantined records need a person: `sync` exits 1 and lists them
+    # (records refused by the mapping are not "seen"; those refused at intake are both: the
+    # accounting below, by id, is what proves nothing was lost)
     receipts = {r.source_id: r for r in service.store.receipts("demo", limit=10_000) if r.source_id in page.kinds}
     quarantined = {q.source_id: q.reason for q in service.store.quarantined("demo")}
     # Nothing lost: every invoice of the page is accounted for, exactly once.
@@ -166,7 +172,8 @@ def test_a_page_of_bad_records_quarantines_each_and_the_rest_goes_through(make_r
     for sid, (kind, words) in bad.items():
         if sid in quarantined:
             reason, where[kind] = quarantined[sid], "intake (mapping)"
-            assert f"HubSpot invoice {sid}" in reason, (kind, reason)  # names the record to fix
+            # the mapping names the record; the intake's limits name the field (the row is keyed by the record)
+            assert f"HubSpot invoice {sid}" in reason or words in reason, (kind, reason)
         else:
             assert receipts[sid].status == "quarantined", (kind, receipts[sid].status, receipts[sid].last_error)
             reason = receipts[sid].last_error or ""
