@@ -32,7 +32,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _cmd_sync(args: argparse.Namespace) -> int:
     from .commands import sync_command
 
-    return sync_command(_settings(args), connection=args.connection, dry_run=args.dry_run)
+    return sync_command(_settings(args), connection=args.connection, dry_run=args.dry_run, record=args.record)
 
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
@@ -151,6 +151,8 @@ def parser() -> argparse.ArgumentParser:
     p = command("sync", _cmd_sync, "Run one pass over every connection and exit.")
     p.add_argument("--connection", help="only this connection")
     p.add_argument("--dry-run", action="store_true", help="print what would be created; write nothing anywhere")
+    p.add_argument("--record", metavar="DIR", help="write every vendor request and answer, redacted, into DIR "
+                   "(replayable by tests; see docs/recording.md)")
     p = command("backfill", _cmd_backfill, "Make the documents of invoices paid before a connection's start date.")
     p.add_argument("--connection", required=True, help="the connection to backfill")
     p.add_argument("--from", dest="since", required=True, type=_day, help="first payment day to include (YYYY-MM-DD)")

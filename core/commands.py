@@ -48,13 +48,17 @@ def _run_with_bar(service: Service, name: str, dry_run: bool, console: Console) 
         return sync_connection(service, name, dry_run=dry_run, progress=hooks)
 
 
-def sync_command(settings: Settings, connection: str | None, dry_run: bool) -> int:
-    """One pass; exit 1 when any receipt failed or a connection could not sync."""
+def sync_command(settings: Settings, connection: str | None, dry_run: bool, record: str | None = None) -> int:
+    """One pass; exit 1 when any receipt failed or a connection could not sync.
+    ``record``: a directory where every vendor exchange is written, redacted (core.recording)."""
+    from .recording import recording
+
     service = _open(settings, dry_run)
     err = Console(stderr=True)
     out = Console()
     try:
-        results = [_run_with_bar(service, conn.name, dry_run, err) for conn in service.connections(connection)]
+        with recording(record, service):
+            results = [_run_with_bar(service, conn.name, dry_run, err) for conn in service.connections(connection)]
     finally:
         service.close()
     if dry_run:
