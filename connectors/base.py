@@ -188,3 +188,27 @@ class ReplayGuard(Protocol):
     """
 
     def first_sight(self, connection: str, signature: str, now: datetime, expires_at: datetime) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of ``pouracquit doctor``: ``ok`` True (passed), False (failed: ``fix``
+    says what a person does about it) or None (a fact shown, nothing to judge, e.g. a
+    setting no vendor API can read)."""
+
+    name: str
+    ok: bool | None
+    detail: str = ""
+    fix: str = ""
+
+
+@runtime_checkable
+class Diagnosable(Protocol):
+    """Optional capability of a source or ledger: check its setup against the live vendor.
+
+    Read-only apart from the token refresh (a rotated refresh token is stored as
+    in a sync); every vendor error becomes a failed Check, never an exception.
+    ``public_url`` is the config's ``admin.public_url``, for the webhook check.
+    """
+
+    def diagnose(self, public_url: str | None) -> list[Check]: ...

@@ -110,6 +110,7 @@ class HubSpotSource:
 
     role: ClassVar[Literal["source"]] = "source"
     vendor: ClassVar[str] = "hubspot"
+    from .hubspot_doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
 
     def __init__(self, settings: HubSpotSettings, ctx: ConnectorContext) -> None:
         self.settings = settings

@@ -64,6 +64,7 @@ class QuickBooksLedger:
     role: Literal["ledger"] = "ledger"
     vendor = VENDOR
     batch_size = BATCH_MAX
+    from .quickbooks_doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
 
     def __init__(self, settings: QuickBooksSettings, ctx: ConnectorContext) -> None:
         self.settings = settings

@@ -200,6 +200,7 @@ class SalesforceSource:
 
     role: ClassVar[Literal["source"]] = "source"
     vendor: ClassVar[str] = "salesforce"
+    from .salesforce_doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
 
     def __init__(self, settings: SalesforceSettings, ctx: ConnectorContext) -> None:
         self.settings = settings

@@ -70,6 +70,7 @@ class XeroLedger:
     vendor = VENDOR
 
     batch_size = 50  # Xero's advice for elements per create request
+    from .xero_doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
 
     def __init__(self, settings: XeroSettings, ctx: ConnectorContext) -> None:
         self.settings = settings

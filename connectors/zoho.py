@@ -128,6 +128,7 @@ class ZohoSource:
 
     role: ClassVar[Literal["source"]] = "source"
     vendor: ClassVar[str] = "zoho"
+    from .zoho_doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
 
     def __init__(self, settings: ZohoSettings, ctx: ConnectorContext) -> None:
         self.settings = settings

@@ -1,5 +1,5 @@
 """The ``pouracquit`` command: sync, run, receipts, status, connect, render,
-archive, check, keygen, sandbox, demo.
+archive, doctor, check, keygen, sandbox, demo.
 
 Each subcommand imports what it needs when it runs, so `keygen` or a
 configuration error answers without loading the PDF renderer or the SDKs.
@@ -109,6 +109,12 @@ def _cmd_connect(args: argparse.Namespace) -> int:
                            open_browser=not args.no_browser)
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor_command
+
+    return doctor_command(_settings(args), connection=args.connection)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from .check_cmd import check_command
 
@@ -176,6 +182,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--connection", help="the connection to authorise (default: the only one using the vendor)")
     p.add_argument("--port", type=int, default=8788, help="local port of the redirect listener (default 8788)")
     p.add_argument("--no-browser", action="store_true", help="print the authorisation URL, do not open it")
+    p = command("doctor", _cmd_doctor, "Check every connection's setup against the live vendors; exit 1 on a problem.")
+    p.add_argument("--connection", help="only this connection")
     p = command("check", _cmd_check, "Validate Factur-X PDFs with the official XSD and EN16931/FR-CTC schematrons.",
                 config=False)
     p.add_argument("files", nargs="+", metavar="FILE", help="Factur-X PDF (or its XML)")

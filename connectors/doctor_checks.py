@@ -1,0 +1,119 @@
+"""What the vendors' ``pouracquit doctor`` checks share: running one probe into a
+Check, reading the granted scopes off a token answer, the VAT lines a ledger
+mapping names, and the webhook line for a vendor whose subscription no API reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import requests
+
+from pouracquit.core.errors import PouracquitError, one_line
+from pouracquit.core.model import Line
+
+from .base import Check
+
+T = TypeVar("T")
+
+
+def probe(name: str, fn: Callable[[], T], fix: str) -> tuple[T | None, Check | None]:
+    """``fn()``, or None and a failed Check naming what the vendor answered."""
+    try:
+        return fn(), None
+    except PouracquitError as exc:
+        return None, Check(name, False, one_line(str(exc)), fix)
+
+
+@contextmanager
+def granted_scopes(session: requests.Session, token_path: str) -> Iterator[list[frozenset[str]]]:
+    """While open, the scopes named by each token answer ``session`` receives from a
+    URL ending in ``token_path`` (``scope``, space- or comma-separated, or a ``scopes``
+    list); the answer itself, tokens included, is never kept."""
+    seen: list[frozenset[str]] = []
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.status_code != 200 or not response.url.split("?")[0].endswith(token_path):
+            return
+        try:
+            body = response.json()
+        except ValueError:
+            return
+        raw = body.get("scopes", body.get("scope")) if isinstance(body, dict) else None
+        if isinstance(raw, list):
+            seen.append(frozenset(str(s) for s in raw))
+        elif isinstance(raw, str):
+            seen.append(frozenset(raw.replace(",", " ").split()))
+
+    session.hooks["response"].append(hook)
+    try:
+        yield seen
+    finally:
+        session.hooks["response"].remove(hook)
+
+
+def scope_check(vendor: str, answers: list[frozenset[str]], needed: Iterable[str], fix: str,
+                covers: Mapping[str, Iterable[str]] | None = None) -> Check:
+    """Compare the scopes of the last token answer with ``needed``; ``covers`` maps a
+    broad scope to the narrower ones it includes."""
+    if not answers:
+        return Check("scopes", None, f"{vendor}'s token answer did not name the granted scopes")
+    granted = set(answers[-1])
+    for broad, narrow in (covers or {}).items():
+        if broad in granted:
+            granted |= set(narrow)
+    missing = [s for s in needed if s not in granted]
+    if missing:
+        shown = " ".join(sorted(answers[-1]))
+        return Check("scopes", False, f"the grant lacks {', '.join(missing)} (granted: {shown})", fix)
+    return Check("scopes", True, f"granted {' '.join(sorted(answers[-1]))}")
+
+
+def vat_lines(mapping: Mapping[str, Any]) -> list[tuple[str, Line]]:
+    """A one-unit line for each ``[vat_rates]`` and ``[exemptions]`` key of a ledger
+    mapping, labelled with its key: what the ledger must resolve to a tax code."""
+    lines = []
+    for key in mapping.get("vat_rates", {}):
+        lines.append((f"vat_rates.{key}", Line(description="doctor", quantity=1, unit_price=1,
+                                                vat_rate=Decimal(str(key)))))
+    for code in mapping.get("exemptions", {}):
+        lines.append((f"exemptions.{code}", Line(description="doctor", quantity=1, unit_price=1,
+                                                  vat_rate=Decimal(0), vat_exemption=code)))
+    return lines
+
+
+def webhook_unread(vendor: str, public_url: str | None, enabled: bool, where: str) -> Check:
+    """The neutral line of a vendor whose webhook subscription this connection cannot
+    read (``where`` says where it lives and why): what it must say, for a person to compare."""
+    if not enabled:
+        return Check("webhook", None, f"{vendor} webhooks not configured (no signing secret in the settings); "
+                                      "polling alone finds the changes")
+    if not public_url:
+        return Check("webhook", False, "admin.public_url is not set: the vendor has no address to call",
+                     "set admin.public_url to the address the vendor reaches this service at")
+    return Check("webhook", None, f"not checkable: {where}. It must be "
+                                  f"{public_url.rstrip('/')}/webhooks/{vendor}")
+
+
+def missing_fields(fields: list[tuple[str, str]], query: Callable[[list[str]], object],
+                   is_missing: Callable[[PouracquitError], bool]) -> tuple[list[tuple[str, str]], Check | None]:
+    """The (mapping key, field) pairs a CRM object lacks. ``query(names)`` selects
+    ``names`` from the object; one query for all of them, then one per field only
+    when that fails, so a healthy org costs one call. A refusal that is not about a
+    field (``is_missing`` False) comes back as a failed Check."""
+    try:
+        query([f for _, f in fields])
+        return [], None
+    except PouracquitError:
+        pass
+    lacking = []
+    for key, name in fields:
+        try:
+            query([name])
+        except PouracquitError as exc:
+            if not is_missing(exc):
+                return lacking, Check("fields", False, one_line(str(exc)), "check the OAuth scopes and the module")
+            lacking.append((key, name))
+    return lacking, None

@@ -1,0 +1,76 @@
+"""``pouracquit doctor`` for a Xero ledger: the token refresh and the scopes the
+token answer grants, the organisation, the accounts and every tax rate rule of
+the mapping, the currencies, and the webhook.
+
+Everything is resolved by the ledger's own ``Directory`` (``references``,
+``tax_type``), so what passes here is what a booking finds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pouracquit.core.errors import ConfigError, one_line
+
+from .base import Check
+from .doctor_checks import granted_scopes, probe, scope_check, vat_lines, webhook_unread
+
+if TYPE_CHECKING:
+    from .xero import XeroLedger
+
+RECONNECT = "run `pouracquit connect xero` to authorise the app for the organisation again"
+# Xero's token answer carries "scope", the scopes the grant holds (developer.xero.com/documentation/guides/oauth2/
+# auth-flow, "Refreshing access tokens": id_token, access_token, expires_in, token_type, refresh_token, scope).
+# An app created before 2026-03-02 may hold the broad accounting.transactions instead of the granular ones
+# (xero_session.OAUTH_SCOPES).
+BROAD = {"accounting.transactions": ("accounting.invoices", "accounting.payments", "accounting.banktransactions")}
+WEBHOOK_PLACE = ("Xero keeps the delivery URL on the app's Webhooks page of the developer portal "
+                 "(https://developer.xero.com/documentation/webhooks/configuring-your-server), which no API reads")
+
+
+def _tax_rates(ledger: XeroLedger) -> list[Check]:
+    failed = []
+    lines = vat_lines(ledger.mapping)
+    for key, line in lines:
+        try:
+            ledger.directory.tax_type(line)
+        except ConfigError as exc:
+            failed.append(Check(f"tax rate {key}", False, one_line(str(exc)),
+                                f"add or activate the sales tax rate in Xero (Settings > Tax rates), or change "
+                                f"the pattern of mapping key {key} ([connections.mapping.ledger])"))
+    return failed or [Check("tax rates", True, f"every [vat_rates] and [exemptions] rule matches one active "
+                                               f"sales tax rate ({len(lines)} keys)")]
+
+
+def diagnose(ledger: XeroLedger, public_url: str | None) -> list[Check]:
+    """The checklist of one Xero ledger (``Diagnosable.diagnose``)."""
+    with granted_scopes(ledger.api.session, "/connect/token") as answers:
+        _, refused = probe("token refresh", ledger.api.refresh, RECONNECT)
+    if refused:
+        return [refused]
+    checks = [Check("token refresh", True, "Xero issued a new access token; the rotated refresh token is stored"),
+              scope_check("Xero", answers, ledger.settings.scopes, RECONNECT + " with the scopes of setting scopes",
+                          covers=BROAD)]
+    tenant, refused = probe("organisation", ledger.api.tenant, "set tenant_id to the organisation to book into")
+    if tenant is None:
+        return [*checks, refused] if refused else checks
+    checks.append(Check("organisation", True, f"tenant {tenant}"))
+    refs, refused = probe("accounts", ledger.directory.references,
+                          "create the account in Xero's chart of accounts, or set sales_account / bank_account "
+                          "(mapping [accounts]) to the Code of the one to use")
+    if refs is None:
+        checks += [refused] if refused else []
+        checks.append(Check("tax rates", None, "not checked until the accounts above are found"))
+    else:
+        checks.append(Check("accounts", True,
+                            f"revenue account {refs.sales_account}, bank account {refs.bank_account}"))
+        checks += _tax_rates(ledger)
+    answer, refused = probe("currencies", lambda: ledger.api.request("doctor.currencies", "GET", "/Currencies"),
+                            "grant accounting.settings")
+    if answer is not None:
+        codes = sorted(str(r.get("Code")) for r in answer.get("Currencies") or [])
+        checks.append(Check("currencies", None, f"added to the organisation: {', '.join(codes) or 'none'}"))
+    elif refused:
+        checks.append(refused)
+    checks.append(webhook_unread("xero", public_url, ledger.settings.webhook_key is not None, WEBHOOK_PLACE))
+    return checks
