@@ -243,7 +243,9 @@ def _redacted_headers(headers: dict[str, str], replace: Any) -> dict[str, str]:
 def redact_url(url: str, redactor: Redactor, replace: Any) -> str:
     parts = urlsplit(url)
     path = "/".join(quote(replace(unquote(seg)), safe="@:+,;=!$&'()*") for seg in parts.path.split("/"))
-    query = form(redactor.apply_pairs(_pairs_of(url), replace))
+    # a volatile key is hashed from real values (QuickBooks hashes customers' names): not kept at all
+    query = form([(k, "redacted" if k.lower() in VOLATILE_QUERY else v)
+                  for k, v in redactor.apply_pairs(_pairs_of(url), replace)])
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 

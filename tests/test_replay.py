@@ -186,3 +186,14 @@ def test_recorder_sees_requests_and_urllib3_and_redacts(tmp_path: Path) -> None:
     assert first["response"]["headers"]["Set-Cookie"] == "redacted"
     assert first["response"]["body"]["json"] == {"access_token": "redacted", "contact": {"name": "Redacted name 1"}}
     assert second["key"] == "GET /contacts?email=person1%40redacted.invalid"
+
+
+def test_record_refuses_a_directory_that_holds_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(dumps(Replayer(SESSIONS[0]).config(tmp_path)), encoding="utf-8")
+    target = tmp_path / "rec"
+    target.mkdir()
+    (target / "exchanges.jsonl").write_text("{}\n", encoding="utf-8")
+    assert main(["sync", "--config", str(config), "--record", str(target)]) == 2
+    assert "--record" in capsys.readouterr().err
+    assert (target / "exchanges.jsonl").read_text(encoding="utf-8") == "{}\n"  # an earlier recording is kept
