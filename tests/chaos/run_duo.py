@@ -14,7 +14,7 @@ the exactly-once invariants (exit status 1 when one is broken).
 
 By hand (the acceptance size of issue 10: >= 200 paid invoices, >= 20 kills)::
 
-    .venv/bin/python tests/chaos/run_duo.py --invoices 340 --kills 24 --seed 2040 --json duo.json
+    .venv/bin/python tests/chaos/run_duo.py --invoices 340 --kills 24 --seed 2040 --pace --json duo.json
 
 PostgreSQL: ``$POURACQUIT_TEST_PG`` (default postgresql://postgres@127.0.0.1:5432/test) is the
 administrative URL the run creates its throwaway database from (dropped at the end unless --keep).
@@ -63,6 +63,7 @@ from pouracquit.core.toml_out import dumps
 
 PG_ADMIN_URL = os.environ.get("POURACQUIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SLOTS = ("a", "b")
+PACE_WAIT = 60.0
 # log events that show the two processes meeting: a worker that lost a lease
 # stops before its next vendor write; a sync or drain job that crashed says why
 WATCHED_EVENTS = ("lease lost", "lease lost: another worker goes on with this receipt", "lease renewal failed, "
@@ -249,8 +250,13 @@ class DuoReport:
 
 def run_duo(root: Path, store_url: str, *, invoices: int, kills: int, seed: int, lease_seconds: float = 3.0,
             workers: int = 2, time_factor: float = 0.05, faults: bool = False, settle_seconds: float = 900,
-            echo: Callable[[str], None] = print) -> DuoReport:
-    """Two processes, ``kills`` SIGKILLs spread over them, then the invariants."""
+            pace: bool = False, echo: Callable[[str], None] = print) -> DuoReport:
+    """Two processes, ``kills`` SIGKILLs spread over them, then the invariants.
+
+    ``pace``: kill number i waits (up to PACE_WAIT seconds) until i/(kills+1) of
+    the paid invoices are done, so the kills spread over the whole run (intake,
+    rendering, the batch bookings, the attachments) instead of all landing in
+    the first minute, while every process is still rendering."""
     echo(f"chaos duo: invoices={invoices} kills={kills} seed={seed} lease_seconds={lease_seconds} "
          f"workers={workers} faults={faults} store={store_url}")
     started = time.monotonic()
@@ -267,6 +273,13 @@ def run_duo(root: Path, store_url: str, *, invoices: int, kills: int, seed: int,
         for slot in SLOTS:
             rig.spawn_slot(slot)
         for life in range(kills):
+            if pace:
+                goal = len(paid) * life // (kills + 1)
+                try:
+                    wait_until(lambda goal=goal: rig.counts().get("done", 0) >= goal, PACE_WAIT, f"{goal} done",
+                               step=0.5)
+                except AssertionError:
+                    pass  # slower than paced: kill anyway, the run must not stall
             record = rig.kill_one(life, picker.choice(SLOTS))
             report.kills.append(record)
             echo(f"  kill {life + 1}/{kills}: {record.anchor}+{record.delay:.2f}s pid={record.pid} "
@@ -302,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="pipeline.workers of each process")
     p.add_argument("--time-factor", type=float, default=0.05, help="vendor time windows scaled by this")
     p.add_argument("--faults", action="store_true", help="also inject the fault mix of run_chaos.FAULTS")
+    p.add_argument("--pace", action="store_true", help="spread the kills over the run's progress (see run_duo)")
     p.add_argument("--settle", type=float, default=900, help="deadline (s) of the undisturbed final run")
     p.add_argument("--keep", action="store_true", help="keep the data directory and the database")
     p.add_argument("--json", help="write the report to this file")
@@ -312,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             report = run_duo(root, url, invoices=args.invoices, kills=args.kills, seed=seed,
                              lease_seconds=args.lease_seconds, workers=args.workers, time_factor=args.time_factor,
-                             faults=args.faults, settle_seconds=args.settle)
+                             faults=args.faults, settle_seconds=args.settle, pace=args.pace)
         finally:
             print(f"data directory {root}" + (f", database {url}" if args.keep else ""), flush=True)
     if args.json:
