@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Literal
 
 from quickbooks.objects.attachable import Attachable
@@ -25,9 +26,11 @@ from quickbooks.objects.base import AttachableRef
 
 from pouracquit.core.calls import CallGate, VendorClient
 from pouracquit.core.errors import BadRecord, PermanentError
+from pouracquit.core.money import round_cents
 from pouracquit.mappings import load_mapping
 
 from .base import Document, LedgerChange, ReceiptOrder, WebhookRequest
+from .ledger_match import already_paid, check_total, unmatched, unsettled
 from .oauth import OAuthApp
 from .quickbooks_api import Api, quote, request_id, select
 from .quickbooks_docs import (
@@ -43,6 +46,7 @@ from .quickbooks_docs import (
     payment_marker,
     rate_key,
 )
+from .quickbooks_match import LABEL, currency_of, find_existing
 from .quickbooks_refs import BATCH_MAX, Directory, ref
 from .quickbooks_session import (
     VENDOR,
@@ -103,7 +107,10 @@ class QuickBooksLedger:
 
     # -- Ledger protocol ----------------------------------------------------------
     def find_receipt(self, order: ReceiptOrder) -> str | None:
-        """The document carrying ``order.number`` as DocNumber and our marker, if any."""
+        """The document carrying ``order.number`` as DocNumber and our marker, if any; with
+        ``match_existing``, first the company's own invoice for it once nothing is due on it."""
+        if self._matching(order) and (existing := find_existing(self.api, self.directory, order)) is not None:
+            return encode("Invoice", str(existing["Id"])) if Decimal(str(existing.get("Balance"))) == 0 else None
         kind = kind_of(order, self.settings.mode)
         ours = self._ours(self._numbered(kind, order), order)
         return encode(kind, str(ours[0]["Id"])) if ours else None
@@ -123,6 +130,31 @@ class QuickBooksLedger:
         check_order(order, kind)
         builder = self._builder()
         builder.refs.check_currency(order.invoice.currency, order.number)
+        if self._matching(order):
+            return self._pay_existing(order, kind, builder, may_exist)
+        return self._record(order, kind, builder, may_exist)
+
+    def _matching(self, order: ReceiptOrder) -> bool:
+        # credit notes are booked as always: their original, paid, takes no allocation (docs/vendors.md)
+        return self.settings.match_existing == "by_number" and order.credits is None
+
+    def _pay_existing(self, order: ReceiptOrder, kind: Kind, builder: Builder, may_exist: bool) -> str:
+        """``match_existing = "by_number"``: pay the company's own invoice (``quickbooks_match``);
+        without one, book as the mode says, or stop (setting ``unmatched``)."""
+        existing = find_existing(self.api, self.directory, order)
+        if existing is not None and self._ours([existing], order):
+            return self._record(order, kind, builder, may_exist=True)  # booked by an earlier attempt
+        if existing is None:
+            if self.settings.unmatched == "stop":
+                raise unmatched(LABEL, order)
+            return self._record(order, kind, builder, may_exist)
+        check_order(order, "Invoice")
+        doc = encode("Invoice", str(existing["Id"]))
+        check_total(LABEL, doc, order, existing.get("TotalAmt"), currency_of(existing, builder.refs.home_currency))
+        self._book_payments(order, existing, builder, settle=True)
+        return doc
+
+    def _record(self, order: ReceiptOrder, kind: Kind, builder: Builder, may_exist: bool) -> str:
         row = None
         if may_exist and (ours := self._ours(self._numbered(kind, order), order)):
             row = ours[0]
@@ -148,10 +180,13 @@ class QuickBooksLedger:
             self._book_payments(order, row, builder)
         return checked
 
-    def _book_payments(self, order: ReceiptOrder, invoice: Mapping[str, Any], builder: Builder) -> None:
+    def _book_payments(self, order: ReceiptOrder, invoice: Mapping[str, Any], builder: Builder, *,
+                       settle: bool = False) -> None:
         """Each invoice payment once: the ones already applied to the invoice (its LinkedTxn
         of TxnType Payment) that carry our marker are skipped; the others are created
-        with a requestid derived from the order and the payment's place."""
+        with a requestid derived from the order and the payment's place. With ``settle``
+        (an invoice someone else booked) they must pay exactly its Balance, or nothing
+        when it is paid already."""
         linked = [str(link["TxnId"]) for link in invoice.get("LinkedTxn") or []
                   if link.get("TxnType") == "Payment"]
         booked: set[str] = set()
@@ -159,10 +194,17 @@ class QuickBooksLedger:
             ids = ", ".join(quote(i) for i in linked)
             booked = {str(r.get("PrivateNote") or "") for r in self.api.query(
                 "payment.find", select("Payment", f"Id IN ({ids})"))}
+        missing = [i for i in range(len(order.invoice.payments)) if payment_marker(order, i) not in booked]
+        if settle and missing:
+            due = round_cents(Decimal(str(invoice.get("Balance") or 0)))
+            to_pay = sum((order.invoice.payments[i].amount.rounded().amount for i in missing), Decimal(0))
+            if due == 0:
+                already_paid(LABEL, order, encode("Invoice", str(invoice["Id"])))
+                return
+            if to_pay != due:
+                raise unsettled(LABEL, order, due, to_pay)
         customer = str(invoice["CustomerRef"]["value"])
-        for index in range(len(order.invoice.payments)):
-            if payment_marker(order, index) in booked:
-                continue
+        for index in missing:
             payment = builder.payment(order, index, customer, str(invoice["Id"]))
             key = request_id("payment", self.settings.realm_id, order.key, str(index))
             self.api.create("payment.create", "Payment", payment.to_json(), key)
@@ -171,8 +213,9 @@ class QuickBooksLedger:
         """Book fresh SalesReceipts through /batch: missing customers first, then up to
         30 per call, each call with a requestid derived from its orders' keys (a lost
         answer is replayed, not re-booked). Credit notes, payment mode, and orders the
-        batch refused are left out of the answer for the one-by-one path."""
-        if self.settings.mode != "sales_receipt":
+        batch refused are left out of the answer for the one-by-one path, and so are all
+        orders with ``match_existing`` (each looks for its invoice first)."""
+        if self.settings.mode != "sales_receipt" or self.settings.match_existing != "off":
             return {}
         builder = self._builder()
         plain = [o for o in orders if o.credits is None]

@@ -91,11 +91,16 @@ class Customers:
         self.by_name[(currency, str(row["DisplayName"]).strip().lower())] = str(row["Id"])
 
     def find(self, party: Party, currency: str) -> str | None:
+        return next(iter(self.candidates(party, currency)), None)
+
+    def candidates(self, party: Party, currency: str) -> list[str]:
+        """The customers ``party`` resolves to in ``currency``, best first: by e-mail, then
+        our own "(USD)"-tagged name, then the bare name a person may have given it."""
         email = party.email.strip().lower()
-        found = self.by_email.get((currency, email)) if email else None
-        # our own "(USD)"-tagged name first, then the bare name a person may have given it
+        found = [self.by_email[(currency, email)]] if email and (currency, email) in self.by_email else []
         names = (display_name(party, currency, self.home).lower(), party.name[:DISPLAY_NAME_MAX].strip().lower())
-        return found or next((self.by_name[(currency, n)] for n in names if (currency, n) in self.by_name), None)
+        found += [self.by_name[(currency, n)] for n in names if (currency, n) in self.by_name]
+        return list(dict.fromkeys(found))
 
 
 def display_name(party: Party, currency: str, home: str) -> str:
@@ -228,6 +233,10 @@ class Directory:
                 if "Customer" in item:
                     with self._lock:
                         index.add(item["Customer"])
+
+    def customer_ids(self, party: Party, currency: str) -> list[str]:
+        """The existing customers ``party`` resolves to in ``currency`` (none created)."""
+        return self._index().candidates(party, currency)
 
     def customer_id(self, party: Party, currency: str) -> str:
         """Match by e-mail, then by DisplayName, in ``currency``; create once and remember it."""

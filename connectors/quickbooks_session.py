@@ -32,6 +32,7 @@ from pouracquit.core.errors import (
 )
 from pouracquit.core.secrets import SecretRef
 
+from .ledger_match import MATCH_HELP, UNMATCHED_HELP, MatchExisting, Unmatched
 from .oauth import OAuthApp, stored_refresh_token
 from .registry import parse_settings
 
@@ -65,6 +66,8 @@ class QuickBooksSettings(BaseModel):
     mode: Literal["sales_receipt", "invoice_payment"] = Field(
         default="sales_receipt", description="sales_receipt: one SalesReceipt per paid invoice; invoice_payment: "
         "an Invoice plus one Payment per invoice payment, each matching its bank line")
+    match_existing: MatchExisting = Field(default="off", description=MATCH_HELP)
+    unmatched: Unmatched = Field(default="book", description=UNMATCHED_HELP)
     webhook_verifier_token: SecretRef | None = Field(default=None, description="the app's webhook verifier token")
 
     @classmethod

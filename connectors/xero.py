@@ -37,12 +37,15 @@ from pouracquit.mappings import load_mapping
 
 from . import xero_payments
 from .base import Document, LedgerChange, ReceiptOrder, WebhookRequest
+from .ledger_match import already_paid, check_total, unmatched
 from .oauth import OAuthApp
 from .registry import ConnectorContext
 from .signatures import verify_body
 from .xero_credit import CreditNotes, credit_note_id, ref_of
 from .xero_directory import Directory
 from .xero_format import HOME_CURRENCY, NUMBER_MAX, REFERENCE_MAX, amount, booking_day, literal, xero_rate
+from .xero_match import LABEL, find_existing, invoice_id
+from .xero_match import ref_of as ref_of_invoice
 from .xero_session import (
     CALL_BUDGET,
     CONCURRENT_CALLS,
@@ -114,6 +117,9 @@ class XeroLedger:
         """The document booked for ``order`` once it is complete (paid, refunded)."""
         if order.is_credit_note:
             return self.credit_notes.find(order)
+        existing = self._existing(order)
+        if existing is not None:
+            return self._ref(existing) if Decimal(str(existing.get("AmountDue"))) == 0 else None
         if self._bank_mode:
             found = self._find_bank_transaction(order)
             return str(found["BankTransactionID"]) if found else None
@@ -127,6 +133,12 @@ class XeroLedger:
         if order.is_credit_note:
             return self.credit_notes.record(order, may_exist)
         self._check_order(order)
+        if self.settings.match_existing == "by_number":
+            found = find_existing(self.api, self.directory, order)
+            if found is None and self.settings.unmatched == "stop":
+                raise unmatched(LABEL, order)
+            if found is not None and found.get("Reference") != order.key:  # not one pouracquit booked
+                return self._pay_existing(order, found)
         if self._bank_mode:
             return self._record_bank_transaction(order, may_exist)
         invoice = self._find_invoice(order) if may_exist else None
@@ -149,6 +161,34 @@ class XeroLedger:
                 self._pay(order, payment, str(invoice["InvoiceID"]))
         return str(invoice["InvoiceID"])
 
+    def _existing(self, order: ReceiptOrder) -> dict[str, Any] | None:
+        """With ``match_existing``, the organisation's own invoice for ``order`` (``xero_match``);
+        one pouracquit booked itself (its Reference is the receipt key) goes the usual way."""
+        if self.settings.match_existing != "by_number":
+            return None
+        found = find_existing(self.api, self.directory, order)
+        return found if found is not None and found.get("Reference") != order.key else None
+
+    def _ref(self, invoice: Mapping[str, Any]) -> str:
+        doc_id = str(invoice["InvoiceID"])
+        return ref_of_invoice(doc_id) if self._bank_mode else doc_id
+
+    def _pay_existing(self, order: ReceiptOrder, invoice: Mapping[str, Any]) -> str:
+        """Pay an invoice someone else put in Xero with the CRM payments it lacks (the same
+        plan and keys as our own invoices); one already paid there only gets the PDF."""
+        ref = self._ref(invoice)
+        check_total(LABEL, f"invoice {invoice['InvoiceID']}", order, invoice.get("Total"),
+                    str(invoice.get("CurrencyCode") or HOME_CURRENCY))
+        planned, booked = xero_payments.plan(order, self.mapping), invoice.get("Payments") or []
+        due = Decimal(str(invoice.get("AmountDue")))
+        if due == 0:
+            if xero_payments.unbooked(planned, booked):
+                already_paid(LABEL, order, ref)
+            return ref
+        for payment in xero_payments.missing(planned, booked, due, order.number):
+            self._pay(order, payment, str(invoice["InvoiceID"]))
+        return ref
+
     def record_receipts(self, orders: Sequence[ReceiptOrder]) -> dict[str, str | PermanentError]:
         """Book fresh receipts in three calls per batch, against Xero's 60 calls a
         minute: new contacts in one PUT /Contacts, the invoices in one PUT
@@ -156,8 +196,8 @@ class XeroLedger:
         Idempotency-Key derived from the orders' keys. ``summarizeErrors=false``
         keeps one refused element from sinking the others; those are left out
         of the answer for the one-by-one path (credit notes and bank transaction
-        mode too)."""
-        if self._bank_mode:
+        mode too, and every order with ``match_existing``: each looks for its invoice first)."""
+        if self._bank_mode or self.settings.match_existing != "off":
             return {}
         ready = [o for o in orders if not o.is_credit_note and self._bookable(o)]
         self.directory.create_contacts([o.invoice.customer for o in ready])
@@ -223,8 +263,9 @@ class XeroLedger:
     def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
         """Upload ``document`` to document ``ref`` (spec#/paths/~1Invoices~1{InvoiceID}~1Attachments~1{FileName}
         and the same under CreditNotes and BankTransactions); idempotent by FileName."""
-        note = credit_note_id(ref)
-        kind, doc_id = ("CreditNotes", note) if note else ("BankTransactions" if self._bank_mode else "Invoices", ref)
+        note, matched = credit_note_id(ref), invoice_id(ref)
+        kind, doc_id = (("CreditNotes", note) if note else ("Invoices", matched) if matched
+                        else ("BankTransactions" if self._bank_mode else "Invoices", ref))
         path = f"/{kind}/{quote(doc_id, safe='')}/Attachments"
         if may_exist:
             for row in self.api.request("attachment.find", "GET", path).get("Attachments") or []:

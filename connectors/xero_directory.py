@@ -161,14 +161,21 @@ class Directory:
             body["CompanyNumber"] = party.siren
         return body
 
+    def contact_ids(self, party: Party) -> list[str]:
+        """The existing contacts ``party`` resolves to, best first: by EmailAddress, then by Name."""
+        index = self.contact_index()
+        email = party.email.strip().lower()
+        found = [index.by_email.get(email) if email else None,
+                 index.by_name.get(party.name[:CONTACT_NAME_MAX].strip().lower())]
+        return list(dict.fromkeys(f for f in found if f))
+
     def contact_id(self, party: Party) -> str:
         """Match by EmailAddress, then by Name (unique in Xero); create once and remember it for the run."""
+        found = self.contact_ids(party)
+        if found:
+            return found[0]
         index = self.contact_index()
         name = party.name[:CONTACT_NAME_MAX].strip()
-        email = party.email.strip().lower()
-        found = (index.by_email.get(email) if email else None) or index.by_name.get(name.lower())
-        if found:
-            return found
         body = self.contact_body(party, name)
         key = "contact:" + hashlib.sha256(f"{self.api.tenant()}\x1f{name.lower()}".encode()).hexdigest()[:48]
         try:

@@ -68,10 +68,8 @@ def _xero_day(value: Any) -> date | None:
         return None
 
 
-def missing(planned: Sequence[PlannedPayment], booked: Sequence[Mapping[str, Any]], due: Decimal,
-            number: str) -> list[PlannedPayment]:
-    """The planned payments not among ``booked`` (the invoice's Payments), checked against what
-    Xero says is still due: a difference means someone else paid part of it."""
+def unbooked(planned: Sequence[PlannedPayment], booked: Sequence[Mapping[str, Any]]) -> list[PlannedPayment]:
+    """The planned payments not among ``booked``, matched by date and amount."""
     pool = [(_xero_day(row.get("Date")), Decimal(str(row.get("Amount") or 0))) for row in booked]
     left = []
     for p in planned:
@@ -79,6 +77,14 @@ def missing(planned: Sequence[PlannedPayment], booked: Sequence[Mapping[str, Any
             pool.remove((p.day, p.amount))
         else:
             left.append(p)
+    return left
+
+
+def missing(planned: Sequence[PlannedPayment], booked: Sequence[Mapping[str, Any]], due: Decimal,
+            number: str) -> list[PlannedPayment]:
+    """The planned payments not among ``booked`` (the invoice's Payments), checked against what
+    Xero says is still due: a difference means someone else paid part of it."""
+    left = unbooked(planned, booked)
     if sum((p.amount for p in left), Decimal(0)) != due:
         raise PermanentError(f"Xero invoice {number} has payments pouracquit did not book "
                              f"({due} still due, {sum((p.amount for p in left), Decimal(0))} to pay): "

@@ -31,6 +31,7 @@ from pouracquit.core.errors import (
 )
 from pouracquit.core.secrets import SecretRef
 
+from .ledger_match import MATCH_HELP, UNMATCHED_HELP, MatchExisting, Unmatched
 from .oauth import OAuthApp, stored_refresh_token
 from .registry import parse_settings
 
@@ -73,6 +74,8 @@ class XeroSettings(BaseModel):
                               description="base of the token endpoint (<identity_url>/connect/token)")
     tenant_id: str | None = Field(default=None, description="organisation; discovered via /connections when unset")
     mode: Literal["invoice_payment", "bank_transaction"] = "invoice_payment"
+    match_existing: MatchExisting = Field(default="off", description=MATCH_HELP)
+    unmatched: Unmatched = Field(default="book", description=UNMATCHED_HELP)
     sales_account: str | None = Field(default=None, description="revenue account Code (overrides the mapping)")
     bank_account: str | None = Field(default=None, description="bank account Code (overrides the mapping)")
     timeout: float = Field(default=30.0, gt=0)

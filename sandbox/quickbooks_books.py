@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from .native_sync import SEED_KEY
 from .quickbooks_company import initial_entities
 from .quickbooks_faults import fault, now_stamp
 from .quickbooks_query import Query, QueryError, page, parse, run
@@ -110,9 +111,14 @@ class Books:
         return row
 
     def seed(self, spec: dict[str, Any]) -> dict[str, int]:
-        """Add raw entities (``{"Customer": [...], ...}``); Ids are assigned when absent."""
+        """Add raw entities (``{"Customer": [...], ...}``); Ids are assigned when absent.
+        ``native_sync``: invoices a CRM's own sync pushed, written through the sales rules
+        (``sandbox.native_sync``)."""
         counts: dict[str, int] = {}
         for key, rows in spec.items():
+            if key == SEED_KEY:
+                counts["Invoice"] = counts.get("Invoice", 0) + len([self.sales.push(r) for r in rows])
+                continue
             if key == "preferences":
                 self.warn_duplicate_doc_number = bool(rows.get("warn_duplicate_doc_number", True))
                 if "multicurrency" in rows:

@@ -137,6 +137,8 @@ class Sales:
         total = subtotal + total_tax
         row = {k: v for k, v in body.items()
                if v not in (None, "", [], {}) and k not in ("Line", "TotalAmt", "Balance", "TxnTaxDetail")}
+        # QBO answers a reference with the referenced object's name beside its Id (ReferenceType.name)
+        row["CustomerRef"] = {"value": customer["Id"], "name": customer["DisplayName"]}
         txn_date = body.get("TxnDate") or datetime.now(UTC).date().isoformat()
         row.update({
             "DocNumber": doc, "Line": lines, "TotalAmt": total, "TxnDate": txn_date,
@@ -203,6 +205,40 @@ class Sales:
             tax_lines.append({"Amount": amount, "DetailType": "TaxLineDetail", "TaxLineDetail": detail})
             total += amount
         return tax_lines, total
+
+    # -- what a native sync pushed ------------------------------------------------------
+    def push(self, record: dict[str, Any]) -> dict[str, Any]:
+        """An Invoice as a CRM's own QuickBooks sync creates it (``sandbox.native_sync``):
+        the CRM's number, its customer (found by DisplayName in the invoice's currency,
+        else created), one line per CRM line at its net amount with the TaxCode of its rate."""
+        currency = str(record["currency"])
+        lines = [{"Amount": line["net"], "Description": line["description"], "DetailType": "SalesItemLineDetail",
+                  "SalesItemLineDetail": {"ItemRef": {"value": "1"},
+                                          "TaxCodeRef": {"value": self._code_for(dec(line["vat_rate"], "rate"))}}}
+                 for line in record["lines"]]
+        customer = self._pushed_customer(record["customer"], currency)
+        return self.create("Invoice", {
+            "DocNumber": record["number"], "CustomerRef": {"value": customer}, "CurrencyRef": {"value": currency},
+            "TxnDate": record["issue_date"], "DueDate": record["due_date"], "Line": lines,
+        })
+
+    def _code_for(self, rate: Decimal) -> str:
+        for code in self.books.entities["TaxCode"].values():
+            if [r for _, r in self.books.tax_rates(code["Id"], "TaxCodeRef")] == [rate]:
+                return str(code["Id"])
+        raise fault(400, "6000", _BUSINESS, f"Business Validation Error: no TaxCode charges {rate} %")
+
+    def _pushed_customer(self, party: dict[str, Any], currency: str) -> str:
+        name = str(party["name"]).strip()
+        names = {name.lower(), f"{name} ({currency})".lower()}
+        for row in self.books.entities["Customer"].values():
+            held = str((row.get("CurrencyRef") or {}).get("value") or self.books.home_currency)
+            if row["DisplayName"].lower() in names and held == currency:
+                return str(row["Id"])
+        taken = any(r["DisplayName"].lower() == name.lower() for r in self.books.entities["Customer"].values())
+        body = {"DisplayName": f"{name} ({currency})" if taken else name, "CurrencyRef": {"value": currency},
+                "PrimaryEmailAddr": {"Address": party.get("email") or ""}}
+        return str(self.books.create_customer(body)["Id"])
 
     # -- payments -------------------------------------------------------------------
     def create_payment(self, body: dict[str, Any]) -> dict[str, Any]:

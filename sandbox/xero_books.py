@@ -23,7 +23,9 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from .native_sync import SEED_KEY
 from .xero_credit import credit_note_for_payment
+from .xero_native import push
 from .xero_rules import (
     ACCOUNTS,
     ATTACHMENTS_PER_DOCUMENT,
@@ -355,7 +357,8 @@ class Books:
     # -- sandbox control -------------------------------------------------------------------
     def seed(self, spec: dict[str, Any]) -> dict[str, int]:
         """``{"Contacts": [...], "Invoices": [...]}`` written through the same rules as the API;
-        ``"Currencies": ["EUR", ...]`` sets the currencies the organisation has added."""
+        ``"Currencies": ["EUR", ...]`` sets the currencies the organisation has added;
+        ``native_sync``: invoices a CRM's own sync pushed (``xero_native``)."""
         if "Currencies" in spec:
             codes = [BASE_CURRENCY, *(str(c) for c in spec["Currencies"] if c != BASE_CURRENCY)]
             self.currencies = [{"Code": c, "Description": CURRENCY_NAMES.get(c, c)} for c in codes]
@@ -363,6 +366,8 @@ class Books:
             self.create_contact(contact)
         for invoice in spec.get("Invoices", []):
             self.create_invoice(invoice)
+        for record in spec.get(SEED_KEY, []):
+            push(self, record)
         return {"Contacts": len(self.contacts), "Invoices": len(self.invoices)}
 
     def dump(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from contract_match import LedgerMatchContract
 from contract_suite import LedgerContract
 
 from pouracquit.connectors.quickbooks_docs import decode, encode
@@ -59,5 +60,5 @@ class QuickBooksHarness:
         return sorted(applied)
 
 
-class TestQuickBooksLedger(LedgerContract):
+class TestQuickBooksLedger(LedgerContract, LedgerMatchContract):
     harness = QuickBooksHarness()

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from contract_match import LedgerMatchContract
 from contract_suite import LedgerContract, LedgerRig
 from xero_spec import violations
 
@@ -56,7 +57,7 @@ class XeroHarness:
         return sorted((_day(p["Date"]), Decimal(str(p["Amount"]))) for p in self._document(box, ref)["Payments"])
 
 
-class TestXeroLedger(LedgerContract):
+class TestXeroLedger(LedgerContract, LedgerMatchContract):
     harness = XeroHarness()
 
     @pytest.fixture(autouse=True)
