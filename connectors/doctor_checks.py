@@ -19,12 +19,13 @@ from .base import Check
 T = TypeVar("T")
 
 
-def probe(name: str, fn: Callable[[], T], fix: str) -> tuple[T | None, Check | None]:
-    """``fn()``, or None and a failed Check naming what the vendor answered."""
+def probe(name: str, fn: Callable[[], T], fix: str | Callable[[PouracquitError], str]) -> tuple[T | None, Check | None]:
+    """``fn()``, or None and a failed Check naming what the vendor answered; ``fix``
+    may depend on the answer (a missing scope is not a missing account)."""
     try:
         return fn(), None
     except PouracquitError as exc:
-        return None, Check(name, False, one_line(str(exc)), fix)
+        return None, Check(name, False, one_line(str(exc)), fix if isinstance(fix, str) else fix(exc))
 
 
 @contextmanager
@@ -84,17 +85,22 @@ def vat_lines(mapping: Mapping[str, Any]) -> list[tuple[str, Line]]:
     return lines
 
 
-def webhook_unread(vendor: str, public_url: str | None, enabled: bool, where: str) -> Check:
-    """The neutral line of a vendor whose webhook subscription this connection cannot
-    read (``where`` says where it lives and why): what it must say, for a person to compare."""
-    if not enabled:
-        return Check("webhook", None, f"{vendor} webhooks not configured (no signing secret in the settings); "
-                                      "polling alone finds the changes")
+def webhook_unread(vendor: str, public_url: str | None, verifiable: bool, where: str) -> Check:
+    """The neutral webhook line of a vendor whose subscription this connection cannot
+    read (``where`` says where it lives and why): the address it must hold, for a
+    person to compare. ``verifiable``: the settings hold the secret that checks the
+    vendor's signatures. Webhooks are optional (polling finds every change), so
+    nothing here fails."""
     if not public_url:
-        return Check("webhook", False, "admin.public_url is not set: the vendor has no address to call",
-                     "set admin.public_url to the address the vendor reaches this service at")
-    return Check("webhook", None, f"not checkable: {where}. It must be "
-                                  f"{public_url.rstrip('/')}/webhooks/{vendor}")
+        return Check("webhook", None, f"admin.public_url is not set: no {vendor} webhook reaches this service; "
+                                      "polling alone finds the changes",
+                     f"to receive them, set admin.public_url and point the {vendor} subscription at "
+                     f"<admin.public_url>/webhooks/{vendor}")
+    target = f"{public_url.rstrip('/')}/webhooks/{vendor}"
+    if not verifiable:
+        return Check("webhook", None, f"no signing secret in the settings: {vendor} webhooks to {target} are "
+                                      "refused; polling alone finds the changes")
+    return Check("webhook", None, f"not checkable: {where}. It must be {target}")
 
 
 def missing_fields(fields: list[tuple[str, str]], query: Callable[[list[str]], object],

@@ -122,9 +122,10 @@ def diagnose(ledger: QuickBooksLedger, public_url: str | None) -> list[Check]:
     if refused:
         return [refused]
     checks = [Check("token refresh", True, "Intuit issued a new access token; the rotated refresh token is stored")]
-    rows, refused = probe("scopes", lambda: _rows(ledger),
-                          "authorise the app with the scope com.intuit.quickbooks.accounting "
-                          "(`pouracquit connect quickbooks`)")
+    rows, refused = probe("scopes", lambda: _rows(ledger), lambda exc: (
+        "authorise the app for this company with the scope com.intuit.quickbooks.accounting "
+        "(`pouracquit connect quickbooks`)" if isinstance(exc, ConfigError) else
+        "QuickBooks did not answer the reference data reads: run doctor again"))
     if rows is None:
         return [*checks, refused] if refused else checks
     checks.append(Check("scopes", True, "com.intuit.quickbooks.accounting: the accounting reads succeeded "

@@ -55,9 +55,10 @@ def diagnose(ledger: XeroLedger, public_url: str | None) -> list[Check]:
     if tenant is None:
         return [*checks, refused] if refused else checks
     checks.append(Check("organisation", True, f"tenant {tenant}"))
-    refs, refused = probe("accounts", ledger.directory.references,
-                          "create the account in Xero's chart of accounts, or set sales_account / bank_account "
-                          "(mapping [accounts]) to the Code of the one to use")
+    refs, refused = probe("accounts", ledger.directory.references, lambda exc: (
+        RECONNECT + " with the scopes of setting scopes" if "AuthorizationUnsuccessful" in str(exc) else
+        "create the account in Xero's chart of accounts, or set sales_account / bank_account (mapping [accounts]) "
+        "to the Code of the one to use"))
     if refs is None:
         checks += [refused] if refused else []
         checks.append(Check("tax rates", None, "not checked until the accounts above are found"))
@@ -65,12 +66,11 @@ def diagnose(ledger: XeroLedger, public_url: str | None) -> list[Check]:
         checks.append(Check("accounts", True,
                             f"revenue account {refs.sales_account}, bank account {refs.bank_account}"))
         checks += _tax_rates(ledger)
-    answer, refused = probe("currencies", lambda: ledger.api.request("doctor.currencies", "GET", "/Currencies"),
-                            "grant accounting.settings")
+    answer, refused = probe("currencies", lambda: ledger.api.request("doctor.currencies", "GET", "/Currencies"), "")
     if answer is not None:
         codes = sorted(str(r.get("Code")) for r in answer.get("Currencies") or [])
         checks.append(Check("currencies", None, f"added to the organisation: {', '.join(codes) or 'none'}"))
-    elif refused:
-        checks.append(refused)
+    elif refused:  # a fact to show, not a setup step of its own: whatever stops it is failed above
+        checks.append(Check("currencies", None, f"not read: {refused.detail}"))
     checks.append(webhook_unread("xero", public_url, ledger.settings.webhook_key is not None, WEBHOOK_PLACE))
     return checks
