@@ -7,28 +7,27 @@ A ledger's contract class inherits ``LedgerMatchContract`` beside ``LedgerContra
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from contract_suite import LedgerHarness, LedgerRig, build, document, order_for, set_faults
+from contract_suite import (
+    TWO_PAYMENTS,
+    LedgerHarness,
+    LedgerRig,
+    build,
+    document,
+    order_for,
+    record_through_a_lost_payment,
+    two_payments,
+)
 
 from pouracquit.connectors.base import ReceiptOrder
-from pouracquit.core.errors import PermanentError, RetryableError
-from pouracquit.core.model import Invoice, Party, Payment, PaymentMethod
-from pouracquit.core.money import Money
+from pouracquit.core.errors import PermanentError
+from pouracquit.core.model import Invoice, Party
 from pouracquit.sandbox.native_sync import SEED_KEY, pushed
-
-
-def two_payments(invoice: Invoice) -> Invoice:
-    """``invoice`` (1200.00 gross) paid in two parts."""
-    first = Payment(amount=Money(amount="400.00", currency="EUR"), paid_at=datetime(2026, 3, 5, 9, 30, tzinfo=UTC),
-                    method=PaymentMethod.TRANSFER, reference="VIR-A")
-    second = Payment(amount=Money(amount="800.00", currency="EUR"), paid_at=datetime(2026, 3, 20, 16, 0, tzinfo=UTC),
-                     method=PaymentMethod.CARD, reference="CB-B")
-    return invoice.model_copy(update={"payments": (first, second)})
 
 
 class LedgerMatchContract:
@@ -50,18 +49,11 @@ class LedgerMatchContract:
         existing = self._pushed(rig, invoice)
         order = order_for(invoice, "MX-0001")
         assert ledger.find_receipt(order) is None  # there, but not paid yet
-        set_faults(rig.box, scripted=[{"kind": "drop", "method": self.harness.write_method,
-                                       "path": self.harness.payment_write}])
-        try:
-            ledger.record_receipt(order, may_exist=False)
-        except RetryableError:
-            pass
-        assert ledger.record_receipt(order, may_exist=True) == existing
+        assert record_through_a_lost_payment(rig, ledger, order, self.harness) == existing
         assert ledger.record_receipt(order, may_exist=True) == existing
         assert ledger.find_receipt(order) == existing
         assert self.harness.receipts(rig.box, "MX-0001") == [existing]
-        assert self.harness.payments(rig.box, existing) == [(date(2026, 3, 5), Decimal("400.00")),
-                                                            (date(2026, 3, 20), Decimal("800.00"))]
+        assert self.harness.payments(rig.box, existing) == TWO_PAYMENTS
         first = ledger.attach(existing, document(), may_exist=False)
         assert ledger.attach(existing, document(), may_exist=True) == first
         assert self.harness.attachments(rig.box, existing) == [document().name]

@@ -256,6 +256,27 @@ class LedgerCoreContract:
 
 
 REFUNDED_AT = datetime(2026, 4, 2, 14, 0, tzinfo=UTC)
+TWO_PAYMENTS = [(date(2026, 3, 5), Decimal("400.00")), (date(2026, 3, 20), Decimal("800.00"))]
+
+
+def two_payments(invoice: Invoice) -> Invoice:
+    """``invoice`` (1200.00 gross) paid in two parts, as ``TWO_PAYMENTS``."""
+    first = Payment(amount=Money(amount="400.00", currency="EUR"), paid_at=datetime(2026, 3, 5, 9, 30, tzinfo=UTC),
+                    method=PaymentMethod.TRANSFER, reference="VIR-A")
+    second = Payment(amount=Money(amount="800.00", currency="EUR"), paid_at=datetime(2026, 3, 20, 16, 0, tzinfo=UTC),
+                     method=PaymentMethod.CARD, reference="CB-B")
+    return invoice.model_copy(update={"payments": (first, second)})
+
+
+def record_through_a_lost_payment(rig: LedgerRig, ledger: Ledger, order: ReceiptOrder,
+                                  harness: LedgerHarness) -> str:
+    """Record ``order`` while the answer to its first payment write is lost, then again."""
+    set_faults(rig.box, scripted=[{"kind": "drop", "method": harness.write_method, "path": harness.payment_write}])
+    try:
+        ledger.record_receipt(order, may_exist=False)
+    except RetryableError:
+        pass
+    return ledger.record_receipt(order, may_exist=True)
 
 
 def credit_order(invoice: Invoice, number: str, original: str, reason: str = "refund",
@@ -333,22 +354,8 @@ class LedgerContract(LedgerCoreContract):
         if self.harness.payment_mode is None:
             pytest.skip(f"{self.harness.vendor} books one receipt per invoice only")
         ledger = build(rig.box, self.harness.vendor, "ledger", tmp_path, **self.harness.payment_mode)
-        base = make_invoice(source_id="pm-1", number="PM-0001", lines=[("1", "1000", "20")])
-        first = Payment(amount=Money(amount="400.00", currency="EUR"),
-                        paid_at=datetime(2026, 3, 5, 9, 30, tzinfo=UTC), method=PaymentMethod.TRANSFER,
-                        reference="VIR-A")
-        second = Payment(amount=Money(amount="800.00", currency="EUR"),
-                         paid_at=datetime(2026, 3, 20, 16, 0, tzinfo=UTC), method=PaymentMethod.CARD,
-                         reference="CB-B")
-        invoice = base.model_copy(update={"payments": (first, second)})
+        invoice = two_payments(make_invoice(source_id="pm-1", number="PM-0001", lines=[("1", "1000", "20")]))
         order = order_for(invoice, "PM-0001")
-        set_faults(rig.box, scripted=[{"kind": "drop", "method": self.harness.write_method,
-                                       "path": self.harness.payment_write}])
-        try:
-            ledger.record_receipt(order, may_exist=False)
-        except RetryableError:
-            pass
-        ref = ledger.record_receipt(order, may_exist=True)
+        ref = record_through_a_lost_payment(rig, ledger, order, self.harness)
         assert ledger.record_receipt(order, may_exist=True) == ref
-        assert self.harness.payments(rig.box, ref) == [(date(2026, 3, 5), Decimal("400.00")),
-                                                       (date(2026, 3, 20), Decimal("800.00"))]
+        assert self.harness.payments(rig.box, ref) == TWO_PAYMENTS

@@ -1,0 +1,54 @@
+"""QuickBooks with match_existing = "by_number": what only QuickBooks has (payments told
+apart by our marker, a sales receipt mode beside invoices); the shared behaviour is in
+the contract (tests/contract_match.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from support import DictTokens
+from test_quickbooks_ledger import TIME_FACTOR, make_ledger, order
+
+from pouracquit.core.errors import PermanentError
+from pouracquit.sandbox.native_sync import SEED_KEY, pushed
+from pouracquit.sandbox.quickbooks import DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, QuickBooksSandbox
+
+
+@pytest.fixture
+def sandbox() -> Iterator[QuickBooksSandbox]:
+    with QuickBooksSandbox(time_factor=TIME_FACTOR) as sb:
+        yield sb  # type: ignore[misc]
+
+
+@pytest.fixture(autouse=True)
+def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QB_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    monkeypatch.setenv("QB_REFRESH_TOKEN", DEMO_REFRESH_TOKEN)
+
+
+def test_sales_receipt_mode_pays_the_pushed_invoice_instead(sandbox: QuickBooksSandbox, tokens: DictTokens) -> None:
+    ledger = make_ledger(sandbox, tokens, match_existing="by_number")
+    paid = order("NS-0001", email="autre@boulangerie.example")  # matched by name: the e-mail differs
+    sandbox.seed({SEED_KEY: [pushed(paid.invoice)]})
+    (invoice,) = sandbox.dump_state()["Invoices"]
+    assert ledger.record_receipts([paid]) == {}  # no blind batch of sales receipts
+    assert ledger.record_receipt(paid, may_exist=False) == f"Invoice:{invoice['Id']}"
+    after = sandbox.dump_state()
+    assert after["SalesReceipts"] == []
+    (payment,) = after["Payments"]
+    assert payment["PrivateNote"] == f"pouracquit:{paid.key}#1"
+    assert payment["Line"][0]["LinkedTxn"] == [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]
+    assert [i["Balance"] for i in after["Invoices"]] == [0]
+
+
+def test_someone_elses_partial_payment_stops_the_receipt(sandbox: QuickBooksSandbox, tokens: DictTokens) -> None:
+    ledger = make_ledger(sandbox, tokens, match_existing="by_number")
+    paid = order("NS-0002")  # 240.00 paid at once
+    sandbox.seed({SEED_KEY: [pushed(paid.invoice)]})
+    (invoice,) = sandbox.dump_state()["Invoices"]
+    sandbox.books.sales.create_payment({"CustomerRef": invoice["CustomerRef"], "TotalAmt": "100.00", "Line": [
+        {"Amount": "100.00", "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}]})
+    with pytest.raises(PermanentError, match=r"has 140\.00 still due but the CRM payments .* come to 240\.00"):
+        ledger.record_receipt(paid, may_exist=False)
+    assert len(sandbox.dump_state()["Payments"]) == 1
