@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from pouracquit.core.errors import PouracquitError, one_line
+from pouracquit.core.errors import ConfigError, PouracquitError, one_line
 from pouracquit.core.model import Line
 
 from .base import Check
@@ -72,17 +72,30 @@ def scope_check(vendor: str, answers: list[frozenset[str]], needed: Iterable[str
     return Check("scopes", True, f"granted {' '.join(sorted(answers[-1]))}")
 
 
-def vat_lines(mapping: Mapping[str, Any]) -> list[tuple[str, Line]]:
-    """A one-unit line for each ``[vat_rates]`` and ``[exemptions]`` key of a ledger
-    mapping, labelled with its key: what the ledger must resolve to a tax code."""
+def vat_lines(mapping: Mapping[str, Any]) -> list[tuple[str, str, Line]]:
+    """(mapping key, mapped value, a one-unit line) for each ``[vat_rates]`` and
+    ``[exemptions]`` key of a ledger mapping: what the ledger must resolve to a tax code."""
     lines = []
-    for key in mapping.get("vat_rates", {}):
-        lines.append((f"vat_rates.{key}", Line(description="doctor", quantity=1, unit_price=1,
-                                                vat_rate=Decimal(str(key)))))
-    for code in mapping.get("exemptions", {}):
-        lines.append((f"exemptions.{code}", Line(description="doctor", quantity=1, unit_price=1,
-                                                  vat_rate=Decimal(0), vat_exemption=code)))
+    for key, value in mapping.get("vat_rates", {}).items():
+        lines.append((f"vat_rates.{key}", str(value), Line(description="doctor", quantity=1, unit_price=1,
+                                                            vat_rate=Decimal(str(key)))))
+    for code, value in mapping.get("exemptions", {}).items():
+        lines.append((f"exemptions.{code}", str(value), Line(description="doctor", quantity=1, unit_price=1,
+                                                              vat_rate=Decimal(0), vat_exemption=code)))
     return lines
+
+
+def unresolved(lines: list[tuple[str, str, Line]], resolve: Callable[[Line], object]
+               ) -> dict[str, tuple[str, list[str]]]:
+    """Mapped value -> (the ledger's refusal for its first key, every key naming it) for the
+    lines ``resolve`` refuses with a ConfigError: one line per missing code, not per key."""
+    failed: dict[str, tuple[str, list[str]]] = {}
+    for key, value, line in lines:
+        try:
+            resolve(line)
+        except ConfigError as exc:
+            failed.setdefault(value, (one_line(str(exc)), []))[1].append(key)
+    return failed
 
 
 def webhook_unread(vendor: str, public_url: str | None, verifiable: bool, where: str) -> Check:

@@ -14,10 +14,10 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pouracquit.core.errors import ConfigError, PermanentError, one_line
+from pouracquit.core.errors import ConfigError, PermanentError
 
 from .base import Check
-from .doctor_checks import probe, vat_lines, webhook_unread
+from .doctor_checks import probe, unresolved, vat_lines, webhook_unread
 from .quickbooks_api import quote, select
 from .quickbooks_docs import Builder
 from .quickbooks_refs import MULTICURRENCY_SETTING, PAGE_SIZE, Refs, TaxCode
@@ -70,18 +70,16 @@ def _refs(rows: dict[str, list[dict[str, Any]]]) -> Refs:
 
 
 def _tax_codes(ledger: QuickBooksLedger, refs: Refs) -> list[Check]:
-    builder = Builder(ledger.mapping, refs)
-    failed: list[Check] = []
-    for key, line in vat_lines(ledger.mapping):
-        try:
-            builder.tax_code(line)
-        except ConfigError as exc:
-            name = ledger.mapping["exemptions" if key.startswith("exemptions.") else "vat_rates"][key.split(".", 1)[1]]
-            failed.append(Check(f"tax code {name!r}", False, one_line(str(exc)),
-                                f"create or reactivate the TaxCode {name!r} ({TAXES_FIX}), or set mapping key "
-                                f"{key} to the name of the code to use ([connections.mapping.ledger])"))
+    lines = vat_lines(ledger.mapping)
+    failed = []
+    for name, (refusal, keys) in unresolved(lines, Builder(ledger.mapping, refs).tax_code).items():
+        also = f"; also named by {', '.join(keys[1:])}" if len(keys) > 1 else ""
+        todo = ("create or reactivate" if name.lower() not in refs.tax_codes else "give the rate of its key to")
+        failed.append(Check(f"tax code {name!r}", False, refusal + also,
+                            f"{todo} the TaxCode {name!r} ({TAXES_FIX}), or set mapping key {keys[0]} to the name "
+                            f"of the code to use ([connections.mapping.ledger])"))
     return failed or [Check("tax codes", True, f"every [vat_rates] and [exemptions] key resolves to a TaxCode "
-                                               f"of its rate ({len(vat_lines(ledger.mapping))} keys)")]
+                                               f"of its rate ({len(lines)} keys)")]
 
 
 def _accounts(ledger: QuickBooksLedger, rows: dict[str, list[dict[str, Any]]]) -> list[Check]:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pouracquit.core.errors import ConfigError, one_line
-
 from .base import Check
-from .doctor_checks import granted_scopes, probe, scope_check, vat_lines, webhook_unread
+from .doctor_checks import granted_scopes, probe, scope_check, unresolved, vat_lines, webhook_unread
 
 if TYPE_CHECKING:
     from .xero import XeroLedger
@@ -29,15 +27,13 @@ WEBHOOK_PLACE = ("Xero keeps the delivery URL on the app's Webhooks page of the 
 
 
 def _tax_rates(ledger: XeroLedger) -> list[Check]:
-    failed = []
     lines = vat_lines(ledger.mapping)
-    for key, line in lines:
-        try:
-            ledger.directory.tax_type(line)
-        except ConfigError as exc:
-            failed.append(Check(f"tax rate {key}", False, one_line(str(exc)),
-                                f"add or activate the sales tax rate in Xero (Settings > Tax rates), or change "
-                                f"the pattern of mapping key {key} ([connections.mapping.ledger])"))
+    failed = []
+    for pattern, (refusal, keys) in unresolved(lines, ledger.directory.tax_type).items():
+        also = f"; also named by {', '.join(keys[1:])}" if len(keys) > 1 else ""
+        failed.append(Check(f"tax rate {pattern!r}", False, refusal + also,
+                            f"add or activate the sales tax rate in Xero (Settings > Tax rates), or change the "
+                            f"pattern of mapping key {keys[0]} ([connections.mapping.ledger])"))
     return failed or [Check("tax rates", True, f"every [vat_rates] and [exemptions] rule matches one active "
                                                f"sales tax rate ({len(lines)} keys)")]
 

@@ -67,5 +67,8 @@ def diagnose(source: ZohoSource, public_url: str | None) -> list[Check]:
     for section, module in (("invoice", source.settings.module), ("account", modules["account"]),
                             ("contact", modules["contact"])):
         checks += _fields(source, section, module)
+    lines = source._mapper.m["invoice"]["lines"]
+    checks.append(Check(f"fields of {lines}", None, "not probed: the line items are a subform, which COQL does "
+                                                     "not select"))
     checks.append(Check("webhook", None, "pouracquit takes no Zoho webhooks: polling finds the changes"))
     return checks

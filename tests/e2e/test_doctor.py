@@ -51,6 +51,21 @@ def test_a_tax_code_removed_from_quickbooks_is_named_with_its_fix(make_rig, caps
     assert "pouracquit doctor: 1 check(s) failed" in out
 
 
+def test_a_xero_tax_rate_archived_is_one_line_naming_every_key(make_rig, capsys) -> None:  # type: ignore[no-untyped-def]
+    rig = make_rig(count=4, source="zoho", ledger="xero")
+    with rig.ledger.lock:  # Xero's "Exonéré": archived rates are not offered to sales any more
+        for rate in rig.ledger.books.tax_rates:
+            if rate["Name"].startswith("Exon"):
+                rate["Status"] = "ARCHIVED"
+    code, out = doctor(rig, capsys)
+    assert code == 1
+    failed = [line for line in out.splitlines() if "✗" in line]
+    assert len(failed) == 1, out
+    assert failed[0].startswith("  ✗ tax rate '^Exon': mapping vat_rates.0 = '^Exon' must match exactly one active")
+    assert "also named by exemptions.VATEX-EU-132" in failed[0]
+    assert "fix: add or activate the sales tax rate in Xero (Settings > Tax rates)" in out
+
+
 def test_a_custom_field_removed_from_zoho_is_named(make_rig, capsys) -> None:  # type: ignore[no-untyped-def]
     rig = make_rig(count=4, source="zoho", ledger="xero")
     with rig.source.lock:  # no record has it any more: the org's Invoices module lacks the field
