@@ -17,13 +17,12 @@ from typing import TextIO
 from pouracquit.connectors.base import Check, Diagnosable
 
 from .config import ConnectionSettings, Settings
+from .document.mentions import _company_form
 from .document.settings import Seller
 from .errors import PouracquitError, one_line
 from .service import Service
 
 MARKS = {True: "✓", False: "✗", None: "·"}
-# Legal forms of individual entrepreneurs: no share capital nor RCS city required (core.document.mentions)
-_SOLE_TRADERS = frozenset({"EI", "EIRL", "MICRO-ENTREPRISE", "MICRO-ENTREPRENEUR", "AUTO-ENTREPRENEUR"})
 
 
 def seller_checks(seller: Seller) -> list[Check]:
@@ -37,7 +36,7 @@ def seller_checks(seller: Seller) -> list[Check]:
     required = {"name": seller.name, "legal_form": seller.legal_form, "address.line1": seller.address.line1,
                 "address.postal_code": seller.address.postal_code, "address.city": seller.address.city,
                 "siren": seller.siren, "siret": seller.siret, "ape": seller.ape}
-    if seller.legal_form.strip().upper() not in _SOLE_TRADERS:
+    if _company_form(seller.legal_form):  # the mentions' own rule: sole traders print no RCS nor capital
         required |= {"rcs_city": seller.rcs_city, "share_capital": "" if seller.share_capital is None else "set"}
     for key, value in required.items():
         if not str(value).strip():
