@@ -1,6 +1,11 @@
 """What the vendors' ``pouracquit doctor`` checks share: running one probe into a
 Check, reading the granted scopes off a token answer, the VAT lines a ledger
-mapping names, and the webhook line for a vendor whose subscription no API reads."""
+mapping names and the ones the ledger cannot resolve, the fields a CRM object
+lacks, and the webhook line for a vendor whose subscription cannot be read.
+
+The scopes are read by a response hook on the connector's own session while the
+connector refreshes its token as in a sync: the exchange checked is the real one,
+and the connector keeps handling (and storing) the tokens."""
 
 from __future__ import annotations
 
