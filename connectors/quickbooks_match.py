@@ -4,10 +4,8 @@ whose customer is the CRM party's.
 
 An Invoice is looked up by ``DocNumber`` (a filterable Invoice field in the QBO
 query language, as the ledger's own lookups use it); its ``CustomerRef`` names
-the customer by Id, with the DisplayName in ``CustomerRef.name`` (QBO fills the
-name of a reference in its answers: "name: An identifying name for the object
-being referenced by value", ReferenceType in Intuit's entity reference, and the
-Java SDK's ReferenceType.name).
+the customer by Id (``value``) and, in QBO's answers, by DisplayName (``name``:
+python-quickbooks ``objects/base.py`` ``Ref``; docs/vendors.md).
 """
 
 from __future__ import annotations

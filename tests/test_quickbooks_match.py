@@ -4,27 +4,17 @@ the contract (tests/contract_match.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
+import test_quickbooks_ledger
 from support import DictTokens
-from test_quickbooks_ledger import TIME_FACTOR, make_ledger, order
+from test_quickbooks_ledger import make_ledger, order
 
 from pouracquit.core.errors import PermanentError
 from pouracquit.sandbox.native_sync import SEED_KEY, pushed
-from pouracquit.sandbox.quickbooks import DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, QuickBooksSandbox
+from pouracquit.sandbox.quickbooks import QuickBooksSandbox
 
-
-@pytest.fixture
-def sandbox() -> Iterator[QuickBooksSandbox]:
-    with QuickBooksSandbox(time_factor=TIME_FACTOR) as sb:
-        yield sb  # type: ignore[misc]
-
-
-@pytest.fixture(autouse=True)
-def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QB_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-    monkeypatch.setenv("QB_REFRESH_TOKEN", DEMO_REFRESH_TOKEN)
+# the QuickBooks ledger tests' fixtures: the sandbox and the secrets
+sandbox, _secrets = test_quickbooks_ledger.sandbox, test_quickbooks_ledger._secrets
 
 
 def test_sales_receipt_mode_pays_the_pushed_invoice_instead(sandbox: QuickBooksSandbox, tokens: DictTokens) -> None:

@@ -3,30 +3,18 @@ draft invoices); the shared behaviour is in the contract (tests/contract_match.p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
+import test_xero_ledger
 from support import DictTokens
-from xero_spec import violations
-from xero_support import TIME_FACTOR, make_ledger, order, state
+from xero_support import make_ledger, order, state
 
 from pouracquit.connectors.base import Document
 from pouracquit.core.errors import PermanentError
 from pouracquit.sandbox.native_sync import SEED_KEY, pushed
-from pouracquit.sandbox.xero import DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, XeroSandbox
+from pouracquit.sandbox.xero import XeroSandbox
 
-
-@pytest.fixture
-def sandbox() -> Iterator[XeroSandbox]:
-    with XeroSandbox(time_factor=TIME_FACTOR) as sb:
-        yield sb  # type: ignore[misc]
-        assert violations(sb.exchanges) == []
-
-
-@pytest.fixture(autouse=True)
-def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XERO_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-    monkeypatch.setenv("XERO_REFRESH_TOKEN", DEMO_REFRESH_TOKEN)
+# the Xero ledger tests' fixtures: a sandbox whose every exchange must match the spec, and the secrets
+sandbox, _secrets = test_xero_ledger.sandbox, test_xero_ledger._secrets
 
 
 def test_bank_transaction_mode_pays_the_pushed_invoice_and_attaches_there(sandbox: XeroSandbox,
