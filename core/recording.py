@@ -59,18 +59,37 @@ def match_key(method: str, url: str) -> str:
     return f"{method.upper()} {unquote(parts.path)}" + (f"?{urlencode(pairs)}" if pairs else "")
 
 
+# A file sent inside JSON (Salesforce ContentVersion.VersionData is the PDF in base64): kept as its hash.
+_BLOB = re.compile(r"[A-Za-z0-9+/=\r\n]{512,}")
+_BLOB_MARK = "omitted base64 file"
+
+
+def _blobs(value: Any, fingerprint: bool = False) -> Any:
+    """``value`` with each base64 file replaced by its hash and length (by one mark in a fingerprint,
+    since a PDF rendered again differs)."""
+    if isinstance(value, dict):
+        return {k: _blobs(v, fingerprint) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blobs(v, fingerprint) for v in value]
+    if isinstance(value, str) and (value.startswith(_BLOB_MARK) or _BLOB.fullmatch(value)):
+        if fingerprint:
+            return _BLOB_MARK
+        return f"{_BLOB_MARK}: sha256 {hashlib.sha256(value.encode()).hexdigest()}, {len(value)} characters"
+    return value
+
+
 def body_fingerprint(body: dict[str, Any]) -> str:
     """A stored request body as compared on replay: canonical JSON, the text, the text parts of an
     upload (a file's bytes are left out: a PDF is rendered anew, with its own time stamps)."""
     if "parts" in body:
         return json.dumps([body_fingerprint(p) for p in body["parts"]], ensure_ascii=False)
     if "json" in body:
-        return json.dumps(body["json"], sort_keys=True, ensure_ascii=False)
+        return json.dumps(_blobs(body["json"], True), sort_keys=True, ensure_ascii=False)
     text = body.get("text")
     if text is None:
         return ""
     parsed = json_or_none(text)
-    return json.dumps(parsed, sort_keys=True, ensure_ascii=False) if parsed is not None else text
+    return json.dumps(_blobs(parsed, True), sort_keys=True, ensure_ascii=False) if parsed is not None else text
 
 
 def stored_body(raw: bytes | None, content_type: str) -> dict[str, Any]:
@@ -229,7 +248,7 @@ def _redacted_body(redactor: Redactor, replace: Any, body: dict[str, Any]) -> di
         return body
     parsed, pairs = json_or_none(text), parse_form(text)
     if parsed is not None:
-        return {"json": redactor.apply_json(parsed, replace)}
+        return {"json": redactor.apply_json(_blobs(parsed), replace)}
     if pairs is not None:
         return {"text": form(redactor.apply_pairs(pairs, replace))}
     return {"text": replace(text)}

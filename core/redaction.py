@@ -156,7 +156,8 @@ class Redactor:
         """A function that replaces every learnt value in a string (longest first)."""
         whole = dict(self.table)
         long = sorted((v for v in whole if len(v) >= MIN_SUBSTRING), key=len, reverse=True)
-        pattern = re.compile("|".join(re.escape(v) for v in long)) if long else None
+        # whole words only: a first name "Service" must not turn the line kind "Services" into a placeholder
+        pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(v) for v in long) + r")(?!\w)") if long else None
 
         def replace(text: str) -> str:
             if text in whole:

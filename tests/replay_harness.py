@@ -40,6 +40,7 @@ from urllib3.connectionpool import HTTPConnectionPool
 from pouracquit.core.recording import EXCHANGES, SESSION, body_fingerprint, match_key, stored_body
 from pouracquit.sandbox.launch import DEMO_SELLER, secret_file, state_key
 
+LOCAL_FILES = frozenset({"ca_bundle"})
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
@@ -104,8 +105,9 @@ class Replayer:
         secrets = workdir / "secrets"
 
         def endpoint(settings: dict[str, Any], role: str) -> dict[str, Any]:
+            # no TLS is made on a replay: the recording machine's CA bundle (a sandbox's) is left out
             return {k: secret_file(secrets, f"{role}_{k}", "redacted") if v == {"redacted": True} else v
-                    for k, v in settings.items()}
+                    for k, v in settings.items() if k not in LOCAL_FILES}
 
         connections = []
         for conn in self.session["connections"]:
