@@ -12,6 +12,11 @@ invoice's LinkedTxn and the marker in their PrivateNote.
 Call budget: reference data is read in ONE batch request per run and customers
 in pages of 1000 once per run (``quickbooks_refs``); after that a receipt costs
 one create and one upload.
+
+With ``match_existing = "by_number"`` a receipt first looks for the company's own
+Invoice carrying the CRM invoice's number (``quickbooks_match``, rules in
+``ledger_match``): found, it gets the Payments it lacks and the PDF, and nothing
+else is booked; that costs one query more per receipt and no batch booking.
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ Call budget: tax rates and accounts once per run, contacts in pages of 100
 once per run, currencies once when a foreign one appears; after that a
 receipt costs an invoice, a payment per CRM payment and an upload.
 
+With ``match_existing = "by_number"`` a receipt first looks for the organisation's
+own ACCREC invoice carrying the CRM invoice's number (``xero_match``, rules in
+``ledger_match``): found, it gets the payments it lacks and the PDF, and nothing
+else is booked (one lookup more per receipt, and no batch booking).
+
 Spec references (``spec#/...``) are to Xero's OpenAPI spec in
 ``sandbox/specs/xero/xero_accounting.yaml``.
 """

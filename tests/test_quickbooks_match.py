@@ -9,7 +9,9 @@ import test_quickbooks_ledger
 from support import DictTokens
 from test_quickbooks_ledger import make_ledger, order
 
-from pouracquit.core.errors import PermanentError
+from pouracquit.connectors.quickbooks_session import QuickBooksSettings
+from pouracquit.connectors.xero_session import XeroSettings
+from pouracquit.core.errors import ConfigError, PermanentError
 from pouracquit.sandbox.native_sync import SEED_KEY, pushed
 from pouracquit.sandbox.quickbooks import QuickBooksSandbox
 
@@ -42,3 +44,12 @@ def test_someone_elses_partial_payment_stops_the_receipt(sandbox: QuickBooksSand
     with pytest.raises(PermanentError, match=r"has 140\.00 still due but the CRM payments .* come to 240\.00"):
         ledger.record_receipt(paid, may_exist=False)
     assert len(sandbox.dump_state()["Payments"]) == 1
+
+
+@pytest.mark.parametrize("key, value", [("match_existing", "by_name"), ("unmatched", "skip")])
+def test_the_settings_are_validated_with_the_ledgers(key: str, value: str) -> None:
+    for settings, required in ((QuickBooksSettings, {"realm_id": "1"}), (XeroSettings, {})):
+        with pytest.raises(ConfigError, match=key):
+            settings.load({"client_id": "c", "client_secret": {"env": "X"}, **required, key: value})
+    assert QuickBooksSettings.load({"realm_id": "1", "client_id": "c", "client_secret": {"env": "X"}}).match_existing \
+        == "off"
