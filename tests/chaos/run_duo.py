@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +58,18 @@ from chaos.run_chaos import (
     wait_until,
 )
 from chaos.tally import tally
+from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
+from pouracquit.connectors.quickbooks_session import TOKEN_NAME
 from pouracquit.core.toml_out import dumps
+from pouracquit.sandbox.quickbooks import DEMO_CLIENT_ID
+from pouracquit.state.store import CredentialStore, Store
 
 PG_ADMIN_URL = os.environ.get("POURACQUIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SLOTS = ("a", "b")
-PACE_WAIT = 60.0
+PACE_WAIT = 20.0
+RECONNECT_GRACE = 20.0
 # log events that show the two processes meeting: a worker that lost a lease
 # stops before its next vendor write; a sync or drain job that crashed says why
 WATCHED_EVENTS = ("lease lost", "lease lost: another worker goes on with this receipt", "lease renewal failed, "
@@ -95,6 +101,7 @@ class DuoRig(ChaosRig):
                  lease_seconds: float, workers: int, client_timeout: float | None = None) -> None:
         self.ports = {slot: free_port() for slot in SLOTS}
         self.procs: dict[str, Any] = dict.fromkeys(SLOTS)
+        self.reconnections: list[str] = []  # when each grant the operator renewed was lost
         super().__init__(root, invoices=invoices, seed=seed, time_factor=time_factor,
                          client_timeout=client_timeout, lease_seconds=lease_seconds, store_url=store_url)
         self.config_data["pipeline"]["workers"] = workers
@@ -169,6 +176,29 @@ class DuoRig(ChaosRig):
         self.spawn_slot(slot)
         return record
 
+    def reconnect_if_lost(self, grace: float = RECONNECT_GRACE) -> bool:
+        """Do what the operator does when the QuickBooks grant is lost for good
+        (``pouracquit connect quickbooks``): a SIGKILL between Intuit rotating
+        the refresh token and the service storing the new one leaves only the
+        retired one (docs/reliability.md, operational notes). A disconnection
+        two processes cause by refreshing at once heals by itself within a
+        second, so only one that outlasts ``grace`` is acted on. The sandbox
+        issues a new refresh token; it is stored as ``connect`` would."""
+        last = self.rows("SELECT kind, at FROM event_log WHERE kind IN ('connection_disconnected', "
+                         "'connection_reconnected') ORDER BY seq DESC LIMIT 1")
+        if not last or last[0][0] != "connection_disconnected":
+            return False
+        since = last[0][1] if isinstance(last[0][1], datetime) else datetime.fromisoformat(str(last[0][1]))
+        if datetime.now(UTC).replace(tzinfo=None) - since.replace(tzinfo=None) < timedelta(seconds=grace):
+            return False
+        token = f"RT-operator-{uuid.uuid4().hex}"
+        self.ledger.issuer.add_refresh_token(token, DEMO_CLIENT_ID, "com.intuit.quickbooks.accounting")
+        key = Path(self.config_data["store"]["encryption_key"]["file"]).read_text(encoding="utf-8").strip()
+        assert self._engine is not None
+        CredentialStore(Store(self._engine), "demo", lambda: Fernet(key.encode())).put(TOKEN_NAME, token)
+        self.reconnections.append(since.isoformat(timespec="seconds"))
+        return True
+
     def settle_both(self, timeout: float, expected_done: int) -> dict[str, float]:
         """Both run undisturbed until every paid invoice is done; then SIGTERM
         each; returns how long each took to exit."""
@@ -176,6 +206,7 @@ class DuoRig(ChaosRig):
             self.wait_slot(slot)
 
         def settled() -> bool:
+            self.reconnect_if_lost()
             for slot, proc in self.procs.items():
                 if proc.poll() is not None:
                     raise AssertionError(f"service {slot} died with {proc.returncode}:\n{tail(self.log_of(slot))}")
@@ -280,6 +311,7 @@ def run_duo(root: Path, store_url: str, *, invoices: int, kills: int, seed: int,
                                step=0.5)
                 except AssertionError:
                     pass  # slower than paced: kill anyway, the run must not stall
+            rig.reconnect_if_lost()
             record = rig.kill_one(life, picker.choice(SLOTS))
             report.kills.append(record)
             echo(f"  kill {life + 1}/{kills}: {record.anchor}+{record.delay:.2f}s pid={record.pid} "
@@ -289,6 +321,7 @@ def run_duo(root: Path, store_url: str, *, invoices: int, kills: int, seed: int,
         if faults:
             rig.set_faults({})
             report.findings["faults_injected"] = {vendor: dict(t.by_kind) for vendor, t in rig.tallies.items()}
+        report.findings["operator_reconnections"] = rig.reconnections
         report.findings["log_events"] = dict(rig.log_events())
         report.findings["service_retries_logged"] = dict(rig.service_retries())
         books, crm = rig.ledger.dump_state(), rig.source.dump_state()
