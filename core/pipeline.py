@@ -174,9 +174,12 @@ class Pipeline:
         return False
 
     def _book_batch(self, chunk: list[Receipt], ledger: BatchBooking) -> None:
-        with self.w.store.unit() as u:
-            for receipt in chunk:
-                self._update(u, receipt.id, intent="ledger_record")
+        try:
+            with self.w.store.unit() as u:
+                for receipt in chunk:
+                    self._update(u, receipt.id, intent="ledger_record")
+        except LeaseLost:
+            return  # a lease lapsed: no intent was committed, each receipt goes on its own way
         orders = {
             receipt.id: ReceiptOrder(key=idempotency_key(receipt.id), number=receipt.number or "",
                                      invoice=Invoice.model_validate_json(receipt.invoice_json))
@@ -191,10 +194,13 @@ class Pipeline:
             return
         for receipt in chunk:
             result = booked.get(orders[receipt.id].key)
-            if isinstance(result, str):
-                self._complete(receipt, "ledger_record", {"ledger_id": result})
-            elif isinstance(result, PermanentError):
-                self._stop_receipt(receipt, "failed", f"ledger_record: {result}")
+            try:
+                if isinstance(result, str):
+                    self._complete(receipt, "ledger_record", {"ledger_id": result})
+                elif isinstance(result, PermanentError):
+                    self._stop_receipt(receipt, "failed", f"ledger_record: {result}")
+            except LeaseLost:
+                continue  # its intent stands: the worker that holds it now finds the booking
 
     def process(self, receipt_id: str, until: str | None = None) -> tuple[str, str | None]:
         """Run one receipt as far as it goes (or up to step ``until``);
@@ -218,28 +224,38 @@ class Pipeline:
         except LeaseLost:
             blog.warning("lease lost: another worker goes on with this receipt", step=receipt.step)
             return "busy", None
-        except RetryableError as exc:
-            return self._retry_later(receipt, exc, blog)
-        except (BadRecord, PermanentError) as exc:
-            status = "quarantined" if isinstance(exc, BadRecord) else "failed"
-            self._stop_receipt(receipt, status, f"{receipt.step}: {exc}")
-            blog.error("receipt stopped", status=status, step=receipt.step, reason=str(exc))
-            return status, str(exc)
         except (ConfigError, SQLAlchemyError):
             raise  # the installation or the state store is wrong: the whole sync stops and says why
         except Exception as exc:  # noqa: BLE001 - one receipt's surprise must not hold up the others
-            # an error of our own machinery (a renderer that loaded badly in this process, a bug) is
-            # not the receipt's fault: it is retried like a vendor hiccup, and fails only when it persists
-            blog.exception("unexpected error, will retry", step=receipt.step)
-            return self._retry_later(receipt, RetryableError(f"unexpected {type(exc).__name__}: {exc}"), blog)
+            try:
+                return self._settle(receipt, exc, blog)
+            except LeaseLost:  # recording the failure is fenced too: the new holder decides
+                return "busy", None
         finally:
             self.heartbeat.drop(receipt_id)
             self.w.store.release(receipt_id, self.owner)
 
+    def _settle(self, receipt: Receipt, exc: Exception, blog: Any) -> tuple[str, str | None]:
+        """What a receipt's error means for it: later, stopped, or (our own machinery's
+        error, not the receipt's fault) retried like a vendor hiccup until it persists."""
+        if isinstance(exc, RetryableError):
+            return self._retry_later(receipt, exc, blog)
+        if isinstance(exc, BadRecord | PermanentError):
+            status = "quarantined" if isinstance(exc, BadRecord) else "failed"
+            self._stop_receipt(receipt, status, f"{receipt.step}: {exc}")
+            blog.error("receipt stopped", status=status, step=receipt.step, reason=str(exc))
+            return status, str(exc)
+        blog.exception("unexpected error, will retry", step=receipt.step)
+        return self._retry_later(receipt, RetryableError(f"unexpected {type(exc).__name__}: {exc}"), blog)
+
     # -- bookkeeping ------------------------------------------------------------
     def _update(self, u: Unit, receipt_id: str, **fields: Any) -> Receipt:
-        row = u.session.get(Receipt, receipt_id)
+        """Change a receipt this worker holds. Fenced: when its lease lapsed and another
+        worker took the receipt over (a stall longer than the lease), nothing is written."""
+        row = u.session.get(Receipt, receipt_id, with_for_update=True)
         assert row is not None
+        if row.lease_owner != self.owner:
+            raise LeaseLost(f"lease on receipt {receipt_id} was lost to {row.lease_owner or 'nobody'}")
         for key, value in fields.items():
             setattr(row, key, value)
         row.updated_at = datetime.now(UTC)
@@ -344,6 +360,7 @@ class Pipeline:
         content = staged.read_bytes()
         sha, path = self.w.archive.store(content)
         with self.w.store.unit() as u:
+            self._update(u, receipt.id)  # fenced like every write of this receipt
             if u.session.get(ArchivedDocument, sha) is None:
                 # relative to the archive root: the data directory can move
                 relative = path.relative_to(self.w.archive.root).as_posix()

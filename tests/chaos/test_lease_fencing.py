@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from engine_fakes import FakeLedger, FakeRenderer, FakeSource, wiring
 from sqlmodel import select
 
@@ -30,8 +29,6 @@ class StampedRenderer(FakeRenderer):
         return super().render(paid) + f" render {len(self.rendered)}".encode()
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect found by the chaos duo run: step commits are not fenced by "
-                   "the lease (core/pipeline.py _complete/_update); remove this marker with the fix")
 def test_a_worker_whose_lease_lapsed_mid_render_commits_nothing(
         store: Store, make_invoice: Callable[..., Invoice], tmp_path: Path) -> None:
     receipt = new_receipt("conn", make_invoice("s1"), 1)
