@@ -29,10 +29,11 @@ from pouracquit.state.tables import Document as ArchivedDocument
 from pouracquit.state.tables import Receipt
 
 from .archive import Archive
+from .batching import book_in_batches
 from .config import NumberingSettings, PipelineSettings
 from .credit import credit_reference, issue_date, original_of
 from .document import PaidReceipt, Renderer, RenderPool
-from .errors import BadRecord, ConfigError, PermanentError, RetryableError
+from .errors import BadRecord, ConfigError, PermanentError, PouracquitError, RetryableError
 from .lease import Heartbeat, LeaseLost
 from .model import CreditReference, Invoice
 
@@ -66,6 +67,8 @@ class Wiring:
 class DrainReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     errors: dict[str, str] = field(default_factory=dict)
+    # why the ledger could not be used in this drain (a refused token, its configuration), if so
+    ledger_down: str | None = None
 
 
 class Pipeline:
@@ -76,6 +79,7 @@ class Pipeline:
         self.owner = owner
         self.stop = stop or threading.Event()
         self.heartbeat = Heartbeat(wiring.store, owner, wiring.policy.lease_seconds)
+        self.ledger_down: str | None = None
         self._steps: dict[str, Callable[[Receipt, Invoice, bool], dict[str, Any]]] = {
             "render": self._render,
             "archive": self._archive,
@@ -117,6 +121,7 @@ class Pipeline:
                 self._drain_batch(due, tally)
         finally:
             self.heartbeat.close()
+        report.ledger_down = self.ledger_down
         return report
 
     def _drain_batch(self, due: list[str], tally: Callable[[str, str, str | None], None]) -> None:
@@ -131,7 +136,8 @@ class Pipeline:
                 break
             part = due[start:start + size]
             self._each(part, tally, until="ledger_record")
-            self._book_in_batches(part, self.w.ledger)
+            if self.ledger_down is None:
+                book_in_batches(self, part, self.w.ledger)
             self._each(part, tally)
 
     def _each(self, due: list[str], tally: Callable[[str, str, str | None], None], until: str | None = None) -> None:
@@ -142,65 +148,6 @@ class Pipeline:
         with ThreadPoolExecutor(max_workers=self.w.policy.workers, thread_name_prefix="receipt") as pool:
             for future in [pool.submit(work, receipt_id) for receipt_id in due]:
                 future.result()
-
-    def _book_in_batches(self, due: list[str], ledger: BatchBooking) -> None:
-        """Book the receipts waiting at ``ledger_record`` that no attempt has
-        touched yet, ``ledger.batch_size`` per call, intents committed first."""
-        fresh: list[Receipt] = []
-        for receipt_id in due:
-            receipt = self.w.store.claim(receipt_id, self.owner, self.heartbeat.until())
-            if (receipt is not None and receipt.step == "ledger_record" and receipt.intent is None
-                    and receipt.kind == "receipt"):
-                fresh.append(receipt)
-                self.heartbeat.hold(receipt_id)
-            elif receipt is not None:
-                self.w.store.release(receipt_id, self.owner)
-        try:
-            for start in range(0, len(fresh), ledger.batch_size):
-                if self.stop.is_set():
-                    break
-                chunk = [r for r in fresh[start:start + ledger.batch_size] if not self._lost(r.id)]
-                self._book_batch(chunk, ledger)
-        finally:
-            for receipt in fresh:
-                self.heartbeat.drop(receipt.id)
-                self.w.store.release(receipt.id, self.owner)
-
-    def _lost(self, receipt_id: str) -> bool:
-        try:
-            self.heartbeat.check(receipt_id)
-        except LeaseLost:
-            return True
-        return False
-
-    def _book_batch(self, chunk: list[Receipt], ledger: BatchBooking) -> None:
-        try:
-            with self.w.store.unit() as u:
-                for receipt in chunk:
-                    self._update(u, receipt.id, intent="ledger_record")
-        except LeaseLost:
-            return  # a lease lapsed: no intent was committed, each receipt goes on its own way
-        orders = {
-            receipt.id: ReceiptOrder(key=idempotency_key(receipt.id), number=receipt.number or "",
-                                     invoice=Invoice.model_validate_json(receipt.invoice_json))
-            for receipt in chunk
-        }
-        try:
-            booked = ledger.record_receipts(list(orders.values()))
-        except (RetryableError, PermanentError, BadRecord) as exc:
-            # the intents are committed: each receipt's own attempt looks up before writing
-            log.warning("batch booking failed, receipts go one by one", connection=self.w.connection,
-                        receipts=len(chunk), error=f"{type(exc).__name__}: {exc}")
-            return
-        for receipt in chunk:
-            result = booked.get(orders[receipt.id].key)
-            try:
-                if isinstance(result, str):
-                    self._complete(receipt, "ledger_record", {"ledger_id": result})
-                elif isinstance(result, PermanentError):
-                    self._stop_receipt(receipt, "failed", f"ledger_record: {result}")
-            except LeaseLost:
-                continue  # its intent stands: the worker that holds it now finds the booking
 
     def process(self, receipt_id: str, until: str | None = None) -> tuple[str, str | None]:
         """Run one receipt as far as it goes (or up to step ``until``);
@@ -224,7 +171,11 @@ class Pipeline:
         except LeaseLost:
             blog.warning("lease lost: another worker goes on with this receipt", step=receipt.step)
             return "busy", None
-        except (ConfigError, SQLAlchemyError):
+        except ConfigError as exc:
+            if receipt.step not in LEDGER_STEPS:
+                raise  # the installation is wrong: the whole sync stops and says why
+            return self._ledger_unusable(receipt, str(exc), blog)
+        except SQLAlchemyError:
             raise  # the installation or the state store is wrong: the whole sync stops and says why
         except Exception as exc:  # noqa: BLE001 - one receipt's surprise must not hold up the others
             try:
@@ -248,6 +199,26 @@ class Pipeline:
         blog.exception("unexpected error, will retry", step=receipt.step)
         return self._retry_later(receipt, RetryableError(f"unexpected {type(exc).__name__}: {exc}"), blog)
 
+    def _ledger_unusable(self, receipt: Receipt, reason: str, blog: Any) -> tuple[str, str | None]:
+        """The ledger cannot be used (a refused token: a person must reconnect it). The
+        CRM side does not wait for it: the document is attached there now, and the
+        receipt waits for the ledger without spending its attempts."""
+        self.ledger_down = reason
+        if receipt.crm_attachment_id is None and receipt.document_sha256 is not None:
+            try:  # out of its turn, so with a lookup first: the CRM attach is idempotent by name
+                attachment = self.w.source.attach(receipt.source_id, self._document(receipt), may_exist=True)
+                with self.w.store.unit() as u:
+                    self._update(u, receipt.id, crm_attachment_id=attachment)
+                    u.log(self.w.connection, "crm_attach", receipt_id=receipt.id, source_id=receipt.source_id,
+                          crm_attachment_id=attachment, before_ledger=True)
+            except (PouracquitError, OSError) as exc:
+                blog.warning("CRM attach ahead of the ledger failed, it comes in its turn", error=str(exc))
+        with self.w.store.unit() as u:
+            self._update(u, receipt.id, last_error=f"{receipt.step}: ledger unusable: {reason}",
+                         next_attempt_at=datetime.now(UTC) + timedelta(seconds=self.w.policy.backoff_max_seconds))
+        blog.error("ledger unusable, receipt waits for it", step=receipt.step, reason=reason)
+        return "waiting", reason
+
     # -- bookkeeping ------------------------------------------------------------
     def _update(self, u: Unit, receipt_id: str, **fields: Any) -> Receipt:
         """Change a receipt this worker holds. Fenced: when its lease lapsed and another
@@ -269,6 +240,8 @@ class Pipeline:
             return self._number(receipt, invoice, nxt)
         if step in LEDGER_STEPS and not receipt.book:
             return self._complete(receipt, step, {})  # backfilled with --no-ledger: archived and attached only
+        if step in LEDGER_STEPS and self.ledger_down is not None:
+            raise ConfigError(self.ledger_down)  # known unusable in this drain: no call to find it again
         may_exist = receipt.intent == step
         if step in EXTERNAL:
             self.heartbeat.check(receipt.id)  # a worker that lost its lease writes nothing more
@@ -391,5 +364,7 @@ class Pipeline:
         return {"ledger_attachment_id": self.w.ledger.attach(receipt.ledger_id, doc, may_exist=may_exist)}
 
     def _crm_attach(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:
+        if receipt.crm_attachment_id is not None:  # attached while the ledger was unusable
+            return {"crm_attachment_id": receipt.crm_attachment_id}
         doc = self._document(receipt)
         return {"crm_attachment_id": self.w.source.attach(receipt.source_id, doc, may_exist=may_exist)}

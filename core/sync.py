@@ -119,6 +119,8 @@ def sync_connection(
             progress.on_receipts(len(service.store.due(name, datetime.now(UTC))))
             drained = pipeline.drain(progress.on_receipt)
             result.outcomes, result.errors = drained.outcomes, drained.errors
+            if drained.ledger_down:  # the CRM side went on; a person must fix the ledger side
+                result.error = f"ledger unusable, its receipts wait: {drained.ledger_down}"
     except ConfigError:
         raise
     except PouracquitError as exc:

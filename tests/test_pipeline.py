@@ -170,3 +170,33 @@ def test_a_document_that_cannot_be_produced_spends_no_number(store: Store, tmp_p
     by_source = {r.source_id: r for r in store.receipts()}
     assert (by_source["bad"].status, by_source["bad"].number) == ("quarantined", None)
     assert by_source["good"].number is not None and by_source["good"].number.endswith("000001")
+
+
+def test_an_unusable_ledger_does_not_hold_up_the_crm(store: Store, tmp_path: Path, parts,
+                                                     make_invoice: Make) -> None:  # type: ignore[no-untyped-def]
+    from pouracquit.core.errors import ConfigError
+
+    source, ledger, renderer = parts
+    source.put(*(make_invoice(f"s{i}", number=f"F-{i}") for i in range(3)))
+    calls: list[str] = []
+
+    def refused(order: ReceiptOrder) -> None:
+        calls.append(order.number)
+        raise ConfigError("quickbooks refused the refresh token (invalid_grant): pouracquit connect quickbooks")
+
+    ledger.before_write = refused
+    w = wiring(store, tmp_path, source, ledger, renderer, workers=1)  # one at a time: the count below is exact
+    for page in source.changes(None):
+        with store.unit() as u:
+            take_page(u, "conn", page, IntakeReport())
+    report = Pipeline(w, "me").drain()
+    assert report.ledger_down and "invalid_grant" in report.ledger_down
+    assert report.outcomes["waiting"] == 3 and len(calls) == 1  # known down: asked once
+    assert all(len(source.attached[f"s{i}"]) == 1 for i in range(3))  # the CRM side went on
+    assert {(r.status, r.step) for r in store.receipts()} == {("pending", "ledger_record")}
+    ledger.before_write = lambda order: None  # reconnected
+    with store.unit() as u:  # (the wait would end by itself after backoff_max_seconds)
+        u.session.exec(update(Receipt).values(next_attempt_at=None))  # type: ignore[call-overload]
+    Pipeline(w, "me").drain()
+    assert {r.status for r in store.receipts()} == {"done"} and len(ledger.orders) == 3
+    assert all(len(source.attached[f"s{i}"]) == 1 for i in range(3))  # not attached twice
