@@ -1,5 +1,6 @@
 # pouracquit service image: `docker build -t pouracquit .`
-FROM python:3.11-slim-bookworm
+# A pinned base: rebuilding the same commit gives the same system libraries.
+FROM python:3.11.11-slim-bookworm
 
 # WeasyPrint renders with Pango; DejaVu is the default font of the receipts.
 RUN apt-get update \
@@ -8,9 +9,16 @@ RUN apt-get update \
 
 RUN useradd --create-home --uid 10001 pouracquit
 WORKDIR /app
+
+# Dependencies first, at the locked versions: this layer is rebuilt only when they change.
+COPY pyproject.toml requirements.lock /app/
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > runtime.txt \
+ && pip install --no-cache-dir -r runtime.txt -c requirements.lock
+
+# Then the source (.dockerignore keeps the venv, the data and local secrets out).
 COPY . /app/src
-RUN pip install --no-cache-dir /app/src && rm -rf /app/src \
- && mkdir -p /var/lib/pouracquit && chown pouracquit /var/lib/pouracquit
+RUN pip install --no-cache-dir --no-deps /app/src && rm -rf /app/src \
+ && mkdir -p /var/lib/pouracquit && chown pouracquit /var/lib/pouracquit && chmod 0700 /var/lib/pouracquit
 
 USER pouracquit
 ENV POURACQUIT_CONFIG=/etc/pouracquit/pouracquit.toml

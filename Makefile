@@ -4,12 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint audit bench clean
+.PHONY: install demo test lint audit bench clean lock
 
-$(STAMP): pyproject.toml
+# requirements.lock pins every package the suite ran green with (`make lock` rewrites it);
+# installs take their versions from it, so CI, a user's clone and the image agree.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -c requirements.lock
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,6 +34,9 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python bench/bench_render.py
 	$(BIN)/python bench/bench_sync.py
+
+lock: $(STAMP)
+	$(BIN)/pip freeze --exclude-editable | grep -v '^pouracquit' > requirements.lock
 
 clean:
 	rm -rf out build *.egg-info .pytest_cache .ruff_cache
