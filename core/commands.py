@@ -103,10 +103,9 @@ def _report(service: Service, results: list[SyncResult], title: str, out: Consol
     if calls:
         out.print("API calls: " + ", ".join(f"{v} {n}" for v, n in sorted(calls.items())))
     for r in results:
-        if r.before_start:
-            out.print(f"{r.connection}: {r.before_start} invoices paid before the start date {r.start_date} get no "
-                      f"receipt; `pouracquit backfill --connection {r.connection} --from DATE` makes them",
-                      markup=False)
+        if r.before_start:  # plain lines: a pipe must not get them wrapped at 80 columns
+            print(f"{r.connection}: {r.before_start} invoices paid before the start date {r.start_date} get no "
+                  f"receipt; `pouracquit backfill --connection {r.connection} --from DATE` makes them")
     # one line per thing a person must look at, whatever the terminal width
     for r in results:
         if r.error:

@@ -111,3 +111,27 @@ def test_what_follows_a_receipt_never_stops_the_connection(make_rig) -> None:  #
         assert len(ledger.get("SalesReceipts", [])) == len(receipts)
     finally:
         service.close()
+
+
+def test_a_first_run_books_nothing_paid_before_the_start_date(make_rig, capsys) -> None:  # type: ignore[no-untyped-def]
+    rig = make_rig(count=6)
+    rig.config["connections"][0]["start_date"] = "2026-12-01"  # after every seeded payment
+    config = rig.write_config()
+    assert sync(config) == 0
+    out = capsys.readouterr().out
+    assert "get no receipt; `pouracquit backfill --connection demo --from DATE` makes them" in out
+    service = Service.open(rig.settings())
+    try:
+        assert service.store.receipts("demo") == []
+    finally:
+        service.close()
+    assert rig.ledger.dump_state().get("SalesReceipts", []) == []
+    assert main(["backfill", "--connection", "demo", "--from", "2026-01-01", "--config", str(config)]) == 0
+    service = Service.open(rig.settings())
+    try:
+        backfilled = service.store.receipts("demo")
+        assert backfilled and {r.status for r in backfilled} == {"done"}
+    finally:
+        service.close()
+    assert sync(config) == 0  # and the next sync makes nothing more
+    assert len(rig.ledger.dump_state()["SalesReceipts"]) == len(backfilled)
