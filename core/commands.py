@@ -24,6 +24,13 @@ from .sync import Progress as SyncProgress
 from .sync import SyncResult, sync_connection
 
 
+def _stdout() -> Console:
+    """The summary console: a terminal's own width, and wide enough in a pipe or a log
+    (rich would assume 80 columns there and fold every table)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
 def _open(settings: Settings, dry_run: bool) -> Service:
     url = settings.store_url
     if dry_run and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
@@ -78,7 +85,7 @@ def backfill_command(settings: Settings, connection: str, since: date, book: boo
     from .backfill import backfill
 
     service = Service.open(settings)
-    err, out = Console(stderr=True), Console()
+    err, out = Console(stderr=True), _stdout()
     try:
         result = backfill(service, settings.connection(connection).name, since, book=book)
     finally:
