@@ -74,7 +74,9 @@ RECONNECT_GRACE = 20.0
 # stops before its next vendor write; a sync or drain job that crashed says why
 WATCHED_EVENTS = ("lease lost", "lease lost: another worker goes on with this receipt", "lease renewal failed, "
                   "will try again", "sync job crashed", "drain job crashed", "batch booking failed, receipts go "
-                  "one by one", "receipt will retry", "unexpected error, will retry")
+                  "one by one", "receipt will retry", "unexpected error, will retry",
+                  "ledger unusable, receipt waits for it",
+                  "CRM attach ahead of the ledger failed, it comes in its turn")
 
 
 @contextmanager
