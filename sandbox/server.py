@@ -132,6 +132,8 @@ class Faults:
     latency: float = 0.0
     seed: int | None = None
     scripted: list[dict[str, Any]] = field(default_factory=list)
+    # a regex of paths the random faults leave alone (scripted ones still apply)
+    spare: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Faults:
@@ -285,6 +287,8 @@ class Sandbox:
 
     def _random_fault(self, request: Request) -> str | None:
         f = self.faults
+        if f.spare and re.search(f.spare, request.path):
+            return None
         roll = self._rng.random()
         for kind, rate in (("error", f.error_rate), ("rate_limit", f.rate_limit_rate), ("timeout", f.timeout_rate)):
             if roll < rate:

@@ -90,6 +90,9 @@ class Unit:
         last = self.session.exec(select(Event).order_by(col(Event.seq).desc()).limit(1)).first()
         prev = last.hash if last else GENESIS
         event = Event(
+            # numbered here, under the chain's lock, not by a database sequence: a PostgreSQL sequence
+            # is not transactional, so a rolled-back entry would leave a gap that reads as a removal
+            seq=(last.seq or 0) + 1 if last else 1,
             connection=connection,
             receipt_id=receipt_id,
             source_id=source_id,

@@ -117,3 +117,15 @@ def test_archive_sweeps_only_old_half_written_files(tmp_path) -> None:  # type: 
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     assert archive.sweep_temporary() == 1
     assert not old.exists() and fresh.exists() and archive.read(sha) == b"%PDF-1.7 kept"
+
+
+def test_a_rolled_back_entry_leaves_no_gap_in_the_chain(store: Store) -> None:
+    with store.unit() as u:
+        u.log("c", "paid", source_id="s1")
+    with pytest.raises(RuntimeError), store.unit() as u:  # a crash before the commit
+        u.log("c", "paid", source_id="s2")
+        raise RuntimeError("killed")
+    with store.unit() as u:
+        u.log("c", "paid", source_id="s3")
+    events = store.events()
+    assert [e.seq for e in events] == [1, 2] and verify_chain(events) == []

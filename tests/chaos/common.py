@@ -40,8 +40,11 @@ SIZES = {
 # The issue's fault mix, for the second phase. Timed-out requests are held
 # 2 s by the sandbox; the connectors' own HTTP timeout (FAULT_CLIENT_TIMEOUT)
 # is shorter, so the client gives up first, as it would against a real vendor.
+# The token endpoints are spared: a rotated refresh token whose answer is lost disconnects the
+# company for good (Intuit, Xero), which no client can prevent and a person must reconnect
+# (tests/test_reliability_disconnect.py); here it would only end the run early.
 FAULTS = {"drop_rate": 0.05, "error_rate": 0.05, "rate_limit_rate": 0.05, "timeout_rate": 0.02,
-          "timeout_seconds": 2.0}
+          "timeout_seconds": 2.0, "spare": r"oauth2?/|/token"}
 FAULT_CLIENT_TIMEOUT = 1.0
 KILL_DELAY = (0.05, 1.5)
 ALLOCATED = re.compile(r"^2026-(\d{6})$")  # numbers pouracquit allocates (series prefix "2026-")
