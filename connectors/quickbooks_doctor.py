@@ -10,17 +10,15 @@ doctor passes is a code a booking finds.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pouracquit.core.errors import ConfigError, PermanentError
+from pouracquit.core.errors import ConfigError
 
 from .base import Check
 from .doctor_checks import probe, unresolved, vat_lines, webhook_unread
-from .quickbooks_api import quote, select
 from .quickbooks_docs import Builder
-from .quickbooks_refs import MULTICURRENCY_SETTING, PAGE_SIZE, Refs, TaxCode
+from .quickbooks_refs import MULTICURRENCY_SETTING, Refs, TaxCode, reference_rows
 
 if TYPE_CHECKING:
     from .quickbooks import QuickBooksLedger
@@ -36,24 +34,7 @@ TAXES_FIX = "Settings > Taxes in QuickBooks"
 
 def _rows(ledger: QuickBooksLedger) -> dict[str, list[dict[str, Any]]]:
     """The reference data queries of ``Directory.references``, as one /batch."""
-    item = str(ledger.mapping["item"])
-    statements = {
-        "TaxCode": select("TaxCode", tail=f"maxresults {PAGE_SIZE}"),
-        "TaxRate": select("TaxRate", tail=f"maxresults {PAGE_SIZE}"),
-        "Account": select("Account", "AccountType IN ('Bank', 'Income')", f"maxresults {PAGE_SIZE}"),
-        "PaymentMethod": select("PaymentMethod", tail=f"maxresults {PAGE_SIZE}"),
-        "Item": select("Item", f"Name = {quote(item)}"),
-        "Preferences": select("Preferences"),
-    }
-    qb = ledger.api.client()
-    body = {"BatchItemRequest": [{"bId": k, "Query": q} for k, q in statements.items()]}
-    answer = ledger.api.call("doctor.references", lambda: qb.batch_operation(json.dumps(body)))
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for found in answer["BatchItemResponse"]:
-        if "Fault" in found:
-            raise PermanentError(f"quickbooks refused the lookup of {found['bId']}: {found['Fault']}")
-        rows[found["bId"]] = list(found.get("QueryResponse", {}).get(found["bId"], []))
-    return rows
+    return reference_rows(ledger.api, str(ledger.mapping["item"]), "doctor.references")
 
 
 def _refs(rows: dict[str, list[dict[str, Any]]]) -> Refs:

@@ -129,22 +129,7 @@ class Directory:
             if self._refs is not None:
                 return self._refs
             item_name = str(self._mapping["item"])
-            statements = {
-                "TaxCode": select("TaxCode", tail=f"maxresults {PAGE_SIZE}"),
-                "TaxRate": select("TaxRate", tail=f"maxresults {PAGE_SIZE}"),
-                "Account": select("Account", "AccountType IN ('Bank', 'Income')", f"maxresults {PAGE_SIZE}"),
-                "PaymentMethod": select("PaymentMethod", tail=f"maxresults {PAGE_SIZE}"),
-                "Item": select("Item", f"Name = {quote(item_name)}"),
-                "Preferences": select("Preferences"),
-            }
-            qb = self._api.client()
-            body = {"BatchItemRequest": [{"bId": k, "Query": q} for k, q in statements.items()]}
-            answer = self._api.call("references.batch", lambda: qb.batch_operation(json.dumps(body)))
-            rows: dict[str, list[dict[str, Any]]] = {}
-            for item in answer["BatchItemResponse"]:
-                if "Fault" in item:
-                    raise PermanentError(f"quickbooks refused the lookup of {item['bId']}: {item['Fault']}")
-                rows[item["bId"]] = list(item.get("QueryResponse", {}).get(item["bId"], []))
+            rows = reference_rows(self._api, item_name, "references.batch")
             self._refs = self._assemble(rows, item_name)
             return self._refs
 
@@ -268,3 +253,25 @@ class Directory:
         with self._lock:
             index.add(row)
         return str(row["Id"])
+
+
+def reference_rows(api: Any, item_name: str, op: str) -> dict[str, list[dict[str, Any]]]:
+    """The reference data a booking needs (tax codes and rates, bank and income accounts,
+    payment methods, the item, the preferences), read in one /batch call."""
+    statements = {
+        "TaxCode": select("TaxCode", tail=f"maxresults {PAGE_SIZE}"),
+        "TaxRate": select("TaxRate", tail=f"maxresults {PAGE_SIZE}"),
+        "Account": select("Account", "AccountType IN ('Bank', 'Income')", f"maxresults {PAGE_SIZE}"),
+        "PaymentMethod": select("PaymentMethod", tail=f"maxresults {PAGE_SIZE}"),
+        "Item": select("Item", f"Name = {quote(item_name)}"),
+        "Preferences": select("Preferences"),
+    }
+    qb = api.client()
+    body = {"BatchItemRequest": [{"bId": k, "Query": q} for k, q in statements.items()]}
+    answer = api.call(op, lambda: qb.batch_operation(json.dumps(body)))
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for found in answer["BatchItemResponse"]:
+        if "Fault" in found:
+            raise PermanentError(f"quickbooks refused the lookup of {found['bId']}: {found['Fault']}")
+        rows[found["bId"]] = list(found.get("QueryResponse", {}).get(found["bId"], []))
+    return rows
