@@ -141,3 +141,15 @@ def missing_fields(fields: list[tuple[str, str]], query: Callable[[list[str]], o
                 return lacking, Check("fields", False, one_line(str(exc)), "check the OAuth scopes and the module")
             lacking.append((key, name))
     return lacking, None
+
+
+def field_checks(obj: str, fields: list[tuple[str, str]], query: Callable[[list[str]], object],
+                 is_missing: Callable[[PouracquitError], bool],
+                 describe: Callable[[str, str], Check]) -> list[Check]:
+    """One check per field ``obj`` lacks (``describe(key, name)`` words it for the vendor),
+    the refusal that stopped the lookup if any, or one passing line when all exist."""
+    lacking, refused = missing_fields(fields, query, is_missing)
+    checks = [describe(key, name) for key, name in lacking]
+    if refused:
+        checks.append(refused)
+    return checks or [Check(f"fields of {obj}", True, f"all {len(fields)} fields the mapping reads exist")]

@@ -17,7 +17,7 @@ from simple_salesforce import format_soql
 from pouracquit.core.errors import PouracquitError
 
 from .base import Check
-from .doctor_checks import granted_scopes, missing_fields, probe, scope_check
+from .doctor_checks import field_checks, granted_scopes, probe, scope_check
 
 if TYPE_CHECKING:
     from .salesforce import SalesforceSource
@@ -42,14 +42,12 @@ def _fields(source: SalesforceSource, section: str, sobject: str, paths: list[st
     def is_missing(exc: PouracquitError) -> bool:
         return "INVALID_FIELD" in str(exc)
 
-    lacking, refused = missing_fields(wanted, query, is_missing)
-    checks = [Check(f"field {sobject}.{path}", False, f"{sobject} has no field {path} (mapping [{section}])",
-                    f"create the field on its object ({FIELDS_PLACE}), or set the [{section}] key that names "
-                    f"{path.split('.')[-1]} to the API name your org uses ([connections.mapping.source])")
-              for _, path in lacking]
-    if refused:
-        checks.append(refused)
-    return checks or [Check(f"fields of {sobject}", True, f"all {len(wanted)} fields the mapping reads exist")]
+    def describe(_key: str, path: str) -> Check:
+        return Check(f"field {sobject}.{path}", False, f"{sobject} has no field {path} (mapping [{section}])",
+                     f"create the field on its object ({FIELDS_PLACE}), or set the [{section}] key that names "
+                     f"{path.split('.')[-1]} to the API name your org uses ([connections.mapping.source])")
+
+    return field_checks(sobject, wanted, query, is_missing, describe)
 
 
 def diagnose(source: SalesforceSource, public_url: str | None) -> list[Check]:

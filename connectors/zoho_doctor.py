@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pouracquit.core.errors import PouracquitError
 
 from .base import Check
-from .doctor_checks import granted_scopes, missing_fields, probe, scope_check
+from .doctor_checks import field_checks, granted_scopes, probe, scope_check
 
 if TYPE_CHECKING:
     from .zoho import ZohoSource
@@ -42,15 +42,13 @@ def _fields(source: ZohoSource, section: str, module: str) -> list[Check]:
     def is_missing(exc: PouracquitError) -> bool:
         return "INVALID_QUERY" in str(exc)
 
-    lacking, refused = missing_fields(wanted, query, is_missing)
-    checks = [Check(f"field {module}.{name}", None if key in OPTIONAL else False,
-                    f"{module} has no field {name} (mapping key {key})",
-                    f"create the field {name} on {module} ({FIELDS_PLACE}), or set mapping key {key} to the "
-                    f"API name your org uses ([connections.mapping.source])")
-              for key, name in lacking]
-    if refused:
-        checks.append(refused)
-    return checks or [Check(f"fields of {module}", True, f"all {len(wanted)} fields the mapping reads exist")]
+    def describe(key: str, name: str) -> Check:
+        return Check(f"field {module}.{name}", None if key in OPTIONAL else False,
+                     f"{module} has no field {name} (mapping key {key})",
+                     f"create the field {name} on {module} ({FIELDS_PLACE}), or set mapping key {key} to the "
+                     f"API name your org uses ([connections.mapping.source])")
+
+    return field_checks(module, wanted, query, is_missing, describe)
 
 
 def diagnose(source: ZohoSource, public_url: str | None) -> list[Check]:
