@@ -17,6 +17,7 @@ from typing import Any
 
 import pypdf
 import pytest
+from doc_samples import COMPANY, PERSON, RAM
 from facturx import get_facturx_xml_from_pdf
 from lxml import etree
 from support import SELLER
@@ -26,22 +27,6 @@ from pouracquit.core.document.validate import validate_pdf
 from pouracquit.core.errors import BadRecord
 from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
 from pouracquit.core.money import Money
-
-RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
-
-COMPANY = Party(
-    name="Société Cliente SARL",
-    siren="552100554",
-    vat_number="FR96552100554",
-    email="ap@client.example",
-    address=Address(line1="5 avenue Foch", postal_code="69006", city="Lyon"),
-)
-PERSON = Party(
-    name="Zoë Lefèvre",
-    kind="person",
-    email="zoe@example.org",
-    address=Address(line1="3 rue des Lilas", postal_code="33000", city="Bordeaux"),
-)
 
 
 def invoice(
