@@ -189,10 +189,13 @@ def _take(u: Unit | None, connection: str, invoice: Invoice, report: IntakeRepor
         if version == 0 or event not in FLAGS:
             continue  # no receipt was issued: nothing printed is contradicted
         if event in CREDITED and policy.refunds == "credit_note":
-            amount = _to_credit(u, connection, invoice, event, version, paid_before, credited, stored)
+            # the receipt being credited, as it was issued (None in a dry run)
+            original = u.receipt_of(connection, sid, version) if u is not None else None
+            amount = _to_credit(invoice, event, paid_before, credited, stored, original)
             if amount > 0:
                 credit_version, credited = credit_version + 1, credited + amount
-                _queue_credit(u, connection, invoice, event, version, credit_version, amount, report, policy)
+                _queue_credit(u, connection, invoice, event, version, credit_version, amount, report, policy,
+                              original)
                 continue
         report.notices.append((sid, f"{event.value} after its receipt was issued: check it in the CRM"))
         # the structlog event is the message; the payment event goes under its own key
@@ -214,13 +217,11 @@ def _take(u: Unit | None, connection: str, invoice: Invoice, report: IntakeRepor
     u.release(connection, sid)
 
 
-def _to_credit(u: Unit | None, connection: str, invoice: Invoice, event: PaymentEvent, version: int,
-               paid_before: Decimal, credited: Decimal, stored: Snapshot | None) -> Decimal:
+def _to_credit(invoice: Invoice, event: PaymentEvent, paid_before: Decimal, credited: Decimal,
+               stored: Snapshot | None, original: Receipt | None) -> Decimal:
     """How much of the receipt the event takes back (VAT included), never more
     than what the receipt stated and earlier credit notes left."""
-    receipted = stored.gross_total if stored else Decimal("0")
-    if u is not None and (original := u.receipt_of(connection, invoice.source_id, version)) is not None:
-        receipted = original.amount
+    receipted = original.amount if original is not None else stored.gross_total if stored else Decimal("0")
     left = receipted - credited
     if event is PaymentEvent.VOIDED:
         return left
@@ -228,13 +229,13 @@ def _to_credit(u: Unit | None, connection: str, invoice: Invoice, event: Payment
 
 
 def _queue_credit(u: Unit | None, connection: str, invoice: Invoice, event: PaymentEvent, version: int,
-                  credit_version: int, amount: Decimal, report: IntakeReport, policy: IntakePolicy) -> None:
+                  credit_version: int, amount: Decimal, report: IntakeReport, policy: IntakePolicy,
+                  original: Receipt | None) -> None:
     sid = invoice.source_id
     report.planned.append(PlannedReceipt(sid, "(credit note)", invoice.customer.name,
                                          f"{amount} {invoice.currency}", kind="credit_note"))
     if u is None or u.receipt_exists(connection, sid, credit_version, kind="credit_note"):
         return
-    original = u.receipt_of(connection, sid, version)
     if original is None:
         raise BadRecord(f"receipt {version} of this invoice is missing from the state store")
     stated = Invoice.model_validate_json(original.invoice_json)
