@@ -114,7 +114,7 @@ REFERENCE = """\
           <ram:URIID schemeID="0225">552100554</ram:URIID>
         </ram:URIUniversalCommunication>
         <ram:SpecifiedTaxRegistration>
-          <ram:ID schemeID="VA">FR22552100554</ram:ID>
+          <ram:ID schemeID="VA">FR96552100554</ram:ID>
         </ram:SpecifiedTaxRegistration>
       </ram:BuyerTradeParty>
     </ram:ApplicableHeaderTradeAgreement>
