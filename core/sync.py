@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,12 +15,11 @@ from pouracquit.connectors.base import Page
 from pouracquit.state.tables import Snapshot
 
 from .errors import BadRecord, ConfigError, PouracquitError
-from .intake import IntakePolicy, IntakeReport, PlannedReceipt, take_page
+from .intake import PARIS, IntakePolicy, IntakeReport, PlannedReceipt, take_page
 from .pipeline import Pipeline
 from .service import Service
 
 log = structlog.get_logger("pouracquit.sync")
-PARIS = ZoneInfo("Europe/Paris")
 
 
 @dataclass
