@@ -14,9 +14,9 @@ import sys
 import time
 from datetime import UTC, date, datetime
 
+from pouracquit.common.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
+from pouracquit.common.money import Money
 from pouracquit.core.document import DocumentSettings, PaidReceipt, Renderer, Seller
-from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
-from pouracquit.core.money import Money
 from pouracquit.sandbox.launch import DEMO_SELLER
 
 SELLER = Seller.model_validate(DEMO_SELLER)

@@ -11,8 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pouracquit.core import logs
-from pouracquit.core.demo import run_demo
+from pouracquit.app import logs
+from pouracquit.app.demo import run_demo
 
 PAIRS = ["hubspot:quickbooks", "hubspot:xero", "salesforce:quickbooks", "zoho:quickbooks"]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from pouracquit.core.errors import PermanentError
-from pouracquit.core.model import CreditReference, Invoice
+from pouracquit.common.errors import PermanentError
+from pouracquit.common.model import CreditReference, Invoice
 
 
 @dataclass(frozen=True)

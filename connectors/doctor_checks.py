@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import requests
 
-from pouracquit.core.errors import ConfigError, PouracquitError, one_line
-from pouracquit.core.model import Line
+from pouracquit.common.errors import ConfigError, PouracquitError, one_line
+from pouracquit.common.model import Line
 
 from .base import Check
 

@@ -23,8 +23,8 @@ from typing import Literal
 
 import structlog
 
-from pouracquit.core.errors import PermanentError
-from pouracquit.core.money import round_cents
+from pouracquit.common.errors import PermanentError
+from pouracquit.common.money import round_cents
 
 from .base import ReceiptOrder
 

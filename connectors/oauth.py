@@ -1,7 +1,7 @@
 """What ``pouracquit connect`` needs to know about a vendor's OAuth app.
 
 Each OAuth connector exposes ``oauth_app(settings, ctx) -> OAuthApp``: the
-authorisation-code flow itself is generic (``core/connect.py``); only these
+authorisation-code flow itself is generic (``app/connect.py``); only these
 facts differ per vendor. ``token_name`` is the very key the connector reads its
 refresh token from, so the next sync uses what ``connect`` stored.
 ``oauth_app`` raises ConfigError for a wrong setting and RetryableError when
@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pouracquit.core.errors import ConfigError
-from pouracquit.core.secrets import SecretRef
+from pouracquit.common.errors import ConfigError
+from pouracquit.common.secrets import SecretRef
 
 from .base import TokenStore
 

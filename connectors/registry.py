@@ -9,8 +9,8 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pouracquit.core.calls import CallMeter, RetryPolicy
-from pouracquit.core.errors import ConfigError
+from pouracquit.common.calls import CallMeter, RetryPolicy
+from pouracquit.common.errors import ConfigError
 
 from .base import CrmSource, Ledger, ReplayGuard, TokenStore
 

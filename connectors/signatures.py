@@ -7,8 +7,8 @@ import base64
 import hashlib
 import hmac
 
-from pouracquit.core.errors import ConfigError, WebhookRejected
-from pouracquit.core.secrets import SecretRef
+from pouracquit.common.errors import ConfigError, WebhookRejected
+from pouracquit.common.secrets import SecretRef
 
 from .base import WebhookRequest
 

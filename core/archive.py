@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from .errors import ConfigError, PermanentError, RetryableError
+from pouracquit.common.errors import ConfigError, PermanentError, RetryableError
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600

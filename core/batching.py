@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from pouracquit.common.errors import BadRecord, ConfigError, PermanentError, RetryableError
+from pouracquit.common.model import Invoice
 from pouracquit.connectors.base import BatchBooking, ReceiptOrder
 from pouracquit.state.tables import Receipt
 
-from .errors import BadRecord, ConfigError, PermanentError, RetryableError
 from .lease import LeaseLost
-from .model import Invoice
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline

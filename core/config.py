@@ -11,9 +11,10 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pouracquit.common.errors import ConfigError
+from pouracquit.common.secrets import SecretRef
+
 from .document.settings import DocumentSettings, Seller
-from .errors import ConfigError
-from .secrets import SecretRef
 
 
 class _Section(BaseModel):

@@ -14,12 +14,11 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from pouracquit.common.errors import PermanentError, RetryableError
+from pouracquit.common.model import CreditReference, Invoice, InvoiceStatus, Line, Payment, VatBucket
+from pouracquit.common.money import CENT, Money, round_cents
 from pouracquit.state.store import Store
 from pouracquit.state.tables import Receipt
-
-from .errors import PermanentError, RetryableError
-from .model import CreditReference, Invoice, InvoiceStatus, Line, Payment, VatBucket
-from .money import CENT, Money, round_cents
 
 PARIS = ZoneInfo("Europe/Paris")
 _PARTIAL = {

@@ -14,9 +14,10 @@ import os
 import stat
 from pathlib import Path
 
+from pouracquit.common.errors import ConfigError
+
 from .archive import PRIVATE_DIR, PRIVATE_FILE
 from .config import Settings
-from .errors import ConfigError
 
 
 def sqlite_path(url: str) -> Path | None:

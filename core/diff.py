@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from .model import Invoice, InvoiceStatus
+from pouracquit.common.model import Invoice, InvoiceStatus
 
 
 class PaymentEvent(StrEnum):

@@ -16,10 +16,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pouracquit.common.errors import ConfigError
 from pouracquit.state.store import Store
 
 from .config import ConnectionSettings
-from .errors import ConfigError
 
 Side = Literal["source", "ledger"]
 DISCONNECTED = "connection_disconnected"
@@ -69,7 +69,7 @@ def record_reconnected(store: Store, connection: str, side: Side, vendor: str, h
 
 @dataclass(frozen=True)
 class DisconnectionWatch:
-    """The ``RefreshWatcher`` of one connection (see ``core/calls.py``): a
+    """The ``RefreshWatcher`` of one connection (see ``common/calls.py``): a
     refused refresh records the side as disconnected, once per reason; the
     next successful one records it reconnected."""
 

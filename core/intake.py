@@ -23,16 +23,16 @@ from typing import Literal
 import structlog
 from sqlalchemy.exc import DataError, IntegrityError
 
+from pouracquit.common.errors import BadRecord, ConfigError, one_line
+from pouracquit.common.model import Invoice, InvoiceStatus
+from pouracquit.common.rates import with_exchange_rate
 from pouracquit.connectors.base import Page
 from pouracquit.state.store import Unit
 from pouracquit.state.tables import Receipt, Snapshot
 
 from .credit import PARIS, credit_invoice
 from .diff import PaymentEvent, Seen, diff
-from .errors import BadRecord, ConfigError, one_line
 from .limits import check_limits
-from .model import Invoice, InvoiceStatus
-from .rates import with_exchange_rate
 
 log = structlog.get_logger("pouracquit.intake")
 

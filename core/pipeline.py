@@ -23,6 +23,8 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from pouracquit.common.errors import BadRecord, ConfigError, PermanentError, PouracquitError, RetryableError
+from pouracquit.common.model import CreditReference, Invoice
 from pouracquit.connectors.base import BatchBooking, CrmSource, Document, Ledger, ReceiptOrder
 from pouracquit.state.store import Store, Unit
 from pouracquit.state.tables import Document as ArchivedDocument
@@ -33,9 +35,7 @@ from .batching import book_in_batches
 from .config import NumberingSettings, PipelineSettings
 from .credit import credit_reference, issue_date, original_of
 from .document import PaidReceipt, Renderer, RenderPool
-from .errors import BadRecord, ConfigError, PermanentError, PouracquitError, RetryableError
 from .lease import Heartbeat, LeaseLost
-from .model import CreditReference, Invoice
 
 log = structlog.get_logger("pouracquit.pipeline")
 

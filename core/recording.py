@@ -30,7 +30,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 from urllib3 import HTTPResponse
 from urllib3.connectionpool import HTTPConnectionPool
 
-from .errors import ConfigError
+from pouracquit.common.errors import ConfigError
+
 from .redaction import SECRET_HEADERS, Redactor, form, is_secret_key, json_or_none, parse_form
 
 if TYPE_CHECKING:

@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet
 
+from pouracquit.common.calls import CallMeter, RetryPolicy
+from pouracquit.common.errors import ConfigError
 from pouracquit.connectors.registry import ConnectorContext, factory
 from pouracquit.state.db import open_engine
 from pouracquit.state.store import CredentialStore, Store
 
 from .archive import Archive
-from .calls import CallMeter, RetryPolicy
 from .config import ConnectionSettings, Settings
 from .datadir import secure_data_dir
 from .disconnections import DisconnectionWatch
 from .document import Renderer, RenderPool
-from .errors import ConfigError
 from .pipeline import Wiring
 
 

@@ -11,10 +11,10 @@ from datetime import UTC, date, datetime
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from pouracquit.common.errors import BadRecord, ConfigError, PouracquitError
 from pouracquit.connectors.base import Page
 from pouracquit.state.tables import Snapshot
 
-from .errors import BadRecord, ConfigError, PouracquitError
 from .intake import PARIS, IntakePolicy, IntakeReport, PlannedReceipt, take_page
 from .pipeline import Pipeline
 from .service import Service

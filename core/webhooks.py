@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 import structlog
 
+from pouracquit.common.errors import ConfigError, WebhookRejected
 from pouracquit.connectors.base import WebhookLedger, WebhookRequest, WebhookSource
 
-from .errors import ConfigError, WebhookRejected
 from .service import Service
 from .sync import sync_refs
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-from pouracquit.core.errors import BadRecord, ConfigError
+from pouracquit.common.errors import BadRecord, ConfigError
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

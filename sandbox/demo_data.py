@@ -23,7 +23,7 @@ from typing import Any
 from stdnum import luhn
 from stdnum.fr import siren as stdnum_siren
 
-from pouracquit.core.rates import ecb_rate
+from pouracquit.common.rates import ecb_rate
 
 CENT = Decimal("0.01")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pouracquit.core.errors import ConfigError
+from pouracquit.common.errors import ConfigError
 
 from .server import Sandbox
 
@@ -55,11 +55,11 @@ class Emulator:
 EMULATORS: dict[str, Emulator] = {
     e.vendor: e
     for e in (
-        Emulator("hubspot", "source", "hubspot"),
-        Emulator("salesforce", "source", "salesforce"),
-        Emulator("zoho", "source", "zoho"),
-        Emulator("quickbooks", "ledger", "quickbooks"),
-        Emulator("xero", "ledger", "xero"),
+        Emulator("hubspot", "source", "hubspot.emulator"),
+        Emulator("salesforce", "source", "salesforce.emulator"),
+        Emulator("zoho", "source", "zoho.emulator"),
+        Emulator("quickbooks", "ledger", "quickbooks.emulator"),
+        Emulator("xero", "ledger", "xero.emulator"),
     )
 }
 

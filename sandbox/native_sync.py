@@ -17,8 +17,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pouracquit.connectors.xero_format import line_taxes
-from pouracquit.core.model import Invoice
+from pouracquit.common.model import Invoice
+from pouracquit.connectors.xero.format import line_taxes
 
 SEED_KEY = "native_sync"
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from pouracquit.core.errors import ConfigError
+from pouracquit.common.errors import ConfigError
 
 
 def default_url(data_dir: Path) -> str:

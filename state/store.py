@@ -16,7 +16,7 @@ from sqlalchemy import Engine, delete, func, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from pouracquit.core.errors import ConfigError
+from pouracquit.common.errors import ConfigError
 
 from .chain import GENESIS, entry_hash
 from .tables import ConnectionState, Credential, Event, NumberSeries, Quarantine, Receipt, Snapshot, WebhookSeen

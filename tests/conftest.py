@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from support import DictTokens
 
-from pouracquit.core.model import Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
-from pouracquit.core.money import Money
+from pouracquit.common.model import Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
+from pouracquit.common.money import Money
 from pouracquit.state.db import open_engine
 from pouracquit.state.store import Store
 
@@ -103,6 +103,5 @@ def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Store]:
 @pytest.fixture(autouse=True, scope="session")
 def _quiet_logs() -> None:
     """JSON log lines at info and above, so a failing test shows what happened."""
-    from pouracquit.core import logs
-
+    from pouracquit.app import logs
     logs.configure("json", "info")

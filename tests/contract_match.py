@@ -24,9 +24,9 @@ from contract_suite import (
     two_payments,
 )
 
+from pouracquit.common.errors import PermanentError
+from pouracquit.common.model import Invoice, Party
 from pouracquit.connectors.base import ReceiptOrder
-from pouracquit.core.errors import PermanentError
-from pouracquit.core.model import Invoice, Party
 from pouracquit.sandbox.native_sync import SEED_KEY, pushed
 
 

@@ -25,11 +25,11 @@ from typing import Any, ClassVar, Protocol
 import pytest
 from support import DictTokens, fast_context
 
+from pouracquit.common.errors import BadRecord, RetryableError
+from pouracquit.common.model import CreditReference, Invoice, Payment, PaymentMethod
+from pouracquit.common.money import Money
 from pouracquit.connectors.base import CrmSource, Document, Ledger, ReceiptOrder
 from pouracquit.connectors.registry import factory
-from pouracquit.core.errors import BadRecord, RetryableError
-from pouracquit.core.model import CreditReference, Invoice, Payment, PaymentMethod
-from pouracquit.core.money import Money
 from pouracquit.sandbox.launch import EMULATORS
 from pouracquit.sandbox.server import Sandbox
 

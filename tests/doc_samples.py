@@ -12,10 +12,19 @@ import pytest
 from facturx import get_facturx_xml_from_pdf
 from lxml import etree
 
+from pouracquit.common.model import (
+    Address,
+    CreditReference,
+    Invoice,
+    InvoiceStatus,
+    Line,
+    Party,
+    Payment,
+    PaymentMethod,
+)
+from pouracquit.common.money import Money
 from pouracquit.core.document import PaidReceipt
 from pouracquit.core.document.validate import validate_pdf
-from pouracquit.core.model import Address, CreditReference, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
-from pouracquit.core.money import Money
 
 RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
 RSM = "{urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100}"

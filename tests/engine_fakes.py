@@ -7,12 +7,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pouracquit.common.errors import BadRecord
+from pouracquit.common.model import Invoice
 from pouracquit.connectors.base import Document, Page, ReceiptOrder
 from pouracquit.core.archive import Archive
 from pouracquit.core.config import NumberingSettings, PipelineSettings
 from pouracquit.core.document import PaidReceipt
-from pouracquit.core.errors import BadRecord
-from pouracquit.core.model import Invoice
 from pouracquit.core.pipeline import Wiring
 from pouracquit.state.store import Store
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pouracquit.common.calls import CallMeter, RetryPolicy
 from pouracquit.connectors.registry import ConnectorContext
-from pouracquit.core.calls import CallMeter, RetryPolicy
 from pouracquit.core.document import Seller
 
 SELLER = Seller(

@@ -37,13 +37,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from rich.console import Console
 
-from pouracquit.connectors.hubspot import HubSpotSource
-from pouracquit.connectors.hubspot_mapping import HubSpotMapper
-from pouracquit.core.commands import _print_rows
+from pouracquit.app.commands import _print_rows
+from pouracquit.common.errors import BadRecord
+from pouracquit.common.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
+from pouracquit.common.money import Money, is_currency
+from pouracquit.connectors.hubspot.mapping import HubSpotMapper
+from pouracquit.connectors.hubspot.source import HubSpotSource
 from pouracquit.core.document import DocumentSettings, PaidReceipt, Renderer, Seller
-from pouracquit.core.errors import BadRecord
-from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
-from pouracquit.core.money import Money, is_currency
 from pouracquit.mappings import load_mapping
 from pouracquit.sandbox.launch import DEMO_SELLER
 
@@ -435,7 +435,7 @@ def test_emoji_in_a_name_print_as_glyphs(renderer: Renderer, caplog: pytest.LogC
 RENDER_LONG_LINE = textwrap.dedent("""
     from datetime import UTC, date, datetime
     from pouracquit.core.document import DocumentSettings, PaidReceipt, Renderer, Seller
-    from pouracquit.core.model import Address, Invoice, Line, Party, Payment
+    from pouracquit.common.model import Address, Invoice, Line, Party, Payment
     from pouracquit.sandbox.launch import DEMO_SELLER
     paid = {"amount": "120", "currency": "EUR"}
     when = datetime(2026, 3, 5, tzinfo=UTC)

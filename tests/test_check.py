@@ -13,13 +13,13 @@ from doc_samples import credit_note, invoice, receipt
 from facturx import get_facturx_xml_from_pdf
 from support import SELLER
 
-from pouracquit.core import cli
+from pouracquit.app import cli
+from pouracquit.common.errors import ConfigError, DocumentInvalid
+from pouracquit.common.money import Money
 from pouracquit.core.document import DocumentSettings, Renderer
 from pouracquit.core.document import renderer as renderer_module
 from pouracquit.core.document import validate as v
 from pouracquit.core.document.selfcheck import reference, tampered
-from pouracquit.core.errors import ConfigError, DocumentInvalid
-from pouracquit.core.money import Money
 
 GRAND_TOTAL = b"<ram:GrandTotalAmount>1080.00</ram:GrandTotalAmount>"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pouracquit.core.cli import main
+from pouracquit.app.cli import main
+from pouracquit.app.toml_out import dumps
+from pouracquit.common.errors import ConfigError
 from pouracquit.core.config import parse_settings
-from pouracquit.core.errors import ConfigError
-from pouracquit.core.toml_out import dumps
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 

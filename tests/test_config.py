@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pouracquit.core.cli import main
+from pouracquit.app.cli import main
+from pouracquit.common.errors import ConfigError
+from pouracquit.common.secrets import SecretRef
 from pouracquit.core.config import load_settings, parse_settings
-from pouracquit.core.errors import ConfigError
-from pouracquit.core.secrets import SecretRef
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 
@@ -68,7 +68,7 @@ def test_cli_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pouracquit.core.cli", "status", "--config",
+    proc = subprocess.run([sys.executable, "-m", "pouracquit.app.cli", "status", "--config",
                            str(tmp_path / "nope.toml")], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert "not found" in proc.stderr

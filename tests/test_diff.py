@@ -2,9 +2,9 @@
 
 from decimal import Decimal
 
+from pouracquit.common.model import InvoiceStatus
+from pouracquit.common.money import Money
 from pouracquit.core.diff import PaymentEvent, Seen, diff
-from pouracquit.core.model import InvoiceStatus
-from pouracquit.core.money import Money
 
 
 def seen(inv, paid_version: int = 0) -> Seen:  # type: ignore[no-untyped-def]

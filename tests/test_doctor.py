@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import io
 
+from pouracquit.app.doctor import print_checklist, seller_checks
 from pouracquit.connectors.base import Check
 from pouracquit.connectors.doctor_checks import scope_check, webhook_unread
-from pouracquit.core.doctor import print_checklist, seller_checks
 from pouracquit.core.document.settings import Seller
 from pouracquit.sandbox.launch import DEMO_SELLER
 

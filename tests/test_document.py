@@ -22,11 +22,11 @@ from facturx import get_facturx_xml_from_pdf
 from lxml import etree
 from support import SELLER
 
+from pouracquit.common.errors import BadRecord
+from pouracquit.common.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
+from pouracquit.common.money import Money
 from pouracquit.core.document import DocumentSettings, MissingMention, PaidReceipt, Renderer
 from pouracquit.core.document.validate import validate_pdf
-from pouracquit.core.errors import BadRecord
-from pouracquit.core.model import Address, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
-from pouracquit.core.money import Money
 
 
 def invoice(

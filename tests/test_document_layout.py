@@ -9,8 +9,8 @@ import pytest
 from doc_samples import checker, credit_note, flat, invoice, pages_of, receipt
 from support import SELLER
 
+from pouracquit.common.model import Line
 from pouracquit.core.document import DocumentSettings, Renderer
-from pouracquit.core.model import Line
 
 __all__ = ["checker"]  # the module-scoped fixture, imported for pytest
 

@@ -32,14 +32,14 @@ from doc_samples import (
 )
 from support import SELLER
 
+from pouracquit.app.demo import LOCAL_VERIFY_URL, _demo_settings
+from pouracquit.app.render_cmd import render_command
+from pouracquit.common.errors import BadRecord
+from pouracquit.common.model import Line, PaymentMethod
+from pouracquit.common.money import Money
 from pouracquit.core.config import Settings
 from pouracquit.core.credit import credit_invoice
-from pouracquit.core.demo import LOCAL_VERIFY_URL, _demo_settings
 from pouracquit.core.document import DocumentSettings, MissingMention, Renderer
-from pouracquit.core.errors import BadRecord
-from pouracquit.core.model import Line, PaymentMethod
-from pouracquit.core.money import Money
-from pouracquit.core.render_cmd import render_command
 
 __all__ = ["checker"]  # the module-scoped fixture, imported for pytest
 Check = Callable[[bytes], list[str]]

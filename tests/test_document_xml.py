@@ -12,13 +12,8 @@ from lxml import etree
 from pydantic import ValidationError
 from support import SELLER
 
-from pouracquit.core.document import DocumentSettings, PaidReceipt, Seller
-from pouracquit.core.document.cii import build_data, build_xml
-from pouracquit.core.document.mentions import vat_treatment
-from pouracquit.core.document.pdf import LocalOnlyFetcher
-from pouracquit.core.document.wording import Wording
-from pouracquit.core.errors import BadRecord
-from pouracquit.core.model import (
+from pouracquit.common.errors import BadRecord
+from pouracquit.common.model import (
     Address,
     CreditReference,
     Invoice,
@@ -28,7 +23,12 @@ from pouracquit.core.model import (
     Payment,
     PaymentMethod,
 )
-from pouracquit.core.money import Money
+from pouracquit.common.money import Money
+from pouracquit.core.document import DocumentSettings, PaidReceipt, Seller
+from pouracquit.core.document.cii import build_data, build_xml
+from pouracquit.core.document.mentions import vat_treatment
+from pouracquit.core.document.pdf import LocalOnlyFetcher
+from pouracquit.core.document.wording import Wording
 
 RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
 BUYER = Party(name="Client SA", siren="552100554", address=Address(line1="2 rue B", postal_code="69001", city="Lyon"))

@@ -20,7 +20,7 @@ from hubspot.crm.objects import (
 from hubspot.crm.objects.exceptions import ApiException
 
 from pouracquit.sandbox.demo_data import demo_invoices, invoice_total, luhn_ok, vat_number
-from pouracquit.sandbox.hubspot import HubSpotSandbox
+from pouracquit.sandbox.hubspot.emulator import HubSpotSandbox
 from pouracquit.sandbox.server import RateRule
 
 

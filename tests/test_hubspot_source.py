@@ -12,12 +12,12 @@ import pytest
 import requests
 from support import DictTokens, fast_context
 
+from pouracquit.common.errors import ConfigError, RetryableError
+from pouracquit.common.model import InvoiceStatus, PaymentMethod
 from pouracquit.connectors.base import CrmSource, Document, Page
-from pouracquit.connectors.hubspot import HubSpotSource
-from pouracquit.connectors.hubspot_auth import OAUTH_SCOPES
-from pouracquit.core.errors import ConfigError, RetryableError
-from pouracquit.core.model import InvoiceStatus, PaymentMethod
-from pouracquit.sandbox.hubspot import HubSpotSandbox
+from pouracquit.connectors.hubspot.auth import OAUTH_SCOPES
+from pouracquit.connectors.hubspot.source import HubSpotSource
+from pouracquit.sandbox.hubspot.emulator import HubSpotSandbox
 
 SCALE = 0.01
 

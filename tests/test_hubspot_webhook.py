@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from pouracquit.common.errors import WebhookRejected
 from pouracquit.connectors.base import WebhookRequest
-from pouracquit.connectors.hubspot_webhook import WebhookVerifier, invoice_ids, sign
-from pouracquit.core.errors import WebhookRejected
-from pouracquit.sandbox.hubspot_webhooks import WebhookSender
+from pouracquit.connectors.hubspot.webhook import WebhookVerifier, invoice_ids, sign
+from pouracquit.sandbox.hubspot.webhooks import WebhookSender
 
 URL = "https://pouracquit.example.com/webhooks/hubspot"
 BODY = json.dumps([{"objectId": 42, "objectTypeId": "0-53", "subscriptionType": "object.propertyChange"}]).encode()

@@ -12,13 +12,13 @@ from stdnum import luhn
 from stdnum.fr import siren as fr_siren
 from support import SELLER
 
-from pouracquit.connectors.hubspot_mapping import HubSpotMapper
+from pouracquit.common.errors import BadRecord, ConfigError
+from pouracquit.common.identifiers import buyer_vat, french_vat, siren, siret
+from pouracquit.common.model import Address, Invoice, Party
+from pouracquit.connectors.hubspot.mapping import HubSpotMapper
 from pouracquit.core.config import parse_settings
 from pouracquit.core.document import Seller
 from pouracquit.core.document.mentions import require_mentions
-from pouracquit.core.errors import BadRecord, ConfigError
-from pouracquit.core.identifiers import buyer_vat, french_vat, siren, siret
-from pouracquit.core.model import Address, Invoice, Party
 from pouracquit.mappings import load_mapping
 from pouracquit.sandbox.demo_data import demo_invoices
 

@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from sqlmodel import Session, select
 
+from pouracquit.common.model import Invoice, InvoiceStatus
 from pouracquit.connectors.base import Page
 from pouracquit.core import intake as intake_module
 from pouracquit.core.intake import IntakePolicy, IntakeReport, take_page
-from pouracquit.core.model import Invoice, InvoiceStatus
 from pouracquit.state.store import Store
 from pouracquit.state.tables import Receipt
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pouracquit.common.model import Invoice
 from pouracquit.core.intake import new_receipt
 from pouracquit.core.lease import Heartbeat, LeaseLost
-from pouracquit.core.model import Invoice
 from pouracquit.state.store import Store
 
 

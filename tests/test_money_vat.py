@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pouracquit.core.model import Line
-from pouracquit.core.money import Money, round_cents, to_decimal
+from pouracquit.common.model import Line
+from pouracquit.common.money import Money, round_cents, to_decimal
 
 RATES = ["20", "10", "5.5", "2.1", "0"]
 

@@ -11,9 +11,9 @@ import pytest
 from engine_fakes import FakeLedger, FakeRenderer, FakeSource, wiring
 from sqlalchemy import update
 
+from pouracquit.common.model import Invoice
 from pouracquit.connectors.base import ReceiptOrder
 from pouracquit.core.intake import IntakeReport, take_page
-from pouracquit.core.model import Invoice
 from pouracquit.core.pipeline import Pipeline
 from pouracquit.state.store import Store
 from pouracquit.state.tables import Receipt
@@ -122,7 +122,7 @@ def test_a_credit_note_waits_for_its_receipt_to_be_booked(store: Store, tmp_path
     source.put(make_invoice())
 
     def refuse(order: ReceiptOrder) -> None:
-        from pouracquit.core.errors import RetryableError
+        from pouracquit.common.errors import RetryableError
         if order.credits is None:
             raise RetryableError("ledger down")
 
@@ -137,7 +137,7 @@ def test_a_credit_note_waits_for_its_receipt_to_be_booked(store: Store, tmp_path
 
 def test_a_start_date_keeps_the_history_out_and_backfill_brings_it_once(
         store: Store, tmp_path: Path, parts, make_invoice: Make) -> None:  # type: ignore[no-untyped-def]
-    from pouracquit.core.backfill import queue_backfill
+    from pouracquit.app.backfill import queue_backfill
     from pouracquit.core.intake import IntakePolicy
 
     source, ledger, renderer = parts
@@ -174,7 +174,7 @@ def test_a_document_that_cannot_be_produced_spends_no_number(store: Store, tmp_p
 
 def test_an_unusable_ledger_does_not_hold_up_the_crm(store: Store, tmp_path: Path, parts,
                                                      make_invoice: Make) -> None:  # type: ignore[no-untyped-def]
-    from pouracquit.core.errors import ConfigError
+    from pouracquit.common.errors import ConfigError
 
     source, ledger, renderer = parts
     source.put(*(make_invoice(f"s{i}", number=f"F-{i}") for i in range(3)))

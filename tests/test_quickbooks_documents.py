@@ -11,13 +11,13 @@ import pytest
 from support import DictTokens
 from test_quickbooks_ledger import _secrets, calls, faults, make_ledger, order, sandbox, state
 
+from pouracquit.common.errors import BadRecord, PermanentError, RetryableError
+from pouracquit.common.model import CreditReference, Invoice, Line, Party, Payment, PaymentMethod
+from pouracquit.common.money import Money
 from pouracquit.connectors.base import Document, ReceiptOrder, WebhookRequest
-from pouracquit.connectors.quickbooks_docs import Builder
+from pouracquit.connectors.quickbooks.docs import Builder
 from pouracquit.connectors.signatures import body_signature
-from pouracquit.core.errors import BadRecord, PermanentError, RetryableError
-from pouracquit.core.model import CreditReference, Invoice, Line, Party, Payment, PaymentMethod
-from pouracquit.core.money import Money
-from pouracquit.sandbox.quickbooks import DEMO_CLIENT_SECRET, QuickBooksSandbox
+from pouracquit.sandbox.quickbooks.emulator import DEMO_CLIENT_SECRET, QuickBooksSandbox
 
 __all__ = ["_secrets", "sandbox"]  # fixtures shared with test_quickbooks_ledger
 REFUNDED = datetime(2026, 4, 10, 8, 0, tzinfo=UTC)

@@ -11,13 +11,13 @@ import pytest
 import requests
 from support import DictTokens, fast_context
 
+from pouracquit.common.errors import BadRecord, ConfigError, PermanentError
+from pouracquit.common.model import Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
+from pouracquit.common.money import Money
 from pouracquit.connectors.base import Document, ReceiptOrder
-from pouracquit.connectors.quickbooks import QuickBooksLedger, quote, rate_key
-from pouracquit.connectors.quickbooks_session import TOKEN_NAME
-from pouracquit.core.errors import BadRecord, ConfigError, PermanentError
-from pouracquit.core.model import Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
-from pouracquit.core.money import Money
-from pouracquit.sandbox.quickbooks import (
+from pouracquit.connectors.quickbooks.ledger import QuickBooksLedger, quote, rate_key
+from pouracquit.connectors.quickbooks.session import TOKEN_NAME
+from pouracquit.sandbox.quickbooks.emulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_REALM_ID,

@@ -9,11 +9,11 @@ import test_quickbooks_ledger
 from support import DictTokens
 from test_quickbooks_ledger import make_ledger, order
 
-from pouracquit.connectors.quickbooks_session import QuickBooksSettings
-from pouracquit.connectors.xero_session import XeroSettings
-from pouracquit.core.errors import ConfigError, PermanentError
+from pouracquit.common.errors import ConfigError, PermanentError
+from pouracquit.connectors.quickbooks.session import QuickBooksSettings
+from pouracquit.connectors.xero.session import XeroSettings
 from pouracquit.sandbox.native_sync import SEED_KEY, pushed
-from pouracquit.sandbox.quickbooks import QuickBooksSandbox
+from pouracquit.sandbox.quickbooks.emulator import QuickBooksSandbox
 
 # the QuickBooks ledger tests' fixtures: the sandbox and the secrets
 sandbox, _secrets = test_quickbooks_ledger.sandbox, test_quickbooks_ledger._secrets

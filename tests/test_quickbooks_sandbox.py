@@ -28,7 +28,7 @@ from quickbooks.objects.tax import TaxLine, TaxLineDetail, TxnTaxDetail
 from quickbooks.objects.taxcode import TaxCode
 from quickbooks.objects.taxrate import TaxRate
 
-from pouracquit.sandbox.quickbooks import (
+from pouracquit.sandbox.quickbooks.emulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_REALM_ID,

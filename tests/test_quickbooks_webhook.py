@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from pouracquit.common.errors import WebhookRejected
+from pouracquit.common.secrets import SecretRef
 from pouracquit.connectors.base import LedgerChange, WebhookRequest
-from pouracquit.connectors.quickbooks_webhook import ledger_changes
+from pouracquit.connectors.quickbooks.webhook import ledger_changes
 from pouracquit.connectors.signatures import body_signature
-from pouracquit.core.errors import WebhookRejected
-from pouracquit.core.secrets import SecretRef
 
 REALM = "9130350000000001"
 VERIFIER = "verifier-token-for-tests"

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from pouracquit.core.errors import BadRecord, ConfigError
-from pouracquit.core.model import Invoice
-from pouracquit.core.rates import MAX_RATE_AGE, crm_rate, ecb_data_end, ecb_rate, with_exchange_rate
+from pouracquit.common.errors import BadRecord, ConfigError
+from pouracquit.common.model import Invoice
+from pouracquit.common.rates import MAX_RATE_AGE, crm_rate, ecb_data_end, ecb_rate, with_exchange_rate
 
 MakeInvoice = Callable[..., Invoice]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pouracquit.core.calls import CallMeter, RetryPolicy, VendorClient, error_for_status
-from pouracquit.core.errors import AuthExpired, PouracquitError, RetryableError
+from pouracquit.common.calls import CallMeter, RetryPolicy, VendorClient, error_for_status
+from pouracquit.common.errors import AuthExpired, PouracquitError, RetryableError
 
 
 class FakeVendor:

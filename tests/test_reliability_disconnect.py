@@ -12,16 +12,16 @@ import pytest
 import requests
 from support import DictTokens
 
-from pouracquit.connectors.quickbooks import QuickBooksLedger
-from pouracquit.connectors.quickbooks_session import TOKEN_NAME
+from pouracquit.app.status import connection_status, metrics_text
+from pouracquit.common.calls import RetryPolicy
+from pouracquit.common.errors import ConfigError
+from pouracquit.connectors.quickbooks.ledger import QuickBooksLedger
+from pouracquit.connectors.quickbooks.session import TOKEN_NAME
 from pouracquit.connectors.registry import ConnectorContext
-from pouracquit.core.calls import RetryPolicy
 from pouracquit.core.config import load_settings
 from pouracquit.core.disconnections import DISCONNECTED, DisconnectionWatch, disconnected
-from pouracquit.core.errors import ConfigError
 from pouracquit.core.service import Service
-from pouracquit.core.status import connection_status, metrics_text
-from pouracquit.sandbox.quickbooks import (
+from pouracquit.sandbox.quickbooks.emulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_REALM_ID,

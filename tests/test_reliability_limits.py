@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pouracquit.core.errors import BadRecord
+from pouracquit.common.errors import BadRecord
+from pouracquit.common.model import Address, Invoice, Payment, PaymentMethod
 from pouracquit.core.limits import DESCRIPTION_MAX, NUMBER_MAX, check_limits
-from pouracquit.core.model import Address, Invoice, Payment, PaymentMethod
 
 TODAY = date(2026, 11, 30)
 

@@ -21,7 +21,7 @@ def _sync_with_store_url(tmp_path: Path, url: str) -> subprocess.CompletedProces
     assert f'url = "{url}"' in config
     path = tmp_path / "pouracquit.toml"
     path.write_text(config, encoding="utf-8")
-    return subprocess.run([sys.executable, "-m", "pouracquit.core.cli", "sync", "--config", str(path)],
+    return subprocess.run([sys.executable, "-m", "pouracquit.app.cli", "sync", "--config", str(path)],
                           capture_output=True, text=True, check=False, timeout=60)
 
 

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from replay_harness import Replayer, ReplayMiss, replaying
 
+from pouracquit.app.cli import main
+from pouracquit.app.toml_out import dumps
 from pouracquit.core import intake as intake_module
-from pouracquit.core.cli import main
 from pouracquit.core.config import parse_settings
 from pouracquit.core.recording import EXCHANGES, Recorder
 from pouracquit.core.redaction import Redactor
 from pouracquit.core.service import Service
-from pouracquit.core.toml_out import dumps
 
 HERE = Path(__file__).resolve().parent / "replay"
 SESSIONS = sorted(p for p in HERE.iterdir() if (p / "session.json").exists())

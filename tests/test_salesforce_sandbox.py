@@ -17,8 +17,8 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from pouracquit.sandbox.salesforce import SalesforceSandbox
-from pouracquit.sandbox.salesforce_soql import SoqlError, parse
+from pouracquit.sandbox.salesforce.emulator import SalesforceSandbox
+from pouracquit.sandbox.salesforce.soql import SoqlError, parse
 
 HOSTILE = ["O'Brien \\ 100% a_b", 'quote " and \\\' mix', "ligne\nsuivante\tet tab", "Ça coûte 5 € _%"]
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from support import DictTokens
 
+from pouracquit.common.calls import CallMeter, RetryPolicy
+from pouracquit.common.errors import ConfigError, PermanentError, RateLimited, RetryableError
+from pouracquit.common.model import InvoiceStatus, PaymentMethod
 from pouracquit.connectors.base import CrmSource, Document, Page
 from pouracquit.connectors.registry import ConnectorContext
-from pouracquit.connectors.salesforce import SalesforceSource
-from pouracquit.core.calls import CallMeter, RetryPolicy
-from pouracquit.core.errors import ConfigError, PermanentError, RateLimited, RetryableError
-from pouracquit.core.model import InvoiceStatus, PaymentMethod
-from pouracquit.sandbox.salesforce import SalesforceSandbox, connector_settings
+from pouracquit.connectors.salesforce.source import SalesforceSource
+from pouracquit.sandbox.salesforce.emulator import SalesforceSandbox, connector_settings
 
 SCALE = 0.01
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from security_support import offline_settings
 
+from pouracquit.common.errors import ConfigError
 from pouracquit.core.archive import Archive
-from pouracquit.core.errors import ConfigError
 from pouracquit.core.service import Service
 
 

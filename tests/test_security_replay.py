@@ -15,7 +15,7 @@ from security_support import WEBHOOK_SECRET, offline_settings
 from sqlmodel import Session, select
 
 from pouracquit.connectors.base import WebhookRequest
-from pouracquit.connectors.hubspot_webhook import sign
+from pouracquit.connectors.hubspot.webhook import sign
 from pouracquit.core.service import Service
 from pouracquit.core.webhooks import WebhookIntake
 from pouracquit.state.store import Store

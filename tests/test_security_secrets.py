@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from pouracquit.common.errors import ConfigError, WebhookRejected
+from pouracquit.common.secrets import SecretRef
 from pouracquit.connectors.base import WebhookRequest
-from pouracquit.connectors.hubspot_webhook import WebhookVerifier
+from pouracquit.connectors.hubspot.webhook import WebhookVerifier
 from pouracquit.connectors.signatures import body_signature, verify_body
 from pouracquit.core.config import AdminSettings
-from pouracquit.core.errors import ConfigError, WebhookRejected
-from pouracquit.core.secrets import SecretRef
 
 BODY = json.dumps({"eventNotifications": []}).encode()
 
@@ -36,7 +36,7 @@ def test_an_empty_or_blank_environment_variable_is_refused(monkeypatch: pytest.M
 
 
 def test_an_empty_admin_token_never_binds_the_network(tmp_path: Path) -> None:
-    from pouracquit.core.admin import admin_token
+    from pouracquit.app.admin import admin_token
 
     (tmp_path / "token").write_text("\n")
     admin = AdminSettings.model_validate({"bind": "0.0.0.0:0", "token": {"file": str(tmp_path / "token")}})
@@ -46,7 +46,7 @@ def test_an_empty_admin_token_never_binds_the_network(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("header", ["Bearer ", "Bearer", "bearer  ", "", "Basic s3cret-admin-token"])
 def test_an_empty_bearer_is_refused(header: str) -> None:
-    from pouracquit.core.admin import bearer_matches
+    from pouracquit.app.admin import bearer_matches
 
     assert not bearer_matches(header, "s3cret-admin-token")
     assert bearer_matches("Bearer s3cret-admin-token", "s3cret-admin-token")

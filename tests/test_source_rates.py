@@ -11,22 +11,22 @@ from typing import Any
 import pytest
 from support import DictTokens, fast_context
 
+from pouracquit.common.errors import BadRecord, ConfigError
+from pouracquit.common.model import Invoice
+from pouracquit.common.rates import with_exchange_rate
 from pouracquit.connectors.base import CrmSource
-from pouracquit.connectors.hubspot import HubSpotSource
-from pouracquit.connectors.hubspot_mapping import HubSpotMapper
-from pouracquit.connectors.salesforce import SalesforceSource
-from pouracquit.connectors.salesforce_mapping import SalesforceMapper
-from pouracquit.connectors.zoho import ZohoSource
-from pouracquit.connectors.zoho_mapping import ZohoMapper
-from pouracquit.core.errors import BadRecord, ConfigError
-from pouracquit.core.model import Invoice
-from pouracquit.core.rates import with_exchange_rate
+from pouracquit.connectors.hubspot.mapping import HubSpotMapper
+from pouracquit.connectors.hubspot.source import HubSpotSource
+from pouracquit.connectors.salesforce.mapping import SalesforceMapper
+from pouracquit.connectors.salesforce.source import SalesforceSource
+from pouracquit.connectors.zoho.mapping import ZohoMapper
+from pouracquit.connectors.zoho.source import ZohoSource
 from pouracquit.mappings import load_mapping
 from pouracquit.sandbox.demo_data import demo_invoices
-from pouracquit.sandbox.hubspot import HubSpotSandbox
-from pouracquit.sandbox.salesforce import SalesforceSandbox, connector_settings
+from pouracquit.sandbox.hubspot.emulator import HubSpotSandbox
+from pouracquit.sandbox.salesforce.emulator import SalesforceSandbox, connector_settings
 from pouracquit.sandbox.server import Sandbox
-from pouracquit.sandbox.zoho import ZohoSandbox
+from pouracquit.sandbox.zoho.emulator import ZohoSandbox
 
 SCALE = 0.01
 

@@ -10,11 +10,17 @@ from support import DictTokens
 from xero_spec import violations
 from xero_support import TIME_FACTOR, calls, faults, make_ledger, order, state
 
+from pouracquit.common.errors import BadRecord, ConfigError, PermanentError
 from pouracquit.connectors.base import Document
-from pouracquit.connectors.xero_format import line_taxes, literal, rate_key
-from pouracquit.connectors.xero_session import TOKEN_NAME, oauth_app
-from pouracquit.core.errors import BadRecord, ConfigError, PermanentError
-from pouracquit.sandbox.xero import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, DEMO_TENANT_ID, XeroSandbox
+from pouracquit.connectors.xero.format import line_taxes, literal, rate_key
+from pouracquit.connectors.xero.session import TOKEN_NAME, oauth_app
+from pouracquit.sandbox.xero.emulator import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_REFRESH_TOKEN,
+    DEMO_TENANT_ID,
+    XeroSandbox,
+)
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ from support import DictTokens
 from xero_spec import violations
 from xero_support import TIME_FACTOR, calls, credit, faults, make_ledger, order, state
 
+from pouracquit.common.errors import BadRecord, PermanentError, RetryableError
+from pouracquit.common.model import PaymentMethod
+from pouracquit.common.money import Money
 from pouracquit.connectors.base import Document, ReceiptOrder, WebhookRequest
 from pouracquit.connectors.signatures import body_signature
-from pouracquit.connectors.xero import XeroLedger
-from pouracquit.core.errors import BadRecord, PermanentError, RetryableError
-from pouracquit.core.model import PaymentMethod
-from pouracquit.core.money import Money
-from pouracquit.sandbox.xero import DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, DEMO_TENANT_ID, XeroSandbox
+from pouracquit.connectors.xero.ledger import XeroLedger
+from pouracquit.sandbox.xero.emulator import DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, DEMO_TENANT_ID, XeroSandbox
 
 TRANSFER, CARD = PaymentMethod.TRANSFER, PaymentMethod.CARD
 

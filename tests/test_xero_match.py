@@ -8,10 +8,10 @@ import test_xero_ledger
 from support import DictTokens
 from xero_support import make_ledger, order, state
 
+from pouracquit.common.errors import PermanentError
 from pouracquit.connectors.base import Document
-from pouracquit.core.errors import PermanentError
 from pouracquit.sandbox.native_sync import SEED_KEY, pushed
-from pouracquit.sandbox.xero import XeroSandbox
+from pouracquit.sandbox.xero.emulator import XeroSandbox
 
 # the Xero ledger tests' fixtures: a sandbox whose every exchange must match the spec, and the secrets
 sandbox, _secrets = test_xero_ledger.sandbox, test_xero_ledger._secrets

@@ -12,7 +12,7 @@ import pytest
 import requests
 from xero_spec import identity_errors, violations
 
-from pouracquit.sandbox.xero import (
+from pouracquit.sandbox.xero.emulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_REFRESH_TOKEN,
@@ -120,7 +120,7 @@ def test_minute_limit_answers_429_with_xero_headers() -> None:
 
 
 def test_concurrency_limit_names_itself(sandbox: XeroSandbox) -> None:
-    from pouracquit.sandbox.xero import CONCURRENT
+    from pouracquit.sandbox.xero.emulator import CONCURRENT
 
     response = sandbox.rate_limited(CONCURRENT, 1.0)
     assert response.status == 429 and response.headers == {"X-Rate-Limit-Problem": "concurrent"}

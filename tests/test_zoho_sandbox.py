@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from pouracquit.sandbox.server import RateRule
-from pouracquit.sandbox.zoho import ZohoSandbox
+from pouracquit.sandbox.zoho.emulator import ZohoSandbox
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ import pytest
 import responses
 from support import DictTokens, fast_context
 
+from pouracquit.common.calls import CallMeter
+from pouracquit.common.errors import AuthExpired, BadRecord, ConfigError, PermanentError, RateLimited, RetryableError
 from pouracquit.connectors.base import CrmSource, Document, Page
 from pouracquit.connectors.registry import ConnectorContext
-from pouracquit.connectors.zoho import ZohoHttpError, ZohoSource, coql_literal
-from pouracquit.core.calls import CallMeter
-from pouracquit.core.errors import AuthExpired, BadRecord, ConfigError, PermanentError, RateLimited, RetryableError
-from pouracquit.sandbox.zoho import ZohoSandbox
+from pouracquit.connectors.zoho.source import ZohoHttpError, ZohoSource, coql_literal
+from pouracquit.sandbox.zoho.emulator import ZohoSandbox
 
 SCALE = 0.01
 

@@ -1,5 +1,5 @@
 """Every Xero Accounting API call a test made, checked against Xero's own
-OpenAPI spec (``sandbox/specs/xero/xero_accounting.yaml``) with openapi-core:
+OpenAPI spec (``sandbox/xero/spec/xero_accounting.yaml``) with openapi-core:
 the operation exists, its path, query and header parameters, the request's
 content type and body, and the answer's body for the statuses the spec
 documents (200, and 400 where it lists its Error shape).
@@ -24,9 +24,9 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_schema_validator import OAS30Validator
 
-import pouracquit.sandbox
+import pouracquit.sandbox.xero
 
-SPEC = Path(pouracquit.sandbox.__file__).resolve().parent / "specs" / "xero" / "xero_accounting.yaml"
+SPEC = Path(pouracquit.sandbox.xero.__file__).resolve().parent / "spec" / "xero_accounting.yaml"
 IDENTITY = SPEC.with_name("xero-identity.yaml")
 HOST = "https://api.xero.com"  # the spec's server is https://api.xero.com/api.xro/2.0
 

@@ -11,11 +11,11 @@ from typing import Any
 import requests
 from support import DictTokens, fast_context
 
+from pouracquit.common.model import CreditReference, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
+from pouracquit.common.money import Money
 from pouracquit.connectors.base import ReceiptOrder
-from pouracquit.connectors.xero import XeroLedger
-from pouracquit.core.model import CreditReference, Invoice, InvoiceStatus, Line, Party, Payment, PaymentMethod
-from pouracquit.core.money import Money
-from pouracquit.sandbox.xero import DEMO_CLIENT_ID, DEMO_TENANT_ID, XeroSandbox
+from pouracquit.connectors.xero.ledger import XeroLedger
+from pouracquit.sandbox.xero.emulator import DEMO_CLIENT_ID, DEMO_TENANT_ID, XeroSandbox
 
 TIME_FACTOR = 0.01
 PAID_AT = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)  # 2026-03-05 in Paris

@@ -15,9 +15,10 @@ from typing import Any
 from facturx import generate_cii_xml, xml_check_xsd
 from lxml import etree
 
-from ..errors import BadRecord
-from ..model import Invoice, Line, PaymentMethod, VatBucket
-from ..money import round_cents
+from pouracquit.common.errors import BadRecord
+from pouracquit.common.model import Invoice, Line, PaymentMethod, VatBucket
+from pouracquit.common.money import round_cents
+
 from .context import PaidReceipt, credit_reason, local_day
 from .mentions import MissingMention, VatTreatment, exchange_rate, is_business, vat_treatment
 from .settings import Seller

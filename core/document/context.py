@@ -12,8 +12,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..model import CreditReference, Invoice, Payment, PaymentMethod
-from ..money import round_cents
+from pouracquit.common.model import CreditReference, Invoice, Payment, PaymentMethod
+from pouracquit.common.money import round_cents
+
 from .mentions import exchange_rate, is_business, vat_treatment
 from .settings import DocumentSettings, Seller
 from .wording import Wording, _spaced

@@ -10,9 +10,10 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..errors import BadRecord
-from ..identifiers import check_buyer_is_not_seller
-from ..model import Invoice, PaymentMethod
+from pouracquit.common.errors import BadRecord
+from pouracquit.common.identifiers import check_buyer_is_not_seller
+from pouracquit.common.model import Invoice, PaymentMethod
+
 from .settings import Seller
 
 

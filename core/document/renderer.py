@@ -11,7 +11,8 @@ import segno
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from ..errors import BadRecord
+from pouracquit.common.errors import BadRecord
+
 from .cii import build_data, build_xml
 from .context import PaidReceipt, build_context
 from .fonts import font_faces

@@ -19,7 +19,7 @@ from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumError
 
-from .. import identifiers
+from pouracquit.common import identifiers
 
 
 class _Frozen(BaseModel):

@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 from lxml import etree
 
-from ..errors import ConfigError, DocumentInvalid
+from pouracquit.common.errors import ConfigError, DocumentInvalid
+
 from . import selfcheck
 
 Level = Literal["xsd", "schematron"]

@@ -13,7 +13,8 @@ from decimal import Decimal
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
-from ..model import Payment, PaymentMethod
+from pouracquit.common.model import Payment, PaymentMethod
+
 from .settings import Seller
 
 LABELS: dict[str, dict[str, str]] = {

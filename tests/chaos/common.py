@@ -112,7 +112,7 @@ def tail(path: Path, lines: int = 30) -> str:
 
 def cli(config: Path, *args: str, timeout: float = 120, **popen: Any) -> subprocess.CompletedProcess[str]:
     """``pouracquit <args> --config <config>`` in a fresh interpreter."""
-    return subprocess.run([sys.executable, "-m", "pouracquit.core.cli", *args, "--config", str(config)],
+    return subprocess.run([sys.executable, "-m", "pouracquit.app.cli", *args, "--config", str(config)],
                           capture_output=True, text=True, timeout=timeout, **popen)
 
 

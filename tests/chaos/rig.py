@@ -22,7 +22,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
-from pouracquit.core.toml_out import dumps
+from pouracquit.app.toml_out import dumps
 from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch, state_key
 from pouracquit.sandbox.server import Request, Sandbox
 
@@ -182,7 +182,7 @@ class ChaosRig:
         self.logs.append(log)
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pouracquit.core.cli", "run", "--config", str(self.config)],
+                [sys.executable, "-m", "pouracquit.app.cli", "run", "--config", str(self.config)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         return self.proc
 

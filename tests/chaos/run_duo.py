@@ -61,9 +61,9 @@ from chaos.tally import tally
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from pouracquit.connectors.quickbooks_session import TOKEN_NAME
-from pouracquit.core.toml_out import dumps
-from pouracquit.sandbox.quickbooks import DEMO_CLIENT_ID
+from pouracquit.app.toml_out import dumps
+from pouracquit.connectors.quickbooks.session import TOKEN_NAME
+from pouracquit.sandbox.quickbooks.emulator import DEMO_CLIENT_ID
 from pouracquit.state.store import CredentialStore, Store
 
 PG_ADMIN_URL = os.environ.get("POURACQUIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -251,7 +251,7 @@ class DuoRig(ChaosRig):
 
 
 def subprocess_popen(config: Path, out: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "pouracquit.core.cli", "run", "--config", str(config)],
+    return subprocess.Popen([sys.executable, "-m", "pouracquit.app.cli", "run", "--config", str(config)],
                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 

@@ -346,7 +346,7 @@ def test_readyz_is_503_while_the_state_store_is_unreachable(rig: ChaosRig, reque
 def test_a_missing_state_key_does_not_cost_the_quickbooks_connection(rig: ChaosRig) -> None:
     # HubSpot on a private-app token stores no credential, so the first token
     # the store must keep is QuickBooks' rotated refresh token
-    from pouracquit.sandbox.hubspot import HubSpotSandbox
+    from pouracquit.sandbox.hubspot.emulator import HubSpotSandbox
     from pouracquit.sandbox.launch import secret_file
 
     source = rig.config_data["connections"][0]["source"]

@@ -14,9 +14,9 @@ from pathlib import Path
 from engine_fakes import FakeLedger, FakeRenderer, FakeSource, wiring
 from sqlmodel import select
 
+from pouracquit.common.model import Invoice
 from pouracquit.core.document import PaidReceipt
 from pouracquit.core.intake import new_receipt
-from pouracquit.core.model import Invoice
 from pouracquit.core.pipeline import Pipeline
 from pouracquit.state.store import Store
 from pouracquit.state.tables import Document, Receipt

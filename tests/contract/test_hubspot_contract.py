@@ -2,7 +2,7 @@
 
 from contract_suite import SourceContract
 
-from pouracquit.sandbox.hubspot import HubSpotSandbox
+from pouracquit.sandbox.hubspot.emulator import HubSpotSandbox
 
 
 class HubSpotHarness:

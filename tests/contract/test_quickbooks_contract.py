@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 from contract_match import LedgerMatchContract
 from contract_suite import LedgerContract
 
-from pouracquit.connectors.quickbooks_docs import decode, encode
-from pouracquit.sandbox.quickbooks import QuickBooksSandbox
+from pouracquit.connectors.quickbooks.docs import decode, encode
+from pouracquit.sandbox.quickbooks.emulator import QuickBooksSandbox
 
 
 def _rows(box: QuickBooksSandbox, entity: str) -> list[dict[str, Any]]:

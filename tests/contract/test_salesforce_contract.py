@@ -2,7 +2,7 @@
 
 from contract_suite import SourceContract
 
-from pouracquit.sandbox.salesforce import SalesforceSandbox
+from pouracquit.sandbox.salesforce.emulator import SalesforceSandbox
 
 
 class SalesforceHarness:

@@ -12,9 +12,9 @@ from contract_match import LedgerMatchContract
 from contract_suite import LedgerContract, LedgerRig
 from xero_spec import violations
 
-from pouracquit.connectors.xero_credit import credit_note_id, ref_of
-from pouracquit.connectors.xero_format import euros_per_unit
-from pouracquit.sandbox.xero import XeroSandbox
+from pouracquit.connectors.xero.credit import credit_note_id, ref_of
+from pouracquit.connectors.xero.format import euros_per_unit
+from pouracquit.sandbox.xero.emulator import XeroSandbox
 
 
 def _day(value: str) -> date:

@@ -2,7 +2,7 @@
 
 from contract_suite import SourceContract
 
-from pouracquit.sandbox.zoho import ZohoSandbox
+from pouracquit.sandbox.zoho.emulator import ZohoSandbox
 
 
 class ZohoHarness:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from pouracquit.app.toml_out import dumps
 from pouracquit.core.config import Settings, parse_settings
 from pouracquit.core.service import Service
 from pouracquit.core.sync import SyncResult, sync_connection
-from pouracquit.core.toml_out import dumps
 from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch, state_key
 from pouracquit.sandbox.server import Sandbox
 

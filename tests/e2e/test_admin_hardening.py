@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from security_support import offline_settings
 
-from pouracquit.core import admin_http
-from pouracquit.core.admin import MAX_WEBHOOK_BYTES, AdminServer
-from pouracquit.core.errors import ConfigError
+from pouracquit.app import admin_http
+from pouracquit.app.admin import MAX_WEBHOOK_BYTES, AdminServer
+from pouracquit.common.errors import ConfigError
 from pouracquit.core.service import Service
 
 TOKEN = "admin-s3cret-token"

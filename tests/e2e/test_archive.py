@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from pouracquit.core.admin import AdminServer
-from pouracquit.core.cli import main
-from pouracquit.core.model import Address, Party
+from pouracquit.app.admin import AdminServer
+from pouracquit.app.cli import main
+from pouracquit.common.model import Address, Party
 from pouracquit.state.tables import Event
 
 

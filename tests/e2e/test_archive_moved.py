@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pouracquit.core.cli import main
+from pouracquit.app.cli import main
+from pouracquit.app.toml_out import dumps
 from pouracquit.core.service import Service
-from pouracquit.core.toml_out import dumps
 
 
 def test_verify_a_moved_copy_from_elsewhere(make_rig, tmp_path: Path, capsys: pytest.CaptureFixture[str],

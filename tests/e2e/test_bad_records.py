@@ -17,7 +17,7 @@ from typing import Any
 
 import pypdf
 
-from pouracquit.core.cli import main
+from pouracquit.app.cli import main
 from pouracquit.core.sync import sync_connection
 
 # Ids well above anything the sandbox allocates, so associations can name them in one seed call.

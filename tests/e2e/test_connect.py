@@ -17,10 +17,10 @@ import pytest
 import requests
 from sqlmodel import Session
 
-from pouracquit.core import cli
+from pouracquit.app import cli
+from pouracquit.app.connect import connect_command
+from pouracquit.common.errors import ConfigError
 from pouracquit.core.config import Settings, parse_settings
-from pouracquit.core.connect import connect_command
-from pouracquit.core.errors import ConfigError
 from pouracquit.core.service import Service
 from pouracquit.core.sync import sync_connection
 from pouracquit.state.store import CredentialStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pouracquit.core.cli import main
+from pouracquit.app.cli import main
 
 
 def test_demo_json_summary(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pouracquit.core.cli import main
+from pouracquit.app.cli import main
 from pouracquit.sandbox.launch import secret_file
 
 

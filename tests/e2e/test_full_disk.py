@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pouracquit.core.cli import main
+from pouracquit.app.cli import main
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_a_full_disk_is_a_clear_error_and_nothing_is_lost(make_rig, small_disk: 
     rig.config["data_dir"] = str(small_disk)
     # leases of receipts the failed run held lapse after lease_seconds: kept short here
     config = rig.write_config(max_attempts=50, lease_seconds=1)
-    run = [sys.executable, "-m", "pouracquit.core.cli"]
+    run = [sys.executable, "-m", "pouracquit.app.cli"]
     first = subprocess.run([*run, "sync", "--config", str(config)], capture_output=True, text=True,
                            timeout=300, check=False)
     assert first.returncode != 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pouracquit.core.cli import main
+from pouracquit.app.cli import main
 
 
 def paid_ids(rig) -> set[str]:  # type: ignore[no-untyped-def]

@@ -14,10 +14,10 @@ import urllib.request
 
 import pytest
 
-from pouracquit.core.admin import AdminServer
-from pouracquit.core.status import connection_status
+from pouracquit.app.admin import AdminServer
+from pouracquit.app.status import connection_status
 from pouracquit.core.webhooks import WebhookIntake
-from pouracquit.sandbox.xero import DEMO_TENANT_ID
+from pouracquit.sandbox.xero.emulator import DEMO_TENANT_ID
 
 KEY = "ledger-webhook-signing-key"
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pouracquit.core.cli import main
+from pouracquit.app.cli import main
 from pouracquit.core.document.validate import validate_pdf
 from pouracquit.core.service import Service
 

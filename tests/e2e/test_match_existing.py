@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from pouracquit.core.model import Invoice
+from pouracquit.common.model import Invoice
 from pouracquit.sandbox.native_sync import SEED_KEY, pushed
 
 HARNESSES = {"quickbooks": "QuickBooksHarness", "xero": "XeroHarness"}

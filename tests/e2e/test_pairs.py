@@ -11,9 +11,9 @@ import pytest
 from facturx import get_xml_from_pdf
 from lxml import etree
 
+from pouracquit.common.model import Invoice
 from pouracquit.core.credit import issue_date
 from pouracquit.core.intake import paid_on
-from pouracquit.core.model import Invoice
 
 RSM = "{urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100}"
 RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"

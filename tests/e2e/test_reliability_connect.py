@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import requests
 
-from pouracquit.core import connect as connect_module
-from pouracquit.core.connect import connect_command
+from pouracquit.app import connect as connect_module
+from pouracquit.app.connect import connect_command
+from pouracquit.app.status import connection_status
 from pouracquit.core.disconnections import disconnected, record_disconnected
 from pouracquit.core.service import Service
-from pouracquit.core.status import connection_status
 
 
 def _discovery_fails(rig: Any, times: int) -> None:

@@ -9,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from pouracquit.core.cli import main
+from pouracquit.app.cli import main
 
 
 def test_sandbox_command_writes_a_working_config(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     config = tmp_path / "try.toml"
-    proc = subprocess.Popen([sys.executable, "-m", "pouracquit.core.cli", "sandbox", "--count", "12",
+    proc = subprocess.Popen([sys.executable, "-m", "pouracquit.app.cli", "sandbox", "--count", "12",
                              "--write-config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60

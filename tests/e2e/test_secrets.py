@@ -9,12 +9,12 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlmodel import Session, select
 
-from pouracquit.core import logs
-from pouracquit.core.errors import ConfigError
+from pouracquit.app import logs
+from pouracquit.common.errors import ConfigError
 from pouracquit.core.sync import sync_connection
-from pouracquit.sandbox.hubspot import HubSpotSandbox
-from pouracquit.sandbox.quickbooks import DEMO_CLIENT_SECRET as QBO_SECRET
-from pouracquit.sandbox.quickbooks import DEMO_REFRESH_TOKEN as QBO_REFRESH
+from pouracquit.sandbox.hubspot.emulator import HubSpotSandbox
+from pouracquit.sandbox.quickbooks.emulator import DEMO_CLIENT_SECRET as QBO_SECRET
+from pouracquit.sandbox.quickbooks.emulator import DEMO_REFRESH_TOKEN as QBO_REFRESH
 from pouracquit.state.store import CredentialStore
 from pouracquit.state.tables import Credential
 

@@ -45,7 +45,7 @@ def test_service_syncs_reports_and_stops_on_sigterm(make_rig, tmp_path: Path) ->
     config = rig.write_config()
     env = {**os.environ, "TEST_ADMIN_TOKEN": "admin-s3cret-token"}
     log = (tmp_path / "service.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "pouracquit.core.cli", "run", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "pouracquit.app.cli", "run", "--config", str(config)],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -79,7 +79,7 @@ def test_service_syncs_reports_and_stops_on_sigterm(make_rig, tmp_path: Path) ->
 
 
 def test_readyz_is_503_with_reasons_before_any_sync(make_rig) -> None:  # type: ignore[no-untyped-def]
-    from pouracquit.core.admin import AdminServer
+    from pouracquit.app.admin import AdminServer
 
     rig = make_rig(count=1)
     service = rig.service()

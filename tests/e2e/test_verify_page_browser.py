@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pouracquit.core.admin import AdminServer
+from pouracquit.app.admin import AdminServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # as root, without the network: the flags the machine notes prescribe

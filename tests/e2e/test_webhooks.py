@@ -40,7 +40,7 @@ def test_webhook_payment_to_receipt_latency_and_bad_signatures(make_rig, tmp_pat
     config = rig.write_config()
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "service.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "pouracquit.core.cli", "run", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "pouracquit.app.cli", "run", "--config", str(config)],
                             stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
     engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'pouracquit.sqlite'}")
     try:

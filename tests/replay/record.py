@@ -13,8 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pouracquit.core.cli import main
-from pouracquit.core.toml_out import dumps
+from pouracquit.app.cli import main
+from pouracquit.app.toml_out import dumps
 from pouracquit.sandbox.launch import DEMO_SELLER, launch, state_key
 
 HERE = Path(__file__).resolve().parent

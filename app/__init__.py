@@ -1,0 +1,1 @@
+"""Entry points on top of the engine: the CLI, the service daemon, the admin API, the demo."""

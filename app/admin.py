@@ -1,0 +1,223 @@
+"""The admin HTTP API: /healthz, /readyz, /metrics, /status, and the public
+verification page /receipts/{id}/verify that receipts' QR codes open, and
+the vendors' webhooks on POST /webhooks/<vendor> (authenticated by their
+signatures, not by the admin token). HEAD works wherever GET does.
+
+Bound to loopback by default. When ``admin.token`` is configured every route
+but /healthz and the verification page needs ``Authorization: Bearer <token>``, compared in constant
+time; a non-loopback bind without a token is refused at start-up, and so is an empty token.
+
+A Starlette app on uvicorn (app/admin_http.py has the server's timeouts and
+limits). /healthz answers on the event loop; every other route runs on a
+pool of ``POOL_THREADS`` threads (they read the store), with at most
+``MAX_PENDING`` requests in progress or queued for it: beyond, 503 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pouracquit.common.errors import ConfigError
+from pouracquit.connectors.base import WebhookRequest
+from pouracquit.core.config import AdminSettings
+from pouracquit.core.service import Service
+from pouracquit.core.webhooks import WebhookIntake
+
+from .admin_http import HttpServer, bind
+from .status import connection_status, metrics_text, readiness
+from .verify_page import verify_page
+
+log = structlog.get_logger("pouracquit.admin")
+PUBLIC = frozenset({"/healthz"})
+MAX_WEBHOOK_BYTES = 1 << 20
+BODY_SECONDS = 10.0  # a webhook body must arrive whole in this time
+POOL_THREADS = 8
+MAX_PENDING = 64
+METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
+Reply = tuple[int, str, bytes]
+
+
+def _json(status: int, body: Any) -> Reply:
+    return status, "application/json", json.dumps(body, indent=2, default=str).encode()
+
+
+def _alive() -> Reply:
+    return _json(200, {"status": "alive"})
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def admin_token(admin: AdminSettings) -> str | None:
+    """The bearer token the API wants, None on loopback without one. A
+    non-loopback bind needs one, and an empty or blank one is refused
+    (ConfigError): it would let anyone in."""
+    if admin.token is None:
+        if not _is_loopback(admin.address[0]):
+            raise ConfigError(f"admin.bind {admin.bind} is not loopback: set admin.token to protect the API")
+        return None
+    try:
+        return admin.token.value().get_secret_value()
+    except ConfigError as exc:
+        raise ConfigError(f"admin.token: {exc}") from None
+
+
+def bearer_matches(header: str | None, token: str) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time; nothing after Bearer is no token."""
+    scheme, _, given = (header or "").partition(" ")
+    return bool(token) and bool(given) and scheme.lower() == "bearer" and hmac.compare_digest(
+        given.encode(), token.encode())
+
+
+class TooLarge(Exception):
+    """A webhook body past MAX_WEBHOOK_BYTES."""
+
+
+class AdminServer:
+    """Serves the admin routes from a background thread."""
+
+    def __init__(self, service: Service, webhooks: WebhookIntake | None = None) -> None:
+        self.service = service
+        self.webhooks = webhooks
+        admin = service.settings.admin
+        self._token = admin_token(admin)
+        self._routes: dict[str, Callable[[], Reply]] = {
+            "/healthz": _alive,
+            "/readyz": self._readyz,
+            "/metrics": lambda: (200, "text/plain; version=0.0.4", metrics_text(self.service).encode()),
+            "/status": lambda: _json(200, connection_status(self.service)),
+        }
+        self._pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="admin")
+        self._pending = 0  # touched on the event loop only
+        self._sock = bind(*admin.address)
+        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=METHODS)])
+        self._http = HttpServer(app, self._sock)
+
+    @property
+    def url(self) -> str:
+        host, port = self._sock.getsockname()[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def _readyz(self) -> Reply:
+        ready = readiness(self.service)
+        return _json(200 if ready.ready else 503, {"ready": ready.ready, "reasons": ready.reasons})
+
+    def authorised(self, header: str | None) -> bool:
+        return self._token is None or bearer_matches(header, self._token)
+
+    def public_url(self, raw_path: str) -> str:
+        """The URL a vendor called, as it signed it."""
+        base = self.service.settings.admin.public_url or self.url
+        return base.rstrip("/") + raw_path
+
+    def webhook(self, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
+        vendor = raw_path.split("?", 1)[0].removeprefix("/webhooks/")
+        if self.webhooks is None or not vendor.isidentifier():
+            return _json(404, {"error": "webhooks are served by `pouracquit run`"})
+        request = WebhookRequest(method="POST", url=self.public_url(raw_path), headers=headers, body=body)
+        status, answer = self.webhooks.receive(vendor, request)
+        return _json(status, answer)
+
+    def handle(self, method: str, path: str, auth: str | None) -> Reply:
+        path = path.split("?", 1)[0]
+        route = self._routes.get(path)
+        if method == "HEAD":
+            method = "GET"  # the server sends the headers only
+        if route is None and method == "GET":
+            page = verify_page(self.service, path)
+            if page is not None:
+                return page[0], "text/html; charset=utf-8", page[1].encode()
+        if route is None:
+            return _json(404, {"error": "not found"})
+        if method != "GET":
+            return _json(405, {"error": "method not allowed"})
+        if path not in PUBLIC and not self.authorised(auth):
+            return _json(401, {"error": "missing or wrong bearer token"})
+        try:
+            return route()
+        except Exception as exc:
+            log.exception("admin route failed", path=path)
+            return _json(503, {"error": f"{type(exc).__name__}: {exc}"})
+
+    async def _endpoint(self, request: Request) -> Response:
+        scope = request.scope
+        raw_path = scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            raw_path += "?" + scope["query_string"].decode("latin-1")
+        path = raw_path.split("?", 1)[0]
+        if path == "/healthz" and request.method in ("GET", "HEAD"):
+            return _response(_alive())  # on the loop: alive even when the pool is busy
+        if self._pending >= MAX_PENDING:
+            return _response(_json(503, {"error": "busy: too many requests in progress"}), close=True,
+                             extra={"Retry-After": "1"})
+        self._pending += 1
+        try:
+            if request.method == "POST" and path.startswith("/webhooks/"):
+                try:
+                    body = await asyncio.wait_for(_read_body(request), BODY_SECONDS)
+                except TooLarge:
+                    return _response(_json(413, {"error": f"body over {MAX_WEBHOOK_BYTES} bytes"}), close=True)
+                except TimeoutError:
+                    return _response(_json(408, {"error": "body too slow"}), close=True)
+                except ClientDisconnect:
+                    return Response(status_code=400)
+                headers = {k.lower(): v for k, v in request.headers.items()}
+                reply = await self._in_pool(self.webhook, raw_path, headers, body)
+            else:
+                reply = await self._in_pool(self.handle, request.method, raw_path, request.headers.get("authorization"))
+            return _response(reply)
+        finally:
+            self._pending -= 1
+
+    async def _in_pool(self, fn: Callable[..., Reply], *args: Any) -> Reply:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def start(self) -> AdminServer:
+        self._http.start()
+        log.info("admin API listening", url=self.url)
+        return self
+
+    def stop(self) -> None:
+        self._http.stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and int(declared) > MAX_WEBHOOK_BYTES:  # h11 has checked it is a number
+        raise TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_WEBHOOK_BYTES:
+            raise TooLarge
+    return bytes(body)
+
+
+def _response(reply: Reply, close: bool = False, extra: dict[str, str] | None = None) -> Response:
+    status, ctype, body = reply
+    headers = dict(extra or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if close:  # the body was not read: the connection cannot carry another request
+        headers["Connection"] = "close"
+    return Response(body, status_code=status, media_type=ctype, headers=headers)

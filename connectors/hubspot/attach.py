@@ -1,0 +1,116 @@
+"""Writing to HubSpot for the HubSpot source: the receipt PDF goes to Files and
+a note carrying it is logged on the invoice (and its deal).
+
+``attach`` costs 2 calls (upload + note) on a first attempt; with
+``may_exist`` it first looks for its own file and note. The note -> invoice
+association type is read once per process from
+``GET /crm/v4/associations/notes/invoices/labels``: HubSpot publishes no id for
+that pair (HubSpot/hubspot-api-python hubspot/crm/association_type.py lists
+NOTE_TO_DEAL = 214 but no NOTE_TO_INVOICE), and creating the note with its
+associations in one call never leaves a note without its invoice.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import hubspot
+from hubspot.crm.objects import PublicObjectSearchRequest, SimplePublicObjectInputForCreate
+
+from pouracquit.common.errors import ConfigError
+from pouracquit.connectors.base import Document
+
+T = TypeVar("T")
+
+
+class Caller(Protocol):
+    """``HubSpotSource._call``: one SDK call through the source's VendorClient."""
+
+    def __call__(self, op: str, fn: Callable[[hubspot.Client], T], *, replay_safe: bool = True,
+                 search: bool = False) -> T: ...
+
+
+class NoteWriter:
+    """``attach`` for ``HubSpotSource``: ``call`` runs the SDK calls, ``deal_of``
+    names an invoice's deal ("" for none), ``associations`` is the mapping's table."""
+
+    def __init__(self, call: Caller, deal_of: Callable[[str], str], objects: Mapping[str, str],
+                 associations: Mapping[str, Any], settings: Any) -> None:
+        self._call, self._deal_of, self._objects = call, deal_of, objects
+        self._associations, self.settings = associations, settings
+        self._note_to_invoice: dict[str, Any] | None = None  # {"associationCategory", "associationTypeId"}
+
+    def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
+        """Upload ``document`` to Files and log a note carrying it on the invoice (and its deal)."""
+        folder = "/" + self.settings.folder_path.strip("/")
+        file_id = self._find_file(folder, document.name) if may_exist else None
+        if file_id is not None:
+            note_id = self._find_note(file_id)
+            if note_id is not None:
+                return note_id
+        if file_id is None:
+            file_id = self._upload(folder, document)
+        return self._create_note(ref, file_id, document)
+
+    def _find_file(self, folder: str, name: str) -> str | None:
+        stem = name.rsplit(".", 1)[0]
+        answer = self._call("files.search", lambda c: c.files.files_api.do_search(
+            name=stem, limit=100, _request_timeout=self.settings.timeout))
+        wanted = f"{folder.rstrip('/')}/{name}"
+        return next((str(f.id) for f in answer.results or [] if f.path == wanted and not f.archived), None)
+
+    def _find_note(self, file_id: str) -> str | None:
+        request = PublicObjectSearchRequest(
+            filter_groups=[{"filters": [{"propertyName": "hs_attachment_ids", "operator": "EQ", "value": file_id}]}],
+            properties=["hs_attachment_ids"], limit=10)
+        answer = self._call("notes.search", lambda c: c.crm.objects.search_api.do_search(
+            self._objects["note"], request, _request_timeout=self.settings.timeout), search=True)
+        return str(answer.results[0].id) if answer.results else None
+
+    def _upload(self, folder: str, document: Document) -> str:
+        with tempfile.TemporaryDirectory(prefix="pouracquit-") as tmp:
+            path = Path(tmp) / Path(document.name).name
+            path.write_bytes(document.content)
+            options = json.dumps({"access": "PRIVATE", "overwrite": False, "duplicateValidationStrategy": "NONE"})
+            answer = self._call("files.upload", lambda c: c.files.files_api.upload(
+                file=str(path), folder_path=folder, file_name=document.name, options=options,
+                _request_timeout=self.settings.timeout), replay_safe=False)
+        return str(answer.id)
+
+    def _note_to_invoice_type(self) -> dict[str, Any]:
+        """The association type a note links to an invoice with, read once per process:
+        HubSpot publishes no id for this pair (hubspot-api-python's association_type.py
+        has none), so GET /crm/v4/associations/notes/invoices/labels names it: the
+        unlabelled HUBSPOT_DEFINED type, or the label the mapping names."""
+        if self._note_to_invoice is None:
+            wanted = self._associations.get("note_to_invoice_label") or None
+            answer = self._call("associations.labels", lambda c: c.crm.associations.v4.schema.definitions_api.get_all(
+                self._objects["note"], self._objects["invoice"], _request_timeout=self.settings.timeout))
+            found = next((t for t in answer.results or [] if (t.label or None) == wanted
+                          and (wanted is not None or t.category == "HUBSPOT_DEFINED")), None)
+            if found is None:
+                raise ConfigError(f"HubSpot has no note-to-invoice association type labelled {wanted!r}: fix "
+                                  f"associations.note_to_invoice_label in the HubSpot mapping (empty: HubSpot's own)")
+            self._note_to_invoice = {"associationCategory": found.category, "associationTypeId": int(found.type_id)}
+        return self._note_to_invoice
+
+    def _create_note(self, ref: str, file_id: str, document: Document) -> str:
+        targets = [(ref, self._note_to_invoice_type())]
+        deal = self._deal_of(ref) if self.settings.attach_to_deal else ""
+        if deal:
+            # 214 is HubSpot's published NOTE_TO_DEAL (hubspot-api-python hubspot/crm/association_type.py)
+            targets.append((deal, {"associationCategory": "HUBSPOT_DEFINED",
+                                   "associationTypeId": int(self._associations["note_to_deal"])}))
+        body = SimplePublicObjectInputForCreate(
+            properties={"hs_timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                        "hs_attachment_ids": file_id,
+                        "hs_note_body": f"Facture acquittée : {document.name} (sha256 {document.sha256[:16]})"},
+            associations=[{"to": {"id": to}, "types": [spec]} for to, spec in targets])
+        answer = self._call("notes.create", lambda c: c.crm.objects.basic_api.create(
+            self._objects["note"], body, _request_timeout=self.settings.timeout), replay_safe=False)
+        return str(answer.id)

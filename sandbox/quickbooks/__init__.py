@@ -1,0 +1,1 @@
+"""quickbooks emulator"""
