@@ -65,6 +65,10 @@ class ConfigError(PouracquitError):
     """The configuration or the installation is wrong; stop and say which key."""
 
 
+class LeaseLost(PouracquitError):
+    """Another worker holds the receipt now: this one must not write for it."""
+
+
 class WebhookRejected(PouracquitError):
     """A webhook whose signature is missing, wrong, stale or replayed: answer 401, do nothing."""
 

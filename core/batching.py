@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from pouracquit.common.errors import BadRecord, ConfigError, PermanentError, RetryableError
+from pouracquit.common.errors import BadRecord, ConfigError, LeaseLost, PermanentError, RetryableError
 from pouracquit.common.model import Invoice
 from pouracquit.connectors.base import BatchBooking, ReceiptOrder
 from pouracquit.state.tables import Receipt
 
-from .lease import LeaseLost
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pouracquit.common.errors import ConfigError
 from pouracquit.common.secrets import SecretRef
 
+from .delivery.settings import EmailSettings
 from .document.settings import DocumentSettings, Seller
 
 
@@ -139,6 +140,7 @@ class Settings(_Section):
     pipeline: PipelineSettings = PipelineSettings()
     seller: Seller
     document: DocumentSettings = DocumentSettings()
+    email: EmailSettings = EmailSettings()
     connections: list[ConnectionSettings] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -14,11 +14,11 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 from sqlalchemy.exc import DataError, IntegrityError
@@ -27,7 +27,6 @@ from pouracquit.common.errors import BadRecord, ConfigError, one_line
 from pouracquit.common.model import Invoice, InvoiceStatus
 from pouracquit.common.rates import with_exchange_rate
 from pouracquit.connectors.base import Page
-from pouracquit.state.store import Unit
 from pouracquit.state.tables import Receipt, Snapshot
 
 from .credit import PARIS, credit_invoice
@@ -49,6 +48,24 @@ class IntakePolicy:
     language: Literal["fr", "en"] = "fr"
     # paid before this day: no receipt (the history before pouracquit), unless backfilled
     start_date: date | None = None
+
+
+class IntakeUnit(Protocol):
+    """What intake writes through: the state store's ``Unit`` in a sync, an
+    in-memory ``DryUnit`` (core/dry_run.py) in a dry run, which keeps every write
+    to itself so the plan is what a real sync would do."""
+
+    def snapshot(self, connection: str, source_id: str) -> Snapshot | None: ...
+    def put_snapshot(self, fresh: Snapshot) -> None: ...
+    def receipt_of(self, connection: str, source_id: str, version: int, kind: str = "receipt") -> Receipt | None: ...
+    def receipt_exists(self, connection: str, source_id: str, version: int, kind: str = "receipt") -> bool: ...
+    def save(self, row: Receipt) -> None: ...
+    def savepoint(self) -> AbstractContextManager[None]: ...
+    def set_cursor(self, connection: str, cursor: str) -> None: ...
+    def quarantine(self, connection: str, source_id: str, reason: str) -> None: ...
+    def release(self, connection: str, source_id: str) -> None: ...
+    def log(self, connection: str, kind: str, *, receipt_id: str | None = None,
+            source_id: str | None = None, **data: Any) -> object: ...
 
 
 @dataclass
@@ -120,10 +137,10 @@ def new_receipt(connection: str, invoice: Invoice, version: int, *, kind: str = 
 
 
 @contextmanager
-def one_record(u: Unit | None, connection: str, source_id: str, report: IntakeReport) -> Iterator[None]:
+def one_record(u: IntakeUnit, connection: str, source_id: str, report: IntakeReport) -> Iterator[None]:
     """Take one record in; a failure quarantines it instead of stopping the page."""
     try:
-        with u.savepoint() if u is not None else nullcontext():
+        with u.savepoint():
             yield
     except ConfigError:
         raise
@@ -135,34 +152,31 @@ def one_record(u: Unit | None, connection: str, source_id: str, report: IntakeRe
         _quarantine(u, connection, source_id, f"unexpected {type(exc).__name__} while taking it in: {exc}", report)
 
 
-def _quarantine(u: Unit | None, connection: str, source_id: str, reason: str, report: IntakeReport) -> None:
+def _quarantine(u: IntakeUnit, connection: str, source_id: str, reason: str, report: IntakeReport) -> None:
     reason = one_line(reason)
     report.rejected[source_id] = reason
-    if u is not None:
-        # an id longer than the store's column is itself a reason to quarantine: keep what fits
-        u.quarantine(connection, source_id[:200], reason)
+    # an id longer than the store's column is itself a reason to quarantine: keep what fits
+    u.quarantine(connection, source_id[:200], reason)
 
 
-def take_page(u: Unit | None, connection: str, page: Page, report: IntakeReport,
-              dry_snapshots: dict[str, Snapshot] | None = None, policy: IntakePolicy | None = None) -> None:
-    """Record one page. With ``u`` None (dry run) nothing is written: the
-    snapshots live in ``dry_snapshots`` and receipts only in the plan."""
+def take_page(u: IntakeUnit, connection: str, page: Page, report: IntakeReport,
+              policy: IntakePolicy | None = None) -> None:
+    """Record one page: snapshots, outbox rows, quarantines and the cursor past it."""
     policy = policy or IntakePolicy()
     for invoice in page.invoices:
         report.seen += 1
         with one_record(u, connection, invoice.source_id, report):
-            _take(u, connection, invoice, report, dry_snapshots, policy)
+            _take(u, connection, invoice, report, policy)
     for sid, reason in page.rejected:
         _quarantine(u, connection, sid, reason, report)
-    if u is not None and page.cursor is not None:
-        u.connection_state(connection).cursor = page.cursor
+    if page.cursor is not None:
+        u.set_cursor(connection, page.cursor)
 
 
-def _take(u: Unit | None, connection: str, invoice: Invoice, report: IntakeReport,
-          dry_snapshots: dict[str, Snapshot] | None, policy: IntakePolicy) -> None:
+def _take(u: IntakeUnit, connection: str, invoice: Invoice, report: IntakeReport, policy: IntakePolicy) -> None:
     check_limits(invoice, datetime.now(PARIS).date())  # before anything of it is written
     sid = invoice.source_id
-    stored = u.snapshot(connection, sid) if u is not None else (dry_snapshots or {}).get(sid)
+    stored = u.snapshot(connection, sid)
     version = stored.paid_version if stored else 0
     credit_version = stored.credit_version if stored else 0
     credited = stored.credited if stored else Decimal("0")
@@ -176,7 +190,7 @@ def _take(u: Unit | None, connection: str, invoice: Invoice, report: IntakeRepor
             version, credit_version, credited = version + 1, 0, Decimal("0")
             report.planned.append(PlannedReceipt(
                 sid, invoice.number or "(allocated)", invoice.customer.name, str(invoice.gross_total)))
-            if u is not None and not u.receipt_exists(connection, sid, version):
+            if not u.receipt_exists(connection, sid, version):
                 # the euro rate is fixed once, here: the document and the ledger then agree on it
                 receipt = new_receipt(connection, with_exchange_rate(invoice), version)
                 u.save(receipt)
@@ -184,13 +198,11 @@ def _take(u: Unit | None, connection: str, invoice: Invoice, report: IntakeRepor
                 u.log(connection, "payment_detected", receipt_id=receipt.id, source_id=sid,
                       amount=str(invoice.gross_total), paid_at=last.paid_at if last else None)
             continue
-        if u is not None:
-            u.log(connection, event.value, source_id=sid, amount_paid=str(invoice.amount_paid))
+        u.log(connection, event.value, source_id=sid, amount_paid=str(invoice.amount_paid))
         if version == 0 or event not in FLAGS:
             continue  # no receipt was issued: nothing printed is contradicted
         if event in CREDITED and policy.refunds == "credit_note":
-            # the receipt being credited, as it was issued (None in a dry run)
-            original = u.receipt_of(connection, sid, version) if u is not None else None
+            original = u.receipt_of(connection, sid, version)  # the receipt being credited, as it was issued
             amount = _to_credit(invoice, event, paid_before, credited, stored, original)
             if amount > 0:
                 credit_version, credited = credit_version + 1, credited + amount
@@ -203,17 +215,7 @@ def _take(u: Unit | None, connection: str, invoice: Invoice, report: IntakeRepor
                     payment_event=event.value)
     fresh = snapshot_of(connection, invoice, version)
     fresh.credit_version, fresh.credited = credit_version, credited
-    if u is None:
-        if dry_snapshots is not None:
-            dry_snapshots[sid] = fresh
-        return
-    if stored is None:
-        u.save(fresh)
-    else:
-        for name in ("status", "amount_paid", "gross_total", "currency", "fingerprint", "paid_version",
-                     "credit_version", "credited", "modified_at", "seen_at"):
-            setattr(stored, name, getattr(fresh, name))
-        u.save(stored)
+    u.put_snapshot(fresh)
     u.release(connection, sid)
 
 
@@ -228,13 +230,13 @@ def _to_credit(invoice: Invoice, event: PaymentEvent, paid_before: Decimal, cred
     return min(paid_before - invoice.amount_paid.amount, left)
 
 
-def _queue_credit(u: Unit | None, connection: str, invoice: Invoice, event: PaymentEvent, version: int,
+def _queue_credit(u: IntakeUnit, connection: str, invoice: Invoice, event: PaymentEvent, version: int,
                   credit_version: int, amount: Decimal, report: IntakeReport, policy: IntakePolicy,
                   original: Receipt | None) -> None:
     sid = invoice.source_id
     report.planned.append(PlannedReceipt(sid, "(credit note)", invoice.customer.name,
                                          f"{amount} {invoice.currency}", kind="credit_note"))
-    if u is None or u.receipt_exists(connection, sid, credit_version, kind="credit_note"):
+    if u.receipt_exists(connection, sid, credit_version, kind="credit_note"):
         return
     if original is None:
         raise BadRecord(f"receipt {version} of this invoice is missing from the state store")

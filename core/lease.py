@@ -16,14 +16,10 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from pouracquit.common.errors import PouracquitError
+from pouracquit.common.errors import LeaseLost
 from pouracquit.state.store import Store
 
 log = structlog.get_logger("pouracquit.lease")
-
-
-class LeaseLost(PouracquitError):
-    """Another worker holds the receipt now: this one must not write for it."""
 
 
 class Heartbeat:

@@ -23,11 +23,17 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from pouracquit.common.errors import BadRecord, ConfigError, PermanentError, PouracquitError, RetryableError
+from pouracquit.common.errors import (
+    BadRecord,
+    ConfigError,
+    LeaseLost,
+    PermanentError,
+    PouracquitError,
+    RetryableError,
+)
 from pouracquit.common.model import CreditReference, Invoice
 from pouracquit.connectors.base import BatchBooking, CrmSource, Document, Ledger, ReceiptOrder
 from pouracquit.state.store import Store, Unit
-from pouracquit.state.tables import Document as ArchivedDocument
 from pouracquit.state.tables import Receipt
 
 from .archive import Archive
@@ -35,7 +41,7 @@ from .batching import book_in_batches
 from .config import NumberingSettings, PipelineSettings
 from .credit import credit_reference, issue_date, original_of
 from .document import PaidReceipt, Renderer, RenderPool
-from .lease import Heartbeat, LeaseLost
+from .lease import Heartbeat
 
 log = structlog.get_logger("pouracquit.pipeline")
 
@@ -223,15 +229,7 @@ class Pipeline:
     def _update(self, u: Unit, receipt_id: str, **fields: Any) -> Receipt:
         """Change a receipt this worker holds. Fenced: when its lease lapsed and another
         worker took the receipt over (a stall longer than the lease), nothing is written."""
-        row = u.session.get(Receipt, receipt_id, with_for_update=True)
-        assert row is not None
-        if row.lease_owner != self.owner:
-            raise LeaseLost(f"lease on receipt {receipt_id} was lost to {row.lease_owner or 'nobody'}")
-        for key, value in fields.items():
-            setattr(row, key, value)
-        row.updated_at = datetime.now(UTC)
-        u.session.add(row)
-        return row
+        return u.update_receipt(receipt_id, self.owner, **fields)
 
     def _run_step(self, receipt: Receipt, invoice: Invoice) -> Receipt:
         step = receipt.step
@@ -334,10 +332,8 @@ class Pipeline:
         sha, path = self.w.archive.store(content)
         with self.w.store.unit() as u:
             self._update(u, receipt.id)  # fenced like every write of this receipt
-            if u.session.get(ArchivedDocument, sha) is None:
-                # relative to the archive root: the data directory can move
-                relative = path.relative_to(self.w.archive.root).as_posix()
-                u.session.add(ArchivedDocument(sha256=sha, receipt_id=receipt.id, path=relative, size=len(content)))
+            # relative to the archive root: the data directory can move
+            u.record_document(sha, receipt.id, path.relative_to(self.w.archive.root).as_posix(), len(content))
         return {"document_sha256": sha, "staged_path": None}
 
     def _document(self, receipt: Receipt) -> Document:

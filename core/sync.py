@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -13,9 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pouracquit.common.errors import BadRecord, ConfigError, PouracquitError
 from pouracquit.connectors.base import Page
-from pouracquit.state.tables import Snapshot
 
-from .intake import PARIS, IntakePolicy, IntakeReport, PlannedReceipt, take_page
+from .dry_run import DryUnit
+from .intake import PARIS, IntakePolicy, IntakeReport, IntakeUnit, PlannedReceipt, take_page
 from .pipeline import Pipeline
 from .service import Service
 
@@ -97,22 +98,17 @@ def sync_connection(
     started, clock = datetime.now(UTC), time.monotonic()
     state = service.store.connection_states().get(name)
     intake = IntakeReport()
-    dry_snapshots: dict[str, Snapshot] | None = None
     policy = intake_policy(service, name, dry_run=dry_run)
+    dry = DryUnit(service.store)
+    # one intake for both: the dry run's unit keeps its writes in memory, a sync's commits each page
+    units: Callable[[], AbstractContextManager[IntakeUnit]] = (
+        (lambda: nullcontext(dry)) if dry_run else service.store.unit)
     try:
-        if dry_run:
-            dry_snapshots = {}
-            for page in wiring.source.changes(state.cursor if state else None):
-                for inv in page.invoices:
-                    if inv.source_id not in dry_snapshots and (stored := service.store.snapshot(name, inv.source_id)):
-                        dry_snapshots[inv.source_id] = stored
-                take_page(None, name, page, intake, dry_snapshots, policy)
-                progress.on_page(intake.seen)
-        else:
-            for page in wiring.source.changes(state.cursor if state else None):
-                with service.store.unit() as u:
-                    take_page(u, name, page, intake, policy=policy)
-                progress.on_page(intake.seen)
+        for page in wiring.source.changes(state.cursor if state else None):
+            with units() as u:
+                take_page(u, name, page, intake, policy=policy)
+            progress.on_page(intake.seen)
+        if not dry_run:
             pipeline = Pipeline(wiring, service.owner, service.stop)
             progress.on_receipts(len(service.store.due(name, datetime.now(UTC))))
             drained = pipeline.drain(progress.on_receipt)

@@ -261,6 +261,26 @@ class Store:
             query = select(Receipt).where(Receipt.connection == connection, Receipt.ledger_id == ledger_id)
             return list(session.exec(query))
 
+    # -- e-mail delivery ----------------------------------------------------------
+    def email_counts(self) -> dict[tuple[str, str], int]:
+        """Receipts per (connection, e-mail status): sent, rejected, skipped, sending."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(Receipt.connection, Receipt.email_status, func.count())  # type: ignore[call-overload]
+                .where(col(Receipt.email_status).is_not(None))
+                .group_by(Receipt.connection, Receipt.email_status)
+            )
+            return {(c, s): n for c, s, n in rows}
+
+    def email_problems(self, connection: str, limit: int = 50) -> list[Receipt]:
+        """Receipts of ``connection`` whose e-mail was refused or skipped, newest first;
+        ``email_error`` says why (the server's answer, or the missing address)."""
+        with Session(self.engine) as session:
+            query = (select(Receipt).where(Receipt.connection == connection)
+                     .where(col(Receipt.email_status).in_(("rejected", "skipped")))
+                     .order_by(col(Receipt.updated_at).desc()).limit(limit))
+            return list(session.exec(query))
+
     # -- webhook replays ----------------------------------------------------------
     def first_sight(self, connection: str, signature: str, now: datetime, expires_at: datetime) -> bool:
         """Record an accepted webhook signature until ``expires_at``; False when

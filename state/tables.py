@@ -98,6 +98,14 @@ class Receipt(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     completed_at: datetime | None = _time()
+    # the e-mail to the buyer (core/delivery): sending, sent, rejected (server's answer in email_error)
+    # or skipped (the reason in email_error); None while the receipt has not reached that step
+    email_status: str | None = Field(default=None, index=True, max_length=20)
+    email_to: str | None = Field(default=None, sa_column=Column(Text))
+    email_message_id: str | None = Field(default=None, max_length=255)
+    email_sent_at: datetime | None = _time()
+    email_error: str | None = Field(default=None, sa_column=Column(Text))
+    email_log_id: str | None = Field(default=None, max_length=100)  # the e-mail's record on the CRM
 
 
 class Quarantine(SQLModel, table=True):

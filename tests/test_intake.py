@@ -13,9 +13,10 @@ from sqlmodel import Session, select
 from pouracquit.common.model import Invoice, InvoiceStatus
 from pouracquit.connectors.base import Page
 from pouracquit.core import intake as intake_module
+from pouracquit.core.dry_run import DryUnit
 from pouracquit.core.intake import IntakePolicy, IntakeReport, take_page
 from pouracquit.state.store import Store
-from pouracquit.state.tables import Receipt
+from pouracquit.state.tables import Receipt, Snapshot
 
 Make = Callable[..., Invoice]
 LATER = datetime(2026, 4, 2, 8, 0, tzinfo=UTC)
@@ -102,7 +103,6 @@ def test_an_unexpected_error_quarantines_only_its_record(store: Store, make_invo
     assert store.connection_states()["conn"].cursor == "after"
     assert [q.source_id for q in store.quarantined("conn")] == ["bad"]
     with Session(store.engine) as session:  # the failed record left no half-written snapshot
-        from pouracquit.state.tables import Snapshot
         assert session.get(Snapshot, ("conn", "bad")) is None
 
 
@@ -142,3 +142,32 @@ def test_a_currency_without_a_rate_is_quarantined(store: Store, make_invoice: Ma
     report = take(store, make_invoice(currency="XPF"), make_invoice("good", number="F-2"))
     assert "exchange_rate" in report.rejected["inv-1"]
     assert [r.source_id for r in rows(store)] == ["good"]
+
+
+def test_a_dry_run_plans_what_a_sync_would_and_writes_nothing(store: Store, make_invoice: Make) -> None:
+    take(store, make_invoice())  # the receipt is issued
+    with Session(store.engine) as session:
+        before = (list(session.exec(select(Receipt))), session.exec(select(Snapshot)).all())
+    dry, report = DryUnit(store), IntakeReport()
+    refunded, fresh = make_invoice(paid="0", modified_at=LATER), make_invoice("inv-2", number="F-2")
+    take_page(dry, "conn", Page(invoices=[refunded, fresh, fresh], cursor="c9"), report)
+    # the same plan a sync makes: the refund's credit note against the stored receipt, one new receipt
+    # (the record met twice in one run is planned once)
+    assert sorted(p.kind for p in report.planned) == ["credit_note", "receipt"]
+    assert {k[2] for k in dry.receipts} == {"credit_note", "receipt"} and dry.cursors == {"conn": "c9"}
+    with Session(store.engine) as session:
+        after = (list(session.exec(select(Receipt))), session.exec(select(Snapshot)).all())
+    assert [r.id for r in after[0]] == [r.id for r in before[0]]
+    assert [(s.source_id, s.amount_paid) for s in after[1]] == [(s.source_id, s.amount_paid) for s in before[1]]
+
+
+def test_a_dry_run_record_that_fails_leaves_none_of_its_writes(store: Store, make_invoice: Make,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    dry, report = DryUnit(store), IntakeReport()
+
+    def explode(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(DryUnit, "put_snapshot", explode)
+    take_page(dry, "conn", Page(invoices=[make_invoice()], cursor=None), report)
+    assert list(report.rejected) == ["inv-1"] and dry.receipts == {} and ("conn", "inv-1") in dry.quarantined

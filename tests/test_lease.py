@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pouracquit.common.errors import LeaseLost
 from pouracquit.common.model import Invoice
 from pouracquit.core.intake import new_receipt
-from pouracquit.core.lease import Heartbeat, LeaseLost
+from pouracquit.core.lease import Heartbeat
 from pouracquit.state.store import Store
 
 

@@ -1,0 +1,2 @@
+"""Delivery of receipts to the customer: the [email] settings, the SMTP mailer,
+the messages and the pipeline's email step."""
