@@ -16,7 +16,6 @@ from pouracquit.common.model import Invoice
 from pouracquit.connectors.base import BatchBooking, ReceiptOrder
 from pouracquit.state.tables import Receipt
 
-
 if TYPE_CHECKING:
     from .pipeline import Pipeline
 
