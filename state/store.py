@@ -16,11 +16,28 @@ from sqlalchemy import Engine, delete, func, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from pouracquit.common.errors import ConfigError
+from pouracquit.common.errors import ConfigError, LeaseLost
 
 from .chain import GENESIS, entry_hash
-from .tables import ConnectionState, Credential, Event, NumberSeries, Quarantine, Receipt, Snapshot, WebhookSeen
+from .tables import (
+    ConnectionState,
+    Credential,
+    Document,
+    Event,
+    NumberSeries,
+    Quarantine,
+    Receipt,
+    Snapshot,
+    WebhookSeen,
+)
 from .types import utcnow
+
+
+def _receipt_query(connection: str, source_id: str, version: int, kind: str) -> Any:
+    return select(Receipt).where(
+        Receipt.connection == connection, Receipt.source_id == source_id, Receipt.kind == kind,
+        Receipt.payment_version == version,
+    )
 
 
 class Unit:
@@ -36,13 +53,22 @@ class Unit:
     def save(self, row: Snapshot | Receipt | ConnectionState | Quarantine) -> None:
         self.session.add(row)
 
+    def put_snapshot(self, fresh: Snapshot) -> None:
+        """What a sync saw of one record, replacing what the last one saw."""
+        stored = self.snapshot(fresh.connection, fresh.source_id)
+        if stored is None:
+            self.session.add(fresh)
+            return
+        for name in ("status", "amount_paid", "gross_total", "currency", "fingerprint", "paid_version",
+                     "credit_version", "credited", "modified_at", "seen_at"):
+            setattr(stored, name, getattr(fresh, name))
+
+    def set_cursor(self, connection: str, cursor: str) -> None:
+        self.connection_state(connection).cursor = cursor
+
     def receipt_of(self, connection: str, source_id: str, version: int, kind: str = "receipt") -> Receipt | None:
         """The receipt (or credit note) ``version`` of one CRM invoice."""
-        query = select(Receipt).where(
-            Receipt.connection == connection, Receipt.source_id == source_id, Receipt.kind == kind,
-            Receipt.payment_version == version,
-        )
-        return self.session.exec(query).first()
+        return self.session.exec(_receipt_query(connection, source_id, version, kind)).first()
 
     def receipt_exists(self, connection: str, source_id: str, version: int, kind: str = "receipt") -> bool:
         return self.receipt_of(connection, source_id, version, kind) is not None
@@ -71,6 +97,27 @@ class Unit:
         row = self.session.get(Quarantine, (connection, source_id))
         if row is not None:
             self.session.delete(row)
+
+    # -- outbox -----------------------------------------------------------------
+    def update_receipt(self, receipt_id: str, holder: str | None, **fields: Any) -> Receipt:
+        """Change one receipt, row-locked. With ``holder`` the write is fenced: when that
+        worker's lease lapsed and another took the receipt over, LeaseLost and nothing
+        is written. ``holder`` None is a person's order (``receipts retry``)."""
+        row = self.session.get(Receipt, receipt_id, with_for_update=True)
+        if row is None:
+            raise LookupError(f"no receipt {receipt_id}")
+        if holder is not None and row.lease_owner != holder:
+            raise LeaseLost(f"lease on receipt {receipt_id} was lost to {row.lease_owner or 'nobody'}")
+        for key, value in fields.items():
+            setattr(row, key, value)
+        row.updated_at = utcnow()
+        self.session.add(row)
+        return row
+
+    def record_document(self, sha256: str, receipt_id: str, path: str, size: int) -> None:
+        """An archived file, by content: a second receipt with the same bytes shares it."""
+        if self.session.get(Document, sha256) is None:
+            self.session.add(Document(sha256=sha256, receipt_id=receipt_id, path=path, size=size))
 
     # -- audit trail ------------------------------------------------------------
     def log(
@@ -218,6 +265,21 @@ class Store:
             found = list(session.exec(select(Receipt).where(col(Receipt.id).startswith(id_prefix)).limit(2)))
             return found[0] if len(found) == 1 else None
 
+    def search_receipts(self, text: str = "", connection: str | None = None, status: str | None = None,
+                        limit: int = 100) -> list[Receipt]:
+        """Receipts whose number, customer, CRM id or id contains ``text`` (any case), newest first."""
+        with Session(self.engine) as session:
+            query = select(Receipt).order_by(col(Receipt.created_at).desc(), col(Receipt.id)).limit(limit)
+            if text:
+                pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                query = query.where(or_(*(col(field).ilike(pattern, escape="\\") for field in (
+                    Receipt.number, Receipt.customer, Receipt.source_id, Receipt.id))))
+            if connection:
+                query = query.where(Receipt.connection == connection)
+            if status:
+                query = query.where(Receipt.status == status)
+            return list(session.exec(query))
+
     def receipt_counts(self) -> dict[tuple[str, str], int]:
         with Session(self.engine) as session:
             rows = session.exec(
@@ -254,6 +316,11 @@ class Store:
         """Read-only: what the last sync saw of one record (no write lock, for dry runs)."""
         with Session(self.engine) as session:
             return session.get(Snapshot, (connection, source_id))
+
+    def receipt_of(self, connection: str, source_id: str, version: int, kind: str = "receipt") -> Receipt | None:
+        """Read-only: the receipt (or credit note) ``version`` of one CRM invoice (for dry runs)."""
+        with Session(self.engine) as session:
+            return session.exec(_receipt_query(connection, source_id, version, kind)).first()
 
     def receipts_booked_as(self, connection: str, ledger_id: str) -> list[Receipt]:
         """The receipts of ``connection`` whose ledger record is ``ledger_id``."""
