@@ -27,7 +27,7 @@ import structlog
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from pouracquit.common.errors import ConfigError
 from pouracquit.connectors.base import WebhookRequest
@@ -36,6 +36,7 @@ from pouracquit.core.service import Service
 from pouracquit.core.webhooks import WebhookIntake
 
 from .admin_http import HttpServer, bind
+from .admin_page import PREFIX, admin_page
 from .status import connection_status, metrics_text, readiness
 from .verify_page import verify_page
 
@@ -109,7 +110,8 @@ class AdminServer:
         self._pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="admin")
         self._pending = 0  # touched on the event loop only
         self._sock = bind(*admin.address)
-        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=METHODS)])
+        app = Starlette(routes=[Mount(PREFIX, app=admin_page(service, self._token)),  # the HTML page, its own auth
+                                Route("/{path:path}", self._endpoint, methods=METHODS)])
         self._http = HttpServer(app, self._sock)
 
     @property

@@ -1,0 +1,264 @@
+"""The admin page's routes: login and logout, connections, receipts (search,
+one receipt with its PDF, audit trail and retry). Jinja2 templates with
+autoescape on: every CRM value is escaped. No script, no inline style: the
+Content-Security-Policy forbids both."""
+
+from __future__ import annotations
+
+import urllib.parse
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from babel.numbers import format_currency
+from jinja2 import Environment, FileSystemLoader
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pouracquit.core.service import Service
+
+from . import data
+from .i18n import LANG_COOKIE, LANGUAGES, choose, translator
+from .session import LOGIN_SECONDS, SESSION_SECONDS, LoginLimiter, Sessions, token_matches
+
+PREFIX = "/admin"
+HERE = Path(__file__).parent
+SESSION_COOKIE = "pouracquit_admin"
+LOGIN_COOKIE = "pouracquit_login"
+MAX_FORM_BYTES = 8 * 1024
+HEADERS = {
+    # nothing but this server's stylesheet and images; no script at all, forms post here only
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+LOCALES = {"fr": "fr_FR", "en": "en_GB"}
+
+
+class SecurityHeaders:
+    """Every answer of the page gets HEADERS, and is not cached unless it says otherwise."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers[name] = value
+                if "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class Forbidden(Exception):
+    """A POST without its CSRF token, or from another site."""
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return "—"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "—"
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"] * bool(minutes)
+    return " ".join(parts[:2]) or f"{secs} s"
+
+
+class AdminPage:
+    def __init__(self, service: Service, token: str | None) -> None:
+        self.service, self.token = service, token
+        self.sessions, self.limiter = Sessions(), LoginLimiter()
+        self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
+        self.env.filters.update(when=_when, duration=_duration)
+        self.css = (HERE / "static" / "style.css").read_bytes()
+
+    # -- plumbing ----------------------------------------------------------------
+    def _lang(self, request: Request) -> str:
+        return choose(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+                      request.headers.get("accept-language"))
+
+    def _session(self, request: Request) -> str | None:
+        return self.sessions.valid(request.cookies.get(SESSION_COOKIE))
+
+    def render(self, request: Request, template: str, code: int = 200, sid: str | None = None,
+               **context: Any) -> HTMLResponse:
+        lang = self._lang(request)
+        locale = LOCALES[lang]
+
+        def money(amount: Decimal, currency: str) -> str:
+            return format_currency(amount, currency, locale=locale)
+
+        html = self.env.get_template(template).render(
+            t=translator(lang), lang=lang, other_lang=LANGUAGES[1 - LANGUAGES.index(lang)], base=PREFIX,
+            csrf=self.sessions.csrf(sid) if sid else None, money=money, statuses=data.STATUSES, **context)
+        response = HTMLResponse(html, status_code=code)
+        if request.query_params.get("lang") in LANGUAGES:
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path=PREFIX, httponly=True,
+                                samesite="strict", secure=request.url.scheme == "https")
+        return response
+
+    async def _form(self, request: Request, sid: str | None) -> dict[str, str]:
+        """The posted form, after the same-site and CSRF checks (a logged-in POST)."""
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            raise Forbidden
+        origin = request.headers.get("origin")
+        if origin and urllib.parse.urlsplit(origin).netloc != request.headers.get("host"):
+            raise Forbidden
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise Forbidden
+        fields = urllib.parse.parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+        form = {key: values[0] for key, values in fields.items()}
+        if sid is not None and not self.sessions.csrf_matches(self.sessions.csrf(sid), form.get("csrf")):
+            raise Forbidden
+        return form
+
+    def _login_page(self, request: Request, code: int = 200, error: str | None = None,
+                    headers: dict[str, str] | None = None) -> HTMLResponse:
+        nonce = self.sessions.login_nonce()
+        response = self.render(request, "login.html", code, error=error, login_csrf=self.sessions.login_csrf(nonce),
+                               configured=self.token is not None)
+        response.set_cookie(LOGIN_COOKIE, nonce, max_age=LOGIN_SECONDS, path=f"{PREFIX}/login", httponly=True,
+                            samesite="strict", secure=request.url.scheme == "https")
+        response.headers.update(headers or {})
+        return response
+
+    def _forbidden(self, request: Request, sid: str | None) -> HTMLResponse:
+        return self.render(request, "message.html", 403, sid, message_key="form_expired")
+
+    # -- login -------------------------------------------------------------------
+    async def login_form(self, request: Request) -> Response:
+        if self._session(request):
+            return RedirectResponse(f"{PREFIX}/connections", 303)
+        return self._login_page(request)
+
+    async def login(self, request: Request) -> Response:
+        wait = self.limiter.hit(request.client.host if request.client else "?")
+        if wait is not None:
+            return self._login_page(request, 429, error=translator(self._lang(request))["too_many"].format(
+                seconds=wait), headers={"Retry-After": str(wait)})
+        try:
+            form = await self._form(request, None)
+        except Forbidden:
+            return self._login_page(request, 403, error=translator(self._lang(request))["form_expired"])
+        nonce = request.cookies.get(LOGIN_COOKIE) or ""
+        if not nonce or not self.sessions.csrf_matches(self.sessions.login_csrf(nonce), form.get("csrf")):
+            return self._login_page(request, 403, error=translator(self._lang(request))["form_expired"])
+        if not token_matches(form.get("token", ""), self.token):
+            return self._login_page(request, 401, error=translator(self._lang(request))["wrong_token"])
+        response = RedirectResponse(f"{PREFIX}/connections", 303)
+        response.set_cookie(SESSION_COOKIE, self.sessions.open(), max_age=SESSION_SECONDS, path=PREFIX,
+                            httponly=True, samesite="strict", secure=request.url.scheme == "https")
+        response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        sid = self._session(request)
+        if sid is None:
+            return RedirectResponse(f"{PREFIX}/login", 303)
+        try:
+            await self._form(request, sid)
+        except Forbidden:
+            return self._forbidden(request, sid)
+        self.sessions.close(sid)
+        response = RedirectResponse(f"{PREFIX}/login", 303)
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+        return response
+
+    # -- pages -------------------------------------------------------------------
+    async def home(self, request: Request) -> Response:
+        return RedirectResponse(f"{PREFIX}/connections" if self._session(request) else f"{PREFIX}/login", 303)
+
+    async def style(self, request: Request) -> Response:
+        return Response(self.css, media_type="text/css", headers={"Cache-Control": "private, max-age=3600"})
+
+    async def connections(self, request: Request) -> Response:
+        if not (sid := self._session(request)):
+            return RedirectResponse(f"{PREFIX}/login", 303)
+        rows = await run_in_threadpool(data.connections, self.service)
+        return self.render(request, "connections.html", sid=sid, connections=rows)
+
+    async def receipts(self, request: Request) -> Response:
+        if not (sid := self._session(request)):
+            return RedirectResponse(f"{PREFIX}/login", 303)
+        q = request.query_params.get("q", "")[:200]
+        status = request.query_params.get("status") or None
+        connection = request.query_params.get("connection") or None
+        known = [c.name for c in self.service.settings.connections]
+        status = status if status in data.STATUSES else None
+        connection = connection if connection in known else None
+        found = await run_in_threadpool(data.search, self.service, q, connection, status)
+        return self.render(request, "receipts.html", sid=sid, receipts=found, q=q, status=status,
+                           connection=connection, connection_names=known, limit=data.LIST_LIMIT)
+
+    async def receipt(self, request: Request) -> Response:
+        if not (sid := self._session(request)):
+            return RedirectResponse(f"{PREFIX}/login", 303)
+        view = await run_in_threadpool(data.receipt_view, self.service, request.path_params["rid"])
+        if view is None:
+            return self.render(request, "message.html", 404, sid, message_key="not_found")
+        outcome = request.query_params.get("retried")
+        return self.render(request, "receipt.html", sid=sid, view=view, r=view.receipt,
+                           retried=outcome if outcome and outcome.isidentifier() else None)
+
+    async def pdf(self, request: Request) -> Response:
+        if not (sid := self._session(request)):
+            return RedirectResponse(f"{PREFIX}/login", 303)
+        found = await run_in_threadpool(data.pdf, self.service, request.path_params["rid"])
+        if found is None:
+            return self.render(request, "message.html", 404, sid, message_key="not_found")
+        name, content = found
+        ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+        disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name)}"
+        return Response(content, media_type="application/pdf", headers={"Content-Disposition": disposition})
+
+    async def retry(self, request: Request) -> Response:
+        rid = request.path_params["rid"]
+        if not (sid := self._session(request)):
+            return self._forbidden(request, None)
+        try:
+            await self._form(request, sid)
+        except Forbidden:
+            return self._forbidden(request, sid)
+        outcome = await run_in_threadpool(data.retry, self.service, rid)
+        return RedirectResponse(f"{PREFIX}/receipts/{urllib.parse.quote(rid)}?retried={outcome}", 303)
+
+
+def admin_page(service: Service, token: str | None) -> ASGIApp:
+    """The page's ASGI app, to mount at PREFIX. Without an admin token nobody can log in."""
+    page = AdminPage(service, token)
+    rid = "{rid:str}"
+    return SecurityHeaders(Starlette(routes=[
+        Route("/", page.home),
+        Route("/login", page.login_form, methods=["GET"]),
+        Route("/login", page.login, methods=["POST"]),
+        Route("/logout", page.logout, methods=["POST"]),
+        Route("/static/style.css", page.style),
+        Route("/connections", page.connections),
+        Route("/receipts", page.receipts),
+        Route(f"/receipts/{rid}", page.receipt),
+        Route(f"/receipts/{rid}/pdf", page.pdf),
+        Route(f"/receipts/{rid}/retry", page.retry, methods=["POST"]),
+    ]))
