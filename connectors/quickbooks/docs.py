@@ -44,6 +44,7 @@ from pouracquit.common.errors import BadRecord, ConfigError, PermanentError
 from pouracquit.common.model import Invoice, Line, Payment
 from pouracquit.common.money import round_cents
 from pouracquit.connectors.base import ReceiptOrder
+from pouracquit.connectors.ledger_base import tax_setting, total_refused
 from pouracquit.mappings import lookup
 
 from .refs import Refs, TaxCode, ref
@@ -84,12 +85,6 @@ def local_day(payment: Payment) -> str:
     return payment.paid_at.astimezone(BOOKING_TZ).date().isoformat()
 
 
-def rate_key(rate: Decimal) -> str:
-    """``Decimal("5.50")`` -> ``"5.5"``: the key of ``[vat_rates]``."""
-    text = format(rate.normalize(), "f")
-    return text if text != "-0" else "0"
-
-
 def check_order(order: ReceiptOrder, kind: Kind) -> None:
     if not order.number or len(order.number) > DOC_NUMBER_MAX:
         raise BadRecord(f"receipt number {order.number!r} cannot be a QuickBooks DocNumber "
@@ -102,15 +97,9 @@ def check_order(order: ReceiptOrder, kind: Kind) -> None:
 
 def checked_total(kind: Kind, order: ReceiptOrder, entity_id: str, total_amt: Any) -> str | PermanentError:
     """The encoded id, or the stop naming both totals when QuickBooks' differs."""
-    total = round_cents(Decimal(str(total_amt)))
-    expected = order.invoice.gross_total.rounded()
-    if total != expected.amount:
-        return PermanentError(
-            f"{kind} {entity_id} totals {total} {expected.currency} in QuickBooks but the "
-            f"{'credit note' if order.credits else 'invoice'} {order.number} totals {expected}: "
-            f"check the VAT codes of the mapping"
-        )
-    return encode(kind, entity_id)
+    refused = total_refused(f"{kind} {entity_id}", order, total_amt, where=" in QuickBooks",
+                            fix="check the VAT codes of the mapping")
+    return refused or encode(kind, entity_id)
 
 
 class Builder:
@@ -214,12 +203,7 @@ class Builder:
         return method_id
 
     def tax_code(self, line: Line) -> TaxCode:
-        exemptions = self.mapping.get("exemptions", {})
-        if line.vat_rate == 0 and line.vat_exemption in exemptions:
-            name, key = exemptions[line.vat_exemption], f"exemptions.{line.vat_exemption}"
-        else:
-            key = rate_key(line.vat_rate)
-            name, key = lookup(self.mapping["vat_rates"], key, "vat_rates"), f"vat_rates.{key}"
+        name, key = tax_setting(self.mapping, line)
         code = self.refs.tax_codes.get(str(name).lower())
         if code is None:
             raise ConfigError(f"QuickBooks has no TaxCode named {name!r} (mapping {key})")

@@ -24,19 +24,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from quickbooks.objects.attachable import Attachable
 from quickbooks.objects.base import AttachableRef
 
-from pouracquit.common.calls import CallGate, VendorClient
 from pouracquit.common.errors import BadRecord, PermanentError
 from pouracquit.common.money import round_cents
 from pouracquit.connectors.base import Document, LedgerChange, ReceiptOrder, WebhookRequest
+from pouracquit.connectors.ledger_base import CallBudget, LedgerConnector, rate_key
 from pouracquit.connectors.ledger_match import already_paid, check_total, unmatched, unsettled
-from pouracquit.connectors.oauth import OAuthApp
 from pouracquit.connectors.registry import ConnectorContext
-from pouracquit.mappings import load_mapping
 
 from .api import Api, quote, request_id, select
 from .docs import (
@@ -50,7 +48,6 @@ from .docs import (
     encode,
     kind_of,
     payment_marker,
-    rate_key,
 )
 from .match import LABEL, currency_of, find_existing
 from .refs import BATCH_MAX, Directory, ref
@@ -67,45 +64,27 @@ from .webhook import ledger_changes
 __all__ = ["QuickBooksLedger", "quote", "rate_key"]
 
 
-class QuickBooksLedger:
+class QuickBooksLedger(LedgerConnector):
     """Books paid invoices and credit notes in QuickBooks Online (connectors.base.Ledger)."""
 
-    role: Literal["ledger"] = "ledger"
     vendor = VENDOR
+    settings_type = QuickBooksSettings
+    classify = staticmethod(classify)
+    app_of = staticmethod(oauth_app)  # `pouracquit connect quickbooks` (``session.oauth_app``)
+    # Intuit throttles 500 requests a minute per company (realmId), and 10 concurrent ones per app
+    # and company (developer.intuit.com/app/developer/qbo/docs/learn/limits-and-throttles;
+    # developer.intuit.com/hub/blog/2016/08/08/idg-concurrent-api-use-changes-coming-soon).
+    call_budget = CallBudget(limit=500, window=60.0, concurrency=10)
     batch_size = BATCH_MAX
     from .doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
 
     def __init__(self, settings: QuickBooksSettings, ctx: ConnectorContext) -> None:
-        self.settings = settings
-        self._ctx = ctx
-        mapping = load_mapping(VENDOR, ctx.mapping)
-        for key, value in (("deposit_account", settings.deposit_account), ("item", settings.item)):
-            if value:
-                mapping[key] = value
-        mapping["vat_rates"] = {**mapping.get("vat_rates", {}), **settings.tax_codes}
-        mapping["payment_methods"] = {**mapping.get("payment_methods", {}), **settings.payment_methods}
-        self.mapping = mapping
         self._conn = Connection(settings, ctx.tokens, self._call)
-        self.client = VendorClient(
-            vendor=VENDOR, classify=classify, meter=ctx.meter,
-            gate=CallGate(limit=500, window=60 * ctx.window_scale, concurrency=10),
-            retry=ctx.retry, refresh=self._conn.refresh,
-        )
+        super().__init__(settings, ctx, refresh=self._conn.refresh, overrides={
+            "deposit_account": settings.deposit_account, "item": settings.item,
+            "vat_rates": settings.tax_codes, "payment_methods": settings.payment_methods})
         self.api = Api(self._conn, self._call)
-        self.directory = Directory(self.api, mapping, settings.realm_id)
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> QuickBooksLedger:
-        """Build from the connection's ledger table; a bad key is a ConfigError naming it."""
-        return cls(QuickBooksSettings.load(settings), ctx)
-
-    @classmethod
-    def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp:
-        """What ``pouracquit connect quickbooks`` needs (see ``quickbooks_session.oauth_app``)."""
-        return oauth_app(QuickBooksSettings.load(settings))
-
-    def _call(self, op: str, fn: Any, *, replay_safe: bool = True) -> Any:
-        return self.client.call(op, fn, replay_safe=replay_safe)
+        self.directory = Directory(self.api, self.mapping, settings.realm_id)
 
     def _builder(self) -> Builder:
         return Builder(self.mapping, self.directory.references())
@@ -164,7 +143,7 @@ class QuickBooksLedger:
         if may_exist and (ours := self._ours(self._numbered(kind, order), order)):
             row = ours[0]
         if row is None:
-            customer = self.directory.customer_id(order.invoice.customer, order.invoice.currency)
+            customer = self.directory.party_id(order.invoice.customer, order.invoice.currency)
             doc = builder.document(order, kind, customer)
             try:
                 row = self.api.create(f"{kind.lower()}.create", kind, doc.to_json(), order.key)
@@ -232,11 +211,11 @@ class QuickBooksLedger:
                 bookable.append(order)
             except (BadRecord, PermanentError):
                 continue  # the one-by-one path reports it against this order alone
-        self.directory.create_customers([(o.invoice.customer, o.invoice.currency) for o in bookable])
+        self.directory.create_parties([(o.invoice.customer, o.invoice.currency) for o in bookable])
         prepared = []
         for order in bookable:
             try:
-                customer = self.directory.customer_id(order.invoice.customer, order.invoice.currency)
+                customer = self.directory.party_id(order.invoice.customer, order.invoice.currency)
                 prepared.append((order, builder.document(order, "SalesReceipt", customer)))
             except BadRecord:
                 continue

@@ -33,7 +33,7 @@ def find_existing(api: Api, directory: Directory, order: ReceiptOrder) -> dict[s
         return None
     party, currency = order.invoice.customer, order.invoice.currency
     home = directory.references().home_currency
-    ids = set(directory.customer_ids(party, currency))
+    ids = set(directory.party_ids(party, currency))
     names = (party.name, display_name(party, currency, home))
     ours = [r for r in rows if str((r.get("CustomerRef") or {}).get("value")) in ids
             or any(same_name(str((r.get("CustomerRef") or {}).get("name") or ""), n) for n in names)]

@@ -13,9 +13,8 @@ home currency and ``Acme (USD)`` in dollars.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +24,7 @@ from quickbooks.objects.item import Item
 
 from pouracquit.common.errors import ConfigError, PermanentError
 from pouracquit.common.model import Party
+from pouracquit.connectors.ledger_base import PartyDirectory, PartyRow
 
 from .api import Api, quote, request_id, select
 from .session import DuplicateName
@@ -75,34 +75,6 @@ class Refs:
             )
 
 
-@dataclass
-class Customers:
-    """Customer Ids by (currency, e-mail) and (currency, DisplayName)."""
-
-    home: str
-    by_email: dict[tuple[str, str], str] = field(default_factory=dict)
-    by_name: dict[tuple[str, str], str] = field(default_factory=dict)
-
-    def add(self, row: Mapping[str, Any]) -> None:
-        currency = str((row.get("CurrencyRef") or {}).get("value") or self.home)
-        email = str((row.get("PrimaryEmailAddr") or {}).get("Address") or "").strip().lower()
-        if email:
-            self.by_email.setdefault((currency, email), str(row["Id"]))  # rows come by Id: the oldest wins
-        self.by_name[(currency, str(row["DisplayName"]).strip().lower())] = str(row["Id"])
-
-    def find(self, party: Party, currency: str) -> str | None:
-        return next(iter(self.candidates(party, currency)), None)
-
-    def candidates(self, party: Party, currency: str) -> list[str]:
-        """The customers ``party`` resolves to in ``currency``, best first: by e-mail, then
-        our own "(USD)"-tagged name, then the bare name a person may have given it."""
-        email = party.email.strip().lower()
-        found = [self.by_email[(currency, email)]] if email and (currency, email) in self.by_email else []
-        names = (display_name(party, currency, self.home).lower(), party.name[:DISPLAY_NAME_MAX].strip().lower())
-        found += [self.by_name[(currency, n)] for n in names if (currency, n) in self.by_name]
-        return list(dict.fromkeys(found))
-
-
 def display_name(party: Party, currency: str, home: str) -> str:
     """The customer's DisplayName: the party's name, tagged with the currency outside the home one."""
     if currency == home:
@@ -111,16 +83,16 @@ def display_name(party: Party, currency: str, home: str) -> str:
     return party.name[:DISPLAY_NAME_MAX - len(tag)].strip() + tag
 
 
-class Directory:
-    """Reference data and customers of one company, cached for the run."""
+class Directory(PartyDirectory):
+    """Reference data and customers of one company, cached for the run. A customer's
+    scope in the directory is its currency."""
 
     def __init__(self, api: Api, mapping: Mapping[str, Any], realm_id: str) -> None:
+        super().__init__()
         self._api = api
         self._mapping = mapping
         self._realm = realm_id
-        self._lock = threading.RLock()
         self._refs: Refs | None = None
-        self._customers: Customers | None = None
 
     # -- reference data -----------------------------------------------------------
     def references(self) -> Refs:
@@ -165,21 +137,25 @@ class Directory:
         created = self._api.create("item.create", "Item", item.to_json(), request_id("item", self._realm, name))
         return str(created["Id"])
 
-    # -- customers --------------------------------------------------------------------
-    def _index(self) -> Customers:
-        with self._lock:
-            if self._customers is None:
-                index, start = Customers(self.references().home_currency), 1
-                while True:
-                    rows = self._api.query("customer.list", select(
-                        "Customer", tail=f"startposition {start} maxresults {PAGE_SIZE}"))
-                    for row in rows:
-                        index.add(row)
-                    if len(rows) < PAGE_SIZE:
-                        break
-                    start += PAGE_SIZE
-                self._customers = index
-            return self._customers
+    # -- customers (ledger_base.PartyDirectory) ----------------------------------------
+    def _read_parties(self) -> Iterator[Mapping[str, Any]]:
+        start = 1
+        while True:
+            rows = self._api.query("customer.list", select(
+                "Customer", tail=f"startposition {start} maxresults {PAGE_SIZE}"))
+            yield from rows  # by Id: oldest first
+            if len(rows) < PAGE_SIZE:
+                return
+            start += PAGE_SIZE
+
+    def _row(self, row: Mapping[str, Any]) -> PartyRow:
+        currency = str((row.get("CurrencyRef") or {}).get("value") or self.references().home_currency)
+        email = str((row.get("PrimaryEmailAddr") or {}).get("Address") or "")
+        return PartyRow(currency, email, str(row["DisplayName"]), str(row["Id"]))
+
+    def _names(self, party: Party, scope: str) -> list[str]:
+        # our own "(USD)"-tagged name first, then the bare name a person may have given it
+        return [display_name(party, scope, self.references().home_currency), party.name[:DISPLAY_NAME_MAX]]
 
     def _new_customer(self, party: Party, currency: str) -> Customer:
         home = self.references().home_currency
@@ -199,60 +175,41 @@ class Directory:
         customer.BillAddr = addr
         return customer
 
-    def create_customers(self, wanted: Sequence[tuple[Party, str]]) -> None:
-        """Create the (party, currency) customers this run has not seen, 30 per /batch
-        call. One the batch refuses (a namesake) is left to the one-by-one path."""
-        index = self._index()
-        missing: dict[str, Customer] = {}
-        for party, currency in wanted:
-            if index.find(party, currency) is None:
-                customer = self._new_customer(party, currency)
-                missing.setdefault(customer.DisplayName.lower(), customer)
-        values = list(missing.values())
+    def _create_parties(self, wanted: Sequence[tuple[Party, str]]) -> Iterator[Mapping[str, Any]]:
+        """30 customers per /batch call; one the batch refuses (a namesake) is not yielded."""
+        values = [self._new_customer(party, currency) for party, currency in wanted]
         for start in range(0, len(values), BATCH_MAX):
             chunk = values[start:start + BATCH_MAX]
             items = [{"bId": c.DisplayName, "operation": "create", "Customer": json.loads(c.to_json())}
                      for c in chunk]
             key = request_id("customer.batch", self._realm, *(c.DisplayName for c in chunk))
-            for item in self._api.batch("customer.batch", items, key):
-                if "Customer" in item:
-                    with self._lock:
-                        index.add(item["Customer"])
+            yield from (item["Customer"] for item in self._api.batch("customer.batch", items, key)
+                        if "Customer" in item)
 
-    def customer_ids(self, party: Party, currency: str) -> list[str]:
-        """The existing customers ``party`` resolves to in ``currency`` (none created)."""
-        return self._index().candidates(party, currency)
-
-    def customer_id(self, party: Party, currency: str) -> str:
-        """Match by e-mail, then by DisplayName, in ``currency``; create once and remember it."""
-        index = self._index()
-        found = index.find(party, currency)
-        if found:
-            return found
-        customer = self._new_customer(party, currency)
+    def _create_party(self, party: Party, scope: str) -> Mapping[str, Any]:
+        """Create the customer in currency ``scope``; an inactive namesake in the same currency,
+        or one created since the list was read, is taken (and made active again)."""
+        customer = self._new_customer(party, scope)
         display = customer.DisplayName
         key = request_id("customer", self._realm, display)
         try:
-            row = self._api.create("customer.create", "Customer", customer.to_json(), key)
-        except DuplicateName:  # an inactive namesake, or created since the list was read
+            return self._api.create("customer.create", "Customer", customer.to_json(), key)
+        except DuplicateName:
             rows = self._api.query("customer.find", select(
                 "Customer", f"DisplayName = {quote(display)} and Active IN (true, false)"))
             if not rows:
                 raise
-            row = rows[0]
-            held = str((row.get("CurrencyRef") or {}).get("value") or index.home)
-            if held != currency:
-                raise PermanentError(f"QuickBooks customer {display!r} (Id {row['Id']}) is in {held}, not "
-                                     f"{currency}: rename it in QuickBooks or give the CRM contact another "
-                                     f"name") from None
-            if row.get("Active") is False:  # QBO refuses an inactive customer on a transaction
-                body = {"Id": row["Id"], "SyncToken": row["SyncToken"], "sparse": True, "Active": True}
-                qb = self._api.client()
-                self._api.call("customer.reactivate", lambda: qb.update_object(
-                    "Customer", json.dumps(body), request_id=request_id("reactivate", key)))
-        with self._lock:
-            index.add(row)
-        return str(row["Id"])
+        row = rows[0]
+        held = self._row(row).scope
+        if held != scope:
+            raise PermanentError(f"QuickBooks customer {display!r} (Id {row['Id']}) is in {held}, not "
+                                 f"{scope}: rename it in QuickBooks or give the CRM contact another name")
+        if row.get("Active") is False:  # QBO refuses an inactive customer on a transaction
+            body = {"Id": row["Id"], "SyncToken": row["SyncToken"], "sparse": True, "Active": True}
+            qb = self._api.client()
+            self._api.call("customer.reactivate", lambda: qb.update_object(
+                "Customer", json.dumps(body), request_id=request_id("reactivate", key)))
+        return row
 
 
 def reference_rows(api: Any, item_name: str, op: str) -> dict[str, list[dict[str, Any]]]:

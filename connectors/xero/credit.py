@@ -30,7 +30,7 @@ from pouracquit.common.money import round_cents
 from pouracquit.connectors.base import ReceiptOrder
 
 from .directory import Directory
-from .format import BOOKING_TZ, NUMBER_MAX, REFERENCE_MAX, amount, booking_day, literal
+from .format import BOOKING_TZ, NUMBER_MAX, REFERENCE_MAX, amount, booking_day, check_booked, literal
 from .payments import payment_text
 from .session import DuplicateNumber, XeroApi
 
@@ -125,7 +125,7 @@ class CreditNotes:
             "Type": "ACCRECCREDIT", "Status": "AUTHORISED", "CreditNoteNumber": order.number,
             # the receipt key ends it: the lookup by number tells our note from a namesake by it
             "Reference": f"{reference} {order.key}",
-            "Contact": {"ContactID": self.directory.contact_id(order.invoice.customer)},
+            "Contact": {"ContactID": self.directory.party_id(order.invoice.customer)},
             "Date": self._date(order).isoformat(), "LineAmountTypes": "Exclusive",
             **self.currency_fields(order),
             "LineItems": self.directory.line_items(order.invoice, discounts=False),
@@ -144,7 +144,7 @@ class CreditNotes:
                 row = self._lookup(order)
                 if row is None:
                     raise
-        self._check_total(order, row)
+        check_booked("CreditNote", order, row)
         original = order.credits
         assert original is not None
         remaining = Decimal(str(row.get("RemainingCredit") or 0))
@@ -169,12 +169,3 @@ class CreditNotes:
         if paid != to_refund:
             raise PermanentError(f"Xero booked a refund of {paid} for credit note {order.number}, expected "
                                  f"{to_refund}")
-
-    @staticmethod
-    def _check_total(order: ReceiptOrder, row: Mapping[str, Any]) -> None:
-        total = round_cents(Decimal(str(row.get("Total"))))
-        expected = order.invoice.gross_total.rounded()
-        currency = str(row.get("CurrencyCode") or expected.currency)
-        if total != expected.amount or currency != expected.currency:
-            raise PermanentError(f"Xero credit note {order.number} totals {total} {currency} but the credit note "
-                                 f"totals {expected}: check the tax rates of the mapping")

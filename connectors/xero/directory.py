@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from pouracquit.common.errors import BadRecord, ConfigError, PermanentError
 from pouracquit.common.model import Invoice, Line, Party
-from pouracquit.mappings import lookup
+from pouracquit.connectors.ledger_base import PartyDirectory, PartyRow, tax_setting
 
-from .format import CONTACT_NAME_MAX, HOME_CURRENCY, amount, line_taxes, rate_key
+from .format import CONTACT_NAME_MAX, HOME_CURRENCY, amount, line_taxes
 from .session import CURRENCY_FIX, XeroApi
 
 
@@ -35,27 +34,15 @@ class Refs:
     bank_currency: str  # a BANK account's CurrencyCode ("" for an account that only takes payments)
 
 
-@dataclass
-class Contacts:
-    by_email: dict[str, str] = field(default_factory=dict)
-    by_name: dict[str, str] = field(default_factory=dict)
-
-    def add(self, row: Mapping[str, Any]) -> None:
-        email = str(row.get("EmailAddress") or "").strip().lower()
-        if email:
-            self.by_email.setdefault(email, str(row["ContactID"]))
-        self.by_name[str(row["Name"]).strip().lower()] = str(row["ContactID"])
-
-
-class Directory:
-    """Per-run lookups of one ledger; thread-safe (the pipeline books from several threads)."""
+class Directory(PartyDirectory):
+    """Per-run lookups of one ledger; thread-safe (the pipeline books from several threads).
+    Contacts have no scope: a Xero contact takes every currency."""
 
     def __init__(self, api: XeroApi, mapping: Mapping[str, Any]) -> None:
+        super().__init__()
         self.api = api
         self.mapping = mapping
-        self._lock = threading.RLock()
         self._refs: Refs | None = None
-        self._contacts: Contacts | None = None
         self._currencies: set[str] | None = None
 
     # -- accounts and tax ------------------------------------------------------------
@@ -80,12 +67,7 @@ class Directory:
 
     def tax_type(self, line: Line) -> str:
         refs = self.references()
-        exemptions = self.mapping.get("exemptions", {})
-        if line.vat_rate == 0 and line.vat_exemption in exemptions:
-            pattern, key = exemptions[line.vat_exemption], f"exemptions.{line.vat_exemption}"
-        else:
-            key = rate_key(line.vat_rate)
-            pattern, key = lookup(self.mapping["vat_rates"], key, "vat_rates"), f"vat_rates.{key}"
+        pattern, key = tax_setting(self.mapping, line)
         found = [r for r in refs.tax_rates
                  if Decimal(str(r.get("EffectiveRate"))) == line.vat_rate and r.get("CanApplyToRevenue", True)
                  and re.search(str(pattern), str(r.get("Name")), re.IGNORECASE)]
@@ -131,29 +113,32 @@ class Directory:
         if code not in known:
             raise PermanentError(f"the Xero organisation has not added currency {code}: {CURRENCY_FIX}")
 
-    # -- contacts ------------------------------------------------------------------------
-    def contact_index(self) -> Contacts:
-        with self._lock:
-            if self._contacts is None:
-                index, page = Contacts(), 1
-                while True:
-                    answer = self.api.request("contacts.list", "GET", "/Contacts",
-                                              params={"page": page, "summaryOnly": "true"})
-                    rows = answer.get("Contacts") or []
-                    for row in rows:
-                        index.add(row)
-                    pagination = answer.get("pagination") or {}
-                    if not rows or page >= int(pagination.get("pageCount") or page):
-                        break
-                    page += 1
-                self._contacts = index
-            return self._contacts
+    # -- contacts (ledger_base.PartyDirectory) --------------------------------------------
+    def _read_parties(self) -> Iterator[Mapping[str, Any]]:
+        page = 1
+        while True:
+            answer = self.api.request("contacts.list", "GET", "/Contacts",
+                                      params={"page": page, "summaryOnly": "true"})
+            rows = answer.get("Contacts") or []
+            yield from rows
+            pagination = answer.get("pagination") or {}
+            if not rows or page >= int(pagination.get("pageCount") or page):
+                return
+            page += 1
+
+    def _row(self, row: Mapping[str, Any]) -> PartyRow:
+        return PartyRow("", str(row.get("EmailAddress") or ""), str(row["Name"]), str(row["ContactID"]))
+
+    def _names(self, party: Party, scope: str) -> list[str]:
+        return [party.name[:CONTACT_NAME_MAX]]
 
     @staticmethod
-    def contact_body(party: Party, name: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"Name": name, "EmailAddress": party.email, "Addresses": [{
-            "AddressType": "STREET", "AddressLine1": party.address.line1, "AddressLine2": party.address.line2,
-            "City": party.address.city, "PostalCode": party.address.postal_code, "Country": party.address.country,
+    def contact_body(party: Party) -> dict[str, Any]:
+        address = party.address
+        body: dict[str, Any] = {"Name": party.name[:CONTACT_NAME_MAX].strip(), "EmailAddress": party.email,
+                                "Addresses": [{
+            "AddressType": "STREET", "AddressLine1": address.line1, "AddressLine2": address.line2,
+            "City": address.city, "PostalCode": address.postal_code, "Country": address.country,
         }]}
         if party.vat_number:
             body["TaxNumber"] = party.vat_number
@@ -161,22 +146,11 @@ class Directory:
             body["CompanyNumber"] = party.siren
         return body
 
-    def contact_ids(self, party: Party) -> list[str]:
-        """The existing contacts ``party`` resolves to, best first: by EmailAddress, then by Name."""
-        index = self.contact_index()
-        email = party.email.strip().lower()
-        found = [index.by_email.get(email) if email else None,
-                 index.by_name.get(party.name[:CONTACT_NAME_MAX].strip().lower())]
-        return list(dict.fromkeys(f for f in found if f))
-
-    def contact_id(self, party: Party) -> str:
-        """Match by EmailAddress, then by Name (unique in Xero); create once and remember it for the run."""
-        found = self.contact_ids(party)
-        if found:
-            return found[0]
-        index = self.contact_index()
-        name = party.name[:CONTACT_NAME_MAX].strip()
-        body = self.contact_body(party, name)
+    def _create_party(self, party: Party, scope: str) -> Mapping[str, Any]:
+        """One PUT /Contacts; a name Xero says is taken (a contact created since the list was
+        read) is found by reading the list again."""
+        body = self.contact_body(party)
+        name = body["Name"]
         key = "contact:" + hashlib.sha256(f"{self.api.tenant()}\x1f{name.lower()}".encode()).hexdigest()[:48]
         try:
             answer = self.api.request("contact.create", "PUT", "/Contacts", json={"Contacts": [body]},
@@ -184,33 +158,19 @@ class Directory:
         except BadRecord as exc:
             if "already assigned" not in str(exc):
                 raise
-            with self._lock:  # created elsewhere since the list was read: read it again
-                self._contacts = None
-            again = self.contact_index().by_name.get(name.lower())
+            self.forget_parties()
+            again = self.parties().by_name.get(("", name.lower()))
             if again is None:
                 raise
-            return again
-        row = answer["Contacts"][0]
-        with self._lock:
-            index.add(row)
-        return str(row["ContactID"])
+            return {"ContactID": again, "Name": name}
+        return answer["Contacts"][0]
 
-    def create_contacts(self, parties: Sequence[Party]) -> None:
-        """Create the contacts this run has not seen in one call; a refused one is
-        left to the one-by-one path, which handles a namesake."""
-        index = self.contact_index()
-        missing: dict[str, dict[str, Any]] = {}
-        for party in parties:
-            name, email = party.name[:CONTACT_NAME_MAX].strip(), party.email.strip().lower()
-            if (email and email in index.by_email) or name.lower() in index.by_name:
-                continue
-            missing.setdefault(name.lower(), self.contact_body(party, name))
-        if not missing:
-            return
-        key = hashlib.sha256("\x1f".join([self.api.tenant(), *sorted(missing)]).encode()).hexdigest()[:48]
-        answer = self.api.request("contact.batch", "PUT", "/Contacts", json={"Contacts": list(missing.values())},
+    def _create_parties(self, wanted: Sequence[tuple[Party, str]]) -> Iterator[Mapping[str, Any]]:
+        """All in one PUT /Contacts with ``summarizeErrors=false``: a refused one does not sink the others."""
+        bodies = [self.contact_body(party) for party, _ in wanted]
+        names = sorted(str(b["Name"]).lower() for b in bodies)
+        key = hashlib.sha256("\x1f".join([self.api.tenant(), *names]).encode()).hexdigest()[:48]
+        answer = self.api.request("contact.batch", "PUT", "/Contacts", json={"Contacts": bodies},
                                   params={"summarizeErrors": "false"}, idempotency_key=f"contacts:{key}")
-        with self._lock:
-            for row in answer["Contacts"]:
-                if row.get("StatusAttributeString") == "OK" and row.get("ContactID"):
-                    index.add(row)
+        yield from (row for row in answer["Contacts"]
+                    if row.get("StatusAttributeString") == "OK" and row.get("ContactID"))

@@ -8,13 +8,18 @@ Facts cite Xero's OpenAPI spec vendored in ``sandbox/xero/spec``
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pouracquit.common.errors import PermanentError
 from pouracquit.common.model import Invoice, Payment
 from pouracquit.common.money import round_cents
+from pouracquit.connectors.base import ReceiptOrder
+from pouracquit.connectors.ledger_base import rate_key as rate_key  # the [vat_rates] key, for callers here
+from pouracquit.connectors.ledger_base import total_refused
 
 NUMBER_MAX = 255
 CONTACT_NAME_MAX = 255
@@ -37,10 +42,12 @@ def literal(value: str) -> str:
     return f'"{value}"'
 
 
-def rate_key(rate: Decimal) -> str:
-    """``Decimal("5.50")`` -> ``"5.5"``: the key of ``[vat_rates]``."""
-    text = format(rate.normalize(), "f")
-    return text if text != "-0" else "0"
+def check_booked(kind: str, order: ReceiptOrder, row: Mapping[str, Any]) -> None:
+    """Xero's Total and CurrencyCode of the document booked for ``order`` must be the order's."""
+    refused = total_refused(f"Xero {kind} {row.get(kind + 'ID') or ''}".rstrip(), order, row.get("Total"),
+                            row.get("CurrencyCode"), fix="check the tax rates of the mapping")
+    if refused is not None:
+        raise refused
 
 
 def amount(value: Decimal) -> float:

@@ -32,28 +32,24 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
-from pouracquit.common.calls import CallGate, VendorClient
 from pouracquit.common.errors import BadRecord, PermanentError, WebhookRejected
-from pouracquit.common.money import round_cents
 from pouracquit.connectors.base import Document, LedgerChange, ReceiptOrder, WebhookRequest
+from pouracquit.connectors.ledger_base import LedgerConnector
 from pouracquit.connectors.ledger_match import already_paid, check_total, unmatched
-from pouracquit.connectors.oauth import OAuthApp
 from pouracquit.connectors.registry import ConnectorContext
 from pouracquit.connectors.signatures import verify_body
-from pouracquit.mappings import load_mapping
 
+from . import payments as xero_payments
 from .credit import CreditNotes, credit_note_id, ref_of
 from .directory import Directory
-from .format import HOME_CURRENCY, NUMBER_MAX, REFERENCE_MAX, amount, booking_day, literal, xero_rate
-from . import payments as xero_payments
+from .format import HOME_CURRENCY, NUMBER_MAX, REFERENCE_MAX, amount, booking_day, check_booked, literal, xero_rate
 from .match import LABEL, find_existing, invoice_id
 from .match import ref_of as ref_of_invoice
 from .session import (
     CALL_BUDGET,
-    CONCURRENT_CALLS,
     VENDOR,
     DuplicateNumber,
     XeroApi,
@@ -71,47 +67,23 @@ _WEBHOOK_REFS = {"INVOICE": str, "CREDITNOTE": ref_of}
 _GONE = ("VOIDED", "DELETED")
 
 
-class XeroLedger:
+class XeroLedger(LedgerConnector):
     """Books paid invoices and credit notes in Xero (connectors.base.Ledger)."""
 
-    role: Literal["ledger"] = "ledger"
     vendor = VENDOR
-
+    settings_type = XeroSettings
+    classify = staticmethod(classify)
+    app_of = staticmethod(oauth_app)  # `pouracquit connect xero` (``session.oauth_app``)
+    call_budget = CALL_BUDGET
     batch_size = 50  # Xero's advice for elements per create request
     from .doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
 
     def __init__(self, settings: XeroSettings, ctx: ConnectorContext) -> None:
-        self.settings = settings
-        mapping = load_mapping(VENDOR, ctx.mapping)
-        accounts = dict(mapping.get("accounts", {}))
-        if settings.sales_account:
-            accounts["sales"] = settings.sales_account
-        if settings.bank_account:
-            accounts["bank"] = settings.bank_account
-        mapping["accounts"] = accounts
-        self.mapping = mapping
         self.api = XeroApi(settings, ctx.tokens, self._call, ctx.window_scale)
-        self.client = VendorClient(
-            vendor=VENDOR, classify=classify, meter=ctx.meter,
-            gate=CallGate(limit=CALL_BUDGET[0], window=CALL_BUDGET[1] * ctx.window_scale,
-                          concurrency=CONCURRENT_CALLS),
-            retry=ctx.retry, refresh=self.api.refresh,
-        )
-        self.directory = Directory(self.api, mapping)
-        self.credit_notes = CreditNotes(self.api, self.directory, mapping, self._currency_fields)
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> XeroLedger:
-        """Build from the connection's ledger table; a bad key is a ConfigError naming it."""
-        return cls(XeroSettings.load(settings), ctx)
-
-    @classmethod
-    def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp:
-        """What ``pouracquit connect xero`` needs (see ``xero_session.oauth_app``)."""
-        return oauth_app(XeroSettings.load(settings))
-
-    def _call(self, op: str, fn: Any, *, replay_safe: bool = True) -> Any:
-        return self.client.call(op, fn, replay_safe=replay_safe)
+        super().__init__(settings, ctx, refresh=self.api.refresh, overrides={
+            "accounts": {"sales": settings.sales_account, "bank": settings.bank_account}})
+        self.directory = Directory(self.api, self.mapping)
+        self.credit_notes = CreditNotes(self.api, self.directory, self.mapping, self._currency_fields)
 
     @property
     def _bank_mode(self) -> bool:
@@ -158,7 +130,7 @@ class XeroLedger:
                 if invoice is None:
                     raise PermanentError(f"InvoiceNumber {order.number} is already used in Xero by an invoice "
                                          f"pouracquit did not book for this receipt (Reference {order.key})") from None
-        self._check_total(order, "Invoice", invoice)
+        check_booked("Invoice", order, invoice)
         due = Decimal(str(invoice.get("AmountDue")))
         if due != 0:
             planned = xero_payments.plan(order, self.mapping)
@@ -205,7 +177,7 @@ class XeroLedger:
         if self._bank_mode or self.settings.match_existing != "off":
             return {}
         ready = [o for o in orders if not o.is_credit_note and self._bookable(o)]
-        self.directory.create_contacts([o.invoice.customer for o in ready])
+        self.directory.create_parties([(o.invoice.customer, "") for o in ready])
         bodies = []
         for order in ready:
             try:
@@ -224,7 +196,7 @@ class XeroLedger:
             if row.get("StatusAttributeString") != "OK" or not row.get("InvoiceID"):
                 continue
             try:
-                self._check_total(order, "Invoice", row)
+                check_booked("Invoice", order, row)
             except PermanentError as exc:
                 booked[order.key] = exc
                 continue
@@ -298,14 +270,6 @@ class XeroLedger:
         rows = [r for r in answer.get("Invoices") or [] if r.get("Status") not in ("DELETED", "VOIDED")]
         return rows[0] if rows else None
 
-    def _check_total(self, order: ReceiptOrder, kind: str, booked: Mapping[str, Any]) -> None:
-        total = round_cents(Decimal(str(booked.get("Total"))))
-        expected = order.invoice.gross_total.rounded()
-        currency = str(booked.get("CurrencyCode") or expected.currency)
-        if total != expected.amount or currency != expected.currency:
-            raise PermanentError(f"Xero {kind} for {order.number} totals {total} {currency} but the "
-                                 f"invoice totals {expected}: check the tax rates of the mapping")
-
     def _currency_fields(self, order: ReceiptOrder) -> dict[str, Any]:
         """CurrencyCode and, for a foreign currency the organisation has added, CurrencyRate in
         Xero's direction (``xero_format.xero_rate``); without the invoice's own rate Xero applies
@@ -324,7 +288,7 @@ class XeroLedger:
         assert payment is not None  # _check_order
         return {
             "Type": "ACCREC", "Status": "AUTHORISED", "InvoiceNumber": order.number, "Reference": order.key,
-            "Contact": {"ContactID": self.directory.contact_id(invoice.customer)},
+            "Contact": {"ContactID": self.directory.party_id(invoice.customer)},
             "Date": invoice.issue_date.isoformat(), "DueDate": (invoice.due_date or booking_day(payment)).isoformat(),
             "LineAmountTypes": "Exclusive", **self._currency_fields(order),
             "LineItems": self.directory.line_items(invoice),
@@ -360,7 +324,7 @@ class XeroLedger:
             assert payment is not None
             text = xero_payments.payment_text(self.mapping, payment, order.number)
             body = {"BankTransactions": [{
-                "Type": "RECEIVE", "Contact": {"ContactID": self.directory.contact_id(order.invoice.customer)},
+                "Type": "RECEIVE", "Contact": {"ContactID": self.directory.party_id(order.invoice.customer)},
                 "BankAccount": {"Code": refs.bank_account},
                 "Date": booking_day(payment).isoformat(),
                 # The key leads so a later lookup finds it; the number and payment text follow for people.
@@ -371,5 +335,5 @@ class XeroLedger:
             answer = self.api.request("banktransaction.create", "PUT", "/BankTransactions", json=body,
                                       idempotency_key=f"{order.key}:banktransaction")
             found = answer["BankTransactions"][0]
-        self._check_total(order, "BankTransaction", found)
+        check_booked("BankTransaction", order, found)
         return str(found["BankTransactionID"])

@@ -51,7 +51,7 @@ def find_existing(api: XeroApi, directory: Directory, order: ReceiptOrder) -> di
     if not rows:
         return None
     party = order.invoice.customer
-    ids = set(directory.contact_ids(party))
+    ids = set(directory.party_ids(party))
     ours = [r for r in rows if (r.get("Contact") or {}).get("ContactID") in ids
             or same_name(str((r.get("Contact") or {}).get("Name") or ""), party.name)]
     if not ours:

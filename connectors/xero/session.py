@@ -30,6 +30,7 @@ from pouracquit.common.errors import (
     RetryableError,
 )
 from pouracquit.common.secrets import SecretRef
+from pouracquit.connectors.ledger_base import CallBudget
 from pouracquit.connectors.ledger_match import MATCH_HELP, UNMATCHED_HELP, MatchExisting, Unmatched
 from pouracquit.connectors.oauth import OAuthApp, stored_refresh_token
 from pouracquit.connectors.registry import parse_settings
@@ -50,8 +51,7 @@ OAUTH_SCOPES = ("offline_access", "accounting.invoices", "accounting.payments", 
 # Xero allows 60 calls a minute and 5 in flight per organisation ("API rate limits",
 # developer.xero.com/documentation/guides/oauth2/limits); pacing at exactly 60 draws 429s when
 # clocks and retries line up, so keep a margin, as the HubSpot client does.
-CALL_BUDGET = (55, 60.0)
-CONCURRENT_CALLS = 5
+CALL_BUDGET = CallBudget(limit=55, window=60.0, concurrency=5)
 # Where Xero keeps the currencies an organisation may use (the refusal names the setting).
 CURRENCY_FIX = ("in Xero add it under Settings > Currencies (Add Currency; multi-currency needs a Xero plan "
                 "that includes it), then retry the receipt")
