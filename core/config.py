@@ -16,6 +16,8 @@ from pouracquit.common.secrets import SecretRef
 
 from .delivery.settings import EmailSettings
 from .document.settings import DocumentSettings, Seller
+from .dunning.settings import DunningSettings
+from .survey import SurveySettings
 
 
 class _Section(BaseModel):
@@ -141,6 +143,8 @@ class Settings(_Section):
     seller: Seller
     document: DocumentSettings = DocumentSettings()
     email: EmailSettings = EmailSettings()
+    dunning: DunningSettings = DunningSettings()
+    survey: SurveySettings = SurveySettings()
     connections: list[ConnectionSettings] = Field(min_length=1)
 
     @model_validator(mode="after")

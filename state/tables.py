@@ -178,3 +178,55 @@ class WebhookSeen(SQLModel, table=True):
     connection: str = Field(primary_key=True, max_length=100)
     digest: str = Field(primary_key=True, max_length=64)  # SHA-256 of the signature: fixed width
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class DunningCase(SQLModel, table=True):
+    """What dunning last read of an open invoice: its due date, so a daily run asks the
+    CRM again only for invoices a sync saw change since (``invoice_snapshot.seen_at``)."""
+
+    __tablename__ = "dunning_case"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    source_id: str = Field(primary_key=True, max_length=200)
+    due_date: date | None = None
+    checked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DunningReminder(SQLModel, table=True):
+    """One step of the dunning ladder for one invoice. The row (its intent) is committed
+    before the e-mail goes out and the key is unique: a step is never sent twice."""
+
+    __tablename__ = "dunning_reminder"
+    __table_args__ = (UniqueConstraint("connection", "source_id", "step"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    connection: str = Field(index=True, max_length=100)
+    source_id: str = Field(max_length=200)
+    step: int
+    template: str = Field(max_length=40)
+    # sending | sent | retry (a transient SMTP error) | failed | skipped (a later step was due) | unknown
+    status: str = Field(index=True, max_length=20)
+    recipient: str | None = Field(default=None, sa_column=Column(Text))
+    amount_due: Decimal = Field(sa_type=ExactDecimal)
+    currency: str = Field(max_length=3)
+    due_date: date
+    message_id: str | None = Field(default=None, max_length=255)
+    crm_log_id: str | None = Field(default=None, max_length=100)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = _time()
+
+
+class SurveyAnswer(SQLModel, table=True):
+    """The customer's answer to the one-question survey of one receipt (one at most)."""
+
+    __tablename__ = "survey_answer"
+
+    receipt_id: str = Field(primary_key=True, max_length=32)
+    connection: str = Field(index=True, max_length=100)
+    customer: str = Field(sa_column=Column(Text, nullable=False))
+    score: int
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False))
+    answered_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,169 @@
+"""Who is chased today, and with which step.
+
+Candidates come from the state store's snapshots (every invoice a sync saw, paid
+or not): open, with money still owed. Their due dates are read from the CRM
+once, then again only after a sync saw the record change; a record whose step
+falls due today is read fresh, so a payment, a void or a dispute entered in
+the CRM stops its reminders the moment it is there, even between two syncs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+import structlog
+from sqlmodel import Session, col, select
+
+from pouracquit.common.errors import BadRecord, PouracquitError, one_line
+from pouracquit.common.model import Invoice, InvoiceStatus
+from pouracquit.connectors.base import CrmSource
+from pouracquit.core.delivery.settings import mailbox
+from pouracquit.state.store import Store
+from pouracquit.state.tables import DunningCase, DunningReminder, Snapshot
+from pouracquit.state.types import utcnow
+
+from .ladder import Due, step_due
+from .settings import DunningSettings
+
+log = structlog.get_logger("pouracquit.dunning")
+
+# Where the sources' mappings put the "disputed" CRM property (mapping key invoice.disputed):
+# ":" cannot occur in a HubSpot, Salesforce or Zoho property name, so it never hides a real one.
+DISPUTED = "pouracquit:disputed"
+_NOT_DISPUTED = frozenset({"", "false", "0", "no", "non", "off", "none", "null"})
+# a step written and not to be sent again by a later run; "retry" steps are tried again
+WRITTEN = ("sending", "sent", "failed", "skipped", "unknown")
+
+
+@dataclass(frozen=True)
+class Chase:
+    """One invoice to chase today (``reason`` empty), or why it is not chased after all."""
+
+    connection: str
+    source_id: str
+    due: Due
+    number: str = ""
+    customer: str = ""
+    recipient: str = ""
+    amount_due: Decimal = Decimal("0")
+    currency: str = ""
+    due_date: date | None = None
+    reason: str = ""
+    invoice: Invoice | None = field(default=None, compare=False, repr=False)
+
+
+def disputed(invoice: Invoice) -> bool:
+    """The CRM's dispute property says this invoice is contested (anything but a false value)."""
+    return invoice.properties.get(DISPUTED, "").strip().lower() not in _NOT_DISPUTED
+
+
+def stop_reason(invoice: Invoice) -> str:
+    """Why ``invoice`` must not be chased any more, or ""."""
+    if invoice.status is not InvoiceStatus.OPEN:
+        return f"invoice is {invoice.status.value} in the CRM"
+    if invoice.balance_due.amount <= 0:
+        return "nothing left to pay"
+    if disputed(invoice):
+        return "invoice is disputed in the CRM (mapping key invoice.disputed)"
+    if invoice.due_date is None:
+        return "invoice has no due date in the CRM (mapping key invoice.due_date)"
+    return ""
+
+
+def open_snapshots(store: Store, connection: str) -> list[Snapshot]:
+    """Invoices the last sync saw open with money still owed."""
+    with Session(store.engine) as session:
+        query = (select(Snapshot)
+                 .where(Snapshot.connection == connection, Snapshot.status == InvoiceStatus.OPEN.value)
+                 .where(col(Snapshot.amount_paid) < col(Snapshot.gross_total))
+                 .order_by(col(Snapshot.source_id)))
+        return list(session.exec(query))
+
+
+def steps_written(store: Store, connection: str) -> dict[str, set[int]]:
+    """Per invoice, the ladder steps already written (sent, being sent, skipped...)."""
+    with Session(store.engine) as session:
+        rows = session.exec(select(DunningReminder.source_id, DunningReminder.step).where(
+            DunningReminder.connection == connection, col(DunningReminder.status).in_(WRITTEN)))
+        written: dict[str, set[int]] = {}
+        for source_id, step in rows:
+            written.setdefault(source_id, set()).add(step)
+        return written
+
+
+def _cases(store: Store, connection: str) -> dict[str, DunningCase]:
+    with Session(store.engine) as session:
+        return {c.source_id: c for c in session.exec(select(DunningCase).where(DunningCase.connection == connection))}
+
+
+def _remember(store: Store, connection: str, fresh: dict[str, date | None], now: datetime) -> None:
+    with store.unit() as u:
+        for source_id, due_date in fresh.items():
+            row = u.session.get(DunningCase, (connection, source_id))
+            if row is None:
+                u.session.add(DunningCase(connection=connection, source_id=source_id, due_date=due_date,
+                                          checked_at=now))
+            else:
+                row.due_date, row.checked_at = due_date, now
+                u.session.add(row)
+
+
+def plan(store: Store, source: CrmSource, connection: str, settings: DunningSettings, today: date, *,
+         dry_run: bool = False) -> list[Chase]:
+    """Today's reminders of ``connection``, and the invoices a step fell due for but that
+    cannot be chased (no address, disputed...), each with its reason. A dry run writes nothing."""
+    now = utcnow()
+    cases, written = _cases(store, connection), steps_written(store, connection)
+    fresh: dict[str, date | None] = {}
+    out: list[Chase] = []
+    for snap in open_snapshots(store, connection):
+        sid = snap.source_id
+        case = cases.get(sid)
+        invoice: Invoice | None = None
+        try:
+            if case is None or snap.seen_at > case.checked_at:
+                invoice = source.get(sid)
+                due_date = fresh[sid] = invoice.due_date
+            else:
+                due_date = case.due_date
+            if due_date is None:
+                continue
+            due = step_due(due_date, today, settings.steps, written.get(sid, set()))
+            if due is None:
+                continue
+            if invoice is None:  # read fresh: it may have been paid since the last sync
+                invoice = source.get(sid)
+                fresh[sid] = invoice.due_date
+        except (BadRecord, PouracquitError) as exc:
+            log.warning("invoice not read for dunning", connection=connection, source_id=sid, error=one_line(str(exc)))
+            out.append(Chase(connection, sid, Due(-1, "", 0), reason=f"not read from the CRM: {one_line(str(exc))}"))
+            continue
+        out.append(_chase(connection, invoice, today, settings.steps, written.get(sid, set())))
+    if fresh and not dry_run:
+        _remember(store, connection, fresh, now)
+    return [c for c in out if c.due.step >= 0 or c.reason]
+
+
+def _chase(connection: str, invoice: Invoice, today: date, steps: Sequence, written: set[int]) -> Chase:  # type: ignore[type-arg]
+    """The chase of one freshly read invoice: its step today, or the reason it is not chased."""
+    sid = invoice.source_id
+    base = dict(number=invoice.number or sid, customer=invoice.customer.name, currency=invoice.currency,
+                amount_due=invoice.balance_due.amount, due_date=invoice.due_date, invoice=invoice)
+    reason = stop_reason(invoice)
+    due = step_due(invoice.due_date, today, steps, written) if invoice.due_date else None
+    if not reason and due is None:
+        reason = "no step due any more (the due date moved in the CRM)"
+    due = due or Due(-1, "", 0)
+    if reason:
+        return Chase(connection, sid, due, reason=reason, **base)  # type: ignore[arg-type]
+    try:
+        recipient = mailbox(invoice.customer.email, "customer.email") if invoice.customer.email else ""
+    except ValueError as exc:
+        return Chase(connection, sid, due, reason=f"{exc}: correct it in the CRM", **base)  # type: ignore[arg-type]
+    if not recipient:
+        return Chase(connection, sid, due, reason="customer has no e-mail address in the CRM (customer.email)",
+                     **base)  # type: ignore[arg-type]
+    return Chase(connection, sid, due, recipient=recipient, **base)  # type: ignore[arg-type]

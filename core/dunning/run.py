@@ -1,0 +1,58 @@
+"""One dunning run over the configured connections: what `pouracquit dunning` and the
+daily job of `pouracquit run` call."""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pouracquit.common.errors import ConfigError
+from pouracquit.core.credit import PARIS
+from pouracquit.core.delivery.smtp import Mailer
+from pouracquit.core.service import Service
+
+from .ladder import day_off
+from .letters import check_templates
+from .plan import Chase, plan
+from .send import DunningReport, Outbox, mark_interrupted, send_reminders
+
+
+@dataclass
+class DunningRun:
+    """One run: ``day_off`` says why nothing went out today; ``plans`` per connection."""
+
+    today: date
+    day_off: str | None = None
+    plans: dict[str, list[Chase]] = field(default_factory=dict)
+    reports: dict[str, DunningReport] = field(default_factory=dict)
+    interrupted: int = 0
+
+
+def run_dunning(service: Service, *, dry_run: bool = False, now: datetime | None = None,
+                only: str | None = None) -> DunningRun:
+    """Chase today's overdue invoices of every enabled connection (``now`` injectable for tests)."""
+    settings = service.settings
+    cfg = settings.dunning
+    today = (now or datetime.now(PARIS)).astimezone(PARIS).date()
+    run = DunningRun(today=today, day_off=day_off(today, cfg))
+    check_templates(sorted({s.template for s in cfg.steps}), cfg.language, cfg.template_dir)
+    outbox = None
+    if not dry_run:
+        if not cfg.enabled:
+            raise ConfigError("dunning.enabled is false: set it to true to send reminders (--dry-run lists them)")
+        if not settings.email.enabled:
+            raise ConfigError("email.enabled is false: reminders are sent through [email]")
+        outbox = Outbox(Mailer(settings.email), settings.email, settings.seller, cfg,
+                        accent=settings.document.primary_color)
+        outbox.sender  # noqa: B018 - a missing sender is a ConfigError before any intent is written
+    for conn in service.connections(only):
+        if not dry_run:
+            run.interrupted += mark_interrupted(service.store, conn.name)
+        if run.day_off and not dry_run:
+            continue
+        source = service.wiring(conn).source
+        run.plans[conn.name] = chases = plan(service.store, source, conn.name, cfg, today, dry_run=dry_run)
+        if outbox is not None:
+            run.reports[conn.name] = send_reminders(service.store, chases, outbox)
+    return run

@@ -1,0 +1,189 @@
+"""Sending today's reminders, each step at most once per invoice.
+
+The step's row (its intent, status ``sending``) is committed before the SMTP
+dialogue; the table's unique key (connection, invoice, step) makes a second
+writer, a retried run or a second process find it and send nothing. The
+outcome is recorded after: ``sent``; ``retry`` when the server could not take
+the message (4xx, unreachable: it was not sent, the next run tries again);
+``failed`` with the server's answer on a 5xx. A process killed between the
+intent and the outcome leaves ``sending``: whether the server got the message
+is unknown, and a reminder is not worth a duplicate, so that step is never sent
+again (the next step still comes) and the row reads ``unknown`` in the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import structlog
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from pouracquit.common.errors import ConfigError, one_line
+from pouracquit.core.delivery.settings import EmailSettings
+from pouracquit.core.delivery.smtp import Mailer, SmtpRejected, SmtpUnavailable
+from pouracquit.core.document.settings import Seller
+from pouracquit.state.store import Store
+from pouracquit.state.tables import DunningReminder
+from pouracquit.state.types import utcnow
+
+from .letters import Letter, reminder_letter
+from .plan import Chase
+from .settings import DunningSettings
+
+log = structlog.get_logger("pouracquit.dunning")
+# a step left ``sending`` this long ago was interrupted (a kill): its fate is unknown
+INTERRUPTED_AFTER = timedelta(minutes=15)
+
+
+def reminder_id(connection: str, source_id: str, step: int) -> str:
+    """The same id (and so Message-ID) for one step of one invoice on every attempt."""
+    return hashlib.sha256(f"{connection}\x00{source_id}\x00{step}".encode()).hexdigest()[:32]
+
+
+@dataclass
+class DunningReport:
+    sent: list[Chase] = field(default_factory=list)
+    retry: list[tuple[Chase, str]] = field(default_factory=list)
+    failed: list[tuple[Chase, str]] = field(default_factory=list)
+    not_chased: list[Chase] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """Where reminders go out: the SMTP mailer and the [email] identity."""
+
+    mailer: Mailer
+    email: EmailSettings
+    seller: Seller
+    dunning: DunningSettings
+    accent: str = "#1f3a5f"
+
+    @property
+    def sender(self) -> str:
+        sender = self.email.sender or self.seller.email
+        if not sender:
+            raise ConfigError("email.sender: set it (or seller.email): reminders need a From address")
+        return sender
+
+
+def compose(letter: Letter, chase: Chase, outbox: Outbox, message_id: str) -> tuple[EmailMessage, str]:
+    """The message and its envelope recipient (``redirect_to`` in test sends)."""
+    email, sender = outbox.email, outbox.sender
+    to, subject = chase.recipient, letter.subject
+    if email.redirect_to:
+        to, subject = email.redirect_to, f"[{chase.recipient}] {subject}"
+    msg = EmailMessage()
+    msg["Subject"] = one_line(subject)
+    msg["From"] = Address(display_name=one_line(email.sender_name or outbox.seller.name), addr_spec=sender)
+    msg["To"] = Address(addr_spec=to)
+    if email.reply_to:
+        msg["Reply-To"] = email.reply_to
+    msg["Message-ID"] = f"<{message_id}@{sender.rpartition('@')[2]}>"
+    msg["Date"] = format_datetime(utcnow())
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-reply loops with out-of-office robots
+    msg.set_content(letter.text)
+    msg.add_alternative(letter.html, subtype="html")
+    return msg, to
+
+
+def mark_interrupted(store: Store, connection: str) -> int:
+    """Steps left ``sending`` by a killed run become ``unknown`` (never sent again)."""
+    with store.unit() as u:
+        result = u.session.exec(  # type: ignore[call-overload]
+            update(DunningReminder)
+            .where(col(DunningReminder.connection) == connection, col(DunningReminder.status) == "sending")
+            .where(col(DunningReminder.updated_at) < utcnow() - INTERRUPTED_AFTER)
+            .values(status="unknown", updated_at=utcnow(),
+                    last_error="interrupted between the intent and the SMTP answer: not sent again")
+        )
+        return int(result.rowcount or 0)
+
+
+def _intent(store: Store, chase: Chase) -> str | None:
+    """Commit the step's intent (and mark the earlier steps it passes over); None when
+    another attempt wrote this step already. A ``retry`` step is taken back by one run only."""
+    rid = reminder_id(chase.connection, chase.source_id, chase.due.step)
+    try:
+        with store.unit() as u:
+            for step in chase.due.passed_over:
+                sid = reminder_id(chase.connection, chase.source_id, step)
+                earlier = u.session.get(DunningReminder, sid)
+                if earlier is None:
+                    u.session.add(_row(chase, step, "skipped", sid))
+                elif earlier.status == "retry":
+                    earlier.status, earlier.updated_at = "skipped", utcnow()
+            if u.session.get(DunningReminder, rid) is None:
+                u.session.add(_row(chase, chase.due.step, "sending", rid))
+                return rid
+            taken = u.session.exec(  # type: ignore[call-overload]
+                update(DunningReminder)
+                .where(col(DunningReminder.id) == rid, col(DunningReminder.status) == "retry")
+                .values(status="sending", recipient=chase.recipient, amount_due=chase.amount_due,
+                        attempts=DunningReminder.attempts + 1, updated_at=utcnow())
+            )
+            return rid if taken.rowcount == 1 else None
+    except IntegrityError:  # another process wrote the same step first
+        return None
+
+
+def _row(chase: Chase, step: int, status: str, rid: str) -> DunningReminder:
+    assert chase.due_date is not None
+    return DunningReminder(
+        id=rid, connection=chase.connection, source_id=chase.source_id, step=step, status=status,
+        template=chase.due.template if step == chase.due.step else "", recipient=chase.recipient,
+        amount_due=chase.amount_due, currency=chase.currency, due_date=chase.due_date,
+        attempts=1 if status == "sending" else 0,
+    )
+
+
+def _outcome(store: Store, chase: Chase, rid: str, status: str, **fields: object) -> None:
+    with store.unit() as u:
+        row = u.session.get(DunningReminder, rid)
+        assert row is not None
+        row.status, row.updated_at = status, utcnow()
+        for name, value in fields.items():
+            setattr(row, name, value)
+        u.session.add(row)
+        u.log(chase.connection, f"dunning_{status}", source_id=chase.source_id, step=chase.due.step + 1,
+              template=chase.due.template, amount_due=f"{chase.amount_due} {chase.currency}",
+              message_id=row.message_id, error=row.last_error)
+
+
+def send_reminders(store: Store, chases: list[Chase], outbox: Outbox) -> DunningReport:
+    """Send each chase's step once; one failure never stops the others."""
+    report = DunningReport()
+    for chase in chases:
+        if chase.reason or chase.invoice is None:
+            report.not_chased.append(chase)
+            continue
+        rid = _intent(store, chase)
+        if rid is None:
+            continue  # written by another attempt: never twice
+        letter = reminder_letter(chase.invoice, chase.due, chase.amount_due, seller=outbox.seller,
+                                 language=outbox.dunning.language, template_dir=outbox.dunning.template_dir,
+                                 accent=outbox.accent)
+        message, to = compose(letter, chase, outbox, f"dunning.{rid}")
+        try:
+            outbox.mailer.send(message, outbox.sender, to, tuple(outbox.email.bcc))
+        except SmtpUnavailable as exc:
+            _outcome(store, chase, rid, "retry", last_error=one_line(str(exc)))
+            report.retry.append((chase, str(exc)))
+            continue
+        except SmtpRejected as exc:
+            _outcome(store, chase, rid, "failed", last_error=one_line(str(exc)))
+            report.failed.append((chase, str(exc)))
+            continue
+        except ConfigError as exc:  # the installation's to fix: the step is tried again after it
+            _outcome(store, chase, rid, "retry", last_error=one_line(str(exc)))
+            raise
+        _outcome(store, chase, rid, "sent", sent_at=utcnow(), message_id=message["Message-ID"])
+        report.sent.append(chase)
+        log.info("reminder sent", connection=chase.connection, source_id=chase.source_id, step=chase.due.step + 1)
+    return report
