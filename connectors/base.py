@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from pouracquit.common.errors import PermanentError
@@ -164,6 +165,36 @@ class WebhookLedger(Protocol):
 
     def parse_ledger_webhook(self, request: WebhookRequest) -> list[LedgerChange]:
         """Verify the signature (WebhookRejected otherwise) and list the records it names."""
+        ...
+
+
+@dataclass(frozen=True)
+class LedgerBooking:
+    """One sales document as the ledger holds it now, for reconciliation.
+
+    ``ref`` is encoded as ``record_receipt`` returns it; ``key`` is the order key our
+    marker carries ("" for a document pouracquit did not book); ``paid`` is what the
+    ledger counts as received on it; ``state`` is "booked", "voided" or "deleted" (a
+    vendor that drops deleted documents from its reads leaves them absent instead).
+    """
+
+    ref: str
+    number: str
+    key: str
+    kind: str  # "receipt" or "credit_note"
+    amount: Decimal
+    paid: Decimal
+    currency: str
+    state: str = "booked"  # "booked" | "voided" | "deleted"
+
+
+@runtime_checkable
+class LedgerReadBack(Protocol):
+    """Optional ledger capability: read the booked documents back, page by page."""
+
+    def paid_state(self, since: date | None) -> Iterator[LedgerBooking]:
+        """Every sales document dated ``since`` or later (all when None), read in the
+        vendor's largest pages."""
         ...
 
 

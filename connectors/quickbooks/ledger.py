@@ -22,7 +22,8 @@ else is booked; that costs one query more per receipt and no batch booking.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -31,11 +32,12 @@ from quickbooks.objects.base import AttachableRef
 
 from pouracquit.common.errors import BadRecord, PermanentError
 from pouracquit.common.money import round_cents
-from pouracquit.connectors.base import Document, LedgerChange, ReceiptOrder, WebhookRequest
+from pouracquit.connectors.base import Document, LedgerBooking, LedgerChange, ReceiptOrder, WebhookRequest
 from pouracquit.connectors.ledger_base import CallBudget, LedgerConnector, rate_key
 from pouracquit.connectors.ledger_match import already_paid, check_total, unmatched, unsettled
 from pouracquit.connectors.registry import ConnectorContext
 
+from . import paid
 from .api import Api, quote, request_id, select
 from .docs import (
     KINDS,
@@ -231,6 +233,10 @@ class QuickBooksLedger(LedgerConnector):
                     order = next(o for o, _ in chunk if o.key == item["bId"])
                     booked[order.key] = checked_total("SalesReceipt", order, str(row["Id"]), row.get("TotalAmt"))
         return booked
+
+    def paid_state(self, since: date | None) -> Iterator[LedgerBooking]:
+        """The sales documents as QuickBooks holds them now (connectors.base.LedgerReadBack)."""
+        return paid.paid_state(self.api, lambda: self.directory.references().home_currency, since)
 
     def parse_ledger_webhook(self, request: WebhookRequest) -> list[LedgerChange]:
         """QuickBooks webhook (``intuit-signature``, CloudEvents or legacy envelope, see

@@ -30,18 +30,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 from pouracquit.common.errors import BadRecord, PermanentError, WebhookRejected
-from pouracquit.connectors.base import Document, LedgerChange, ReceiptOrder, WebhookRequest
+from pouracquit.connectors.base import Document, LedgerBooking, LedgerChange, ReceiptOrder, WebhookRequest
 from pouracquit.connectors.ledger_base import LedgerConnector
 from pouracquit.connectors.ledger_match import already_paid, check_total, unmatched
 from pouracquit.connectors.registry import ConnectorContext
 from pouracquit.connectors.signatures import verify_body
 
+from . import paid
 from . import payments as xero_payments
 from .credit import CreditNotes, credit_note_id, ref_of
 from .directory import Directory
@@ -218,6 +220,10 @@ class XeroLedger(LedgerConnector):
         except BadRecord:
             return False
         return True
+
+    def paid_state(self, since: date | None) -> Iterator[LedgerBooking]:
+        """The sales documents as Xero holds them now (connectors.base.LedgerReadBack)."""
+        return paid.paid_state(self.api, since, bank_mode=self._bank_mode)
 
     def parse_ledger_webhook(self, request: WebhookRequest) -> list[LedgerChange]:
         """Xero webhook (``x-xero-signature``; an intent-to-receive check is a

@@ -270,6 +270,10 @@ class QuickBooksSandbox(Sandbox):
         body = request.json()
         if not isinstance(body, dict):
             raise fault(400, "2010", "Request has invalid or unsupported property", "the body must be an object")
+        if request.arg("operation") == "delete":
+            # python-quickbooks DeleteMixin.delete: POST /{entity}?operation=delete with {Id, SyncToken}
+            self.operations[f"delete {name}"] += 1
+            return _ok({name: self.books.delete(name, body)})
         self.operations[f"create {name}" if not body.get("Id") else f"update {name}"] += 1
         return _ok({name: self.books.write(name, body)})
 
