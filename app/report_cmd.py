@@ -1,0 +1,123 @@
+"""`pouracquit report payments` and `pouracquit report reconcile`.
+
+Parameters are checked before anything is opened: a bad date, a period that ends
+before it starts, an unknown format or connection is one line on stderr and exit 2.
+``reconcile`` exits 1 when anything drifts (or a ledger could not be read), 0 when
+every connection is in step.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from pouracquit.common.errors import ConfigError, PouracquitError
+from pouracquit.core.config import Settings
+from pouracquit.core.credit import PARIS
+from pouracquit.core.insight.facts import invoice_facts
+from pouracquit.core.insight.payments import InvoiceFacts, PaymentsReport, Period, analyse
+from pouracquit.core.insight.reconcile import Reconciliation, reconcile_connection
+from pouracquit.core.insight.render import FORMATS, Format, render_payments, render_reconcile
+from pouracquit.core.service import Service
+
+PROG = "pouracquit"
+
+
+class BadParameter(ValueError):
+    """A report parameter the user can fix (exit 2)."""
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    start: date | None
+    end: date
+    connections: list[str]
+    fmt: Format
+
+
+def _day(option: str, text: str | None) -> date | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise BadParameter(f"{option} {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def check_request(settings: Settings, *, start: str | None, end: str | None, connection: str | None,
+                  fmt: str) -> ReportRequest:
+    """The validated parameters; BadParameter names the one to fix."""
+    if fmt not in FORMATS:
+        raise BadParameter(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    first, last = _day("--from", start), _day("--to", end) or datetime.now(PARIS).date()
+    if first is not None and first > last:
+        raise BadParameter(f"--from {first} is after --to {last}")
+    if connection is not None:
+        names = [c.name for c in settings.connections]
+        if connection not in names:
+            raise BadParameter(f"--connection {connection!r} names no connection; configured: {', '.join(names)}")
+        connections = [connection]
+    else:
+        connections = [c.name for c in settings.connections if c.enabled]
+    return ReportRequest(first, last, connections, fmt)  # type: ignore[arg-type]
+
+
+def payments_report(service: Service, request: ReportRequest,
+                    survey: dict[str, tuple[int, Decimal]] | None = None) -> PaymentsReport:
+    """The payments report over the requested connections (customers of all of them together)."""
+    facts: list[InvoiceFacts] = []
+    unread: list[tuple[str, str]] = []
+    for name in request.connections:
+        source = service.wiring(service.settings.connection(name)).source
+        found, missing = invoice_facts(service.store, source, name)
+        facts += found
+        unread += [(f"{name}/{sid}", why) for sid, why in missing]
+    report = analyse(facts, Period(request.start, request.end), survey)
+    report.unread = unread
+    return report
+
+
+def reconcile_all(service: Service, request: ReportRequest) -> list[Reconciliation]:
+    return [reconcile_connection(service, name, request.start) for name in request.connections]
+
+
+def _refuse(command: str, message: str) -> int:
+    sys.stderr.write(f"{PROG}: report {command}: {message}\n")
+    return 2
+
+
+def payments_command(settings: Settings, *, start: str | None = None, end: str | None = None,
+                     connection: str | None = None, fmt: str = "table") -> int:
+    try:
+        request = check_request(settings, start=start, end=end, connection=connection, fmt=fmt)
+    except BadParameter as exc:
+        return _refuse("payments", str(exc))
+    service = Service.open(settings)
+    try:
+        sys.stdout.write(render_payments(payments_report(service, request), request.fmt).rstrip("\n") + "\n")
+    except ConfigError:
+        raise
+    except PouracquitError as exc:
+        sys.stderr.write(f"{PROG}: report payments: the CRM could not be read: {exc}\n")
+        return 1
+    finally:
+        service.close()
+    return 0
+
+
+def reconcile_command(settings: Settings, *, start: str | None = None, connection: str | None = None,
+                      fmt: str = "table") -> int:
+    """Exit 1 when anything drifts or a connection could not be reconciled, 0 when all are in step."""
+    try:
+        request = check_request(settings, start=start, end=None, connection=connection, fmt=fmt)
+    except BadParameter as exc:
+        return _refuse("reconcile", str(exc))
+    service = Service.open(settings)
+    try:
+        results = reconcile_all(service, request)
+    finally:
+        service.close()
+    sys.stdout.write(render_reconcile(results, request.fmt).rstrip("\n") + "\n")
+    return 1 if any(r.error or r.drifts for r in results) else 0

@@ -1,0 +1,211 @@
+"""Reconciliation CRM ↔ ledger at amount level, one connection at a time.
+
+Three views meet here: the CRM as it is now (the snapshots, overlaid with the
+changes the CRM reports since the stored cursor, read without writing), the
+receipts the state store issued, and the ledger read back through its
+``LedgerReadBack`` capability. Every disagreement is one ``Drift`` naming the
+invoice, the ledger document and what a person does about it. pouracquit
+never re-books or deletes on its own here: a drift is for a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pouracquit.common.errors import ConfigError, PouracquitError
+from pouracquit.common.model import Invoice, InvoiceStatus
+from pouracquit.connectors.base import LedgerBooking, LedgerReadBack
+from pouracquit.state.tables import Snapshot
+
+from ..credit import PARIS
+from ..pipeline import idempotency_key
+from ..service import Service
+from .facts import Issued, credited, issued, snapshots
+
+# What each kind of drift means, as the report prints it beside the lines.
+KINDS: dict[str, str] = {
+    "paid_not_booked": "paid in the CRM, no booking in the ledger",
+    "booked_not_attached": "booked in the ledger, no receipt on the CRM record",
+    "amount_differs": "amounts differ by at least a cent",
+    "paid_in_ledger_open_in_crm": "paid in the ledger, open in the CRM",
+    "deleted_in_ledger": "booking deleted in the ledger",
+    "voided_in_ledger": "booking voided in the ledger",
+}
+KEY_PREFIX = idempotency_key("")  # what every order key pouracquit writes starts with
+
+
+@dataclass(frozen=True)
+class Drift:
+    connection: str
+    kind: str
+    source_id: str
+    number: str
+    ledger_ref: str
+    detail: str
+    fix: str
+
+    def line(self) -> str:
+        where = f"invoice {self.number or self.source_id}" + (f" (ledger {self.ledger_ref})" if self.ledger_ref else "")
+        return f"{self.connection}: {self.kind}: {where}: {self.detail}. Fix: {self.fix}"
+
+
+@dataclass
+class Reconciliation:
+    connection: str
+    since: date | None
+    receipts: int = 0
+    bookings: int = 0
+    drifts: list[Drift] = field(default_factory=list)
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"connection": self.connection, "since": self.since.isoformat() if self.since else None,
+                "receipts_checked": self.receipts, "ledger_documents": self.bookings, "error": self.error,
+                "drifts": [asdict(d) for d in self.drifts]}
+
+
+@dataclass(frozen=True)
+class CrmState:
+    """One CRM invoice as it is now."""
+
+    status: str
+    amount_paid: Decimal
+    currency: str
+
+    @classmethod
+    def of(cls, item: Snapshot | Invoice) -> CrmState:
+        if isinstance(item, Invoice):
+            return cls(item.status.value, item.amount_paid.amount, item.currency)
+        return cls(item.status, item.amount_paid, item.currency)
+
+
+def paid_day(invoice: Invoice) -> date:
+    last = invoice.last_payment
+    return (last.paid_at if last else invoice.modified_at).astimezone(PARIS).date()
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return f"{amount:.2f} {currency}"
+
+
+def compare(connection: str, receipts: list[Issued], crm: dict[str, CrmState],
+            bookings: Iterable[LedgerBooking], *, since: date | None = None) -> list[Drift]:
+    """The drifts between what was issued, the CRM now and the ledger now."""
+    by_ref = {b.ref: b for b in bookings}
+    minus = credited(receipts)
+    in_period = [i for i in receipts if since is None or paid_day(i.invoice) >= since]
+    drifts: list[Drift] = []
+
+    def drift(kind: str, item: Issued, ref: str, detail: str, fix: str) -> None:
+        drifts.append(Drift(connection, kind, item.receipt.source_id, item.receipt.number or item.invoice.number,
+                            ref, detail, fix))
+
+    show = "see it with `pouracquit receipts show {}`"
+    for item in in_period:
+        r = item.receipt
+        if not (r.book and r.status == "done" and r.ledger_id):
+            continue
+        booking = by_ref.get(r.ledger_id)
+        if booking is None or booking.state in ("deleted", "voided"):
+            kind = "voided_in_ledger" if booking is not None and booking.state == "voided" else "deleted_in_ledger"
+            drift(kind, item, r.ledger_id, f"the {r.kind.replace('_', ' ')} of {_money(r.amount, r.currency)} is "
+                  f"{'voided' if kind == 'voided_in_ledger' else 'no longer'} in the ledger",
+                  f"book it again by hand in the ledger if the payment stands ({show.format(r.id)}), "
+                  f"otherwise cancel the payment in the CRM so that a credit note follows")
+        elif booking.amount != r.amount or booking.currency != r.currency:
+            drift("amount_differs", item, r.ledger_id,
+                  f"the ledger holds {_money(booking.amount, booking.currency)}, the "
+                  f"{r.kind.replace('_', ' ')} states {_money(r.amount, r.currency)}",
+                  f"correct the document in the ledger to {_money(r.amount, r.currency)} ({show.format(r.id)})")
+    latest = {i.receipt.source_id: i for i in in_period if i.receipt.kind == "receipt"}
+    for sid, item in latest.items():
+        r, now = item.receipt, crm.get(sid)
+        if r.status != "done" or now is None:
+            continue
+        net = r.amount - minus.get(r.id, Decimal("0"))
+        booked = by_ref.get(r.ledger_id or "")
+        if now.status != InvoiceStatus.PAID.value and net > 0 and (booked is None or booked.paid > 0):
+            drift("paid_in_ledger_open_in_crm", item, r.ledger_id or "",
+                  f"receipt {r.number} states {_money(net, r.currency)} paid, the CRM invoice is {now.status}",
+                  "mark the invoice paid in the CRM if the money arrived; if it was refunded, record the refund "
+                  "in the CRM so that a credit note follows")
+        elif now.status == InvoiceStatus.PAID.value and now.amount_paid != net:
+            drift("amount_differs", item, r.ledger_id or "",
+                  f"the CRM says {_money(now.amount_paid, now.currency)} paid, receipt {r.number} and its booking "
+                  f"state {_money(net, r.currency)}",
+                  "correct the paid amount in the CRM; if the payment really changed, record the refund or the "
+                  "extra payment in the CRM and sync")
+    issued_for = {i.receipt.source_id for i in receipts if i.receipt.kind == "receipt"}
+    for sid, now in sorted(crm.items()):
+        if now.status == InvoiceStatus.PAID.value and sid not in issued_for:
+            drifts.append(Drift(connection, "paid_not_booked", sid, "", "",
+                                f"paid {_money(now.amount_paid, now.currency)} in the CRM, no receipt issued",
+                                f"pouracquit sync --connection {connection}"))
+    for item in in_period:
+        r = item.receipt
+        if r.kind == "receipt" and r.book and r.status != "done" and latest.get(r.source_id) is item \
+                and not r.ledger_id and crm.get(r.source_id, CrmState("", Decimal(0), "")).status == "paid":
+            drift("paid_not_booked", item, "", f"receipt {r.id} is {r.status} at step {r.step}"
+                  + (f": {r.last_error}" if r.last_error else ""),
+                  f"pouracquit receipts retry {r.id}" if r.status == "failed"
+                  else f"pouracquit sync --connection {connection}")
+    known = {idempotency_key(i.receipt.id): i for i in receipts}
+    booked_refs = {i.receipt.ledger_id for i in receipts if i.receipt.ledger_id}
+    for booking in by_ref.values():
+        if booking.state != "booked" or booking.ref in booked_refs or not booking.key.startswith(KEY_PREFIX):
+            continue
+        owner = known.get(booking.key)
+        if owner is None:
+            drifts.append(Drift(connection, "booked_not_attached", "", booking.number, booking.ref,
+                                f"{_money(booking.amount, booking.currency)} booked with key {booking.key}, "
+                                f"which no receipt of this store carries",
+                                "check whether the state store was restored from an older copy; void the "
+                                "document in the ledger if it is a duplicate"))
+        elif owner.receipt.status != "done":
+            drift("booked_not_attached", owner, booking.ref,
+                  f"booked {_money(booking.amount, booking.currency)}, receipt {owner.receipt.id} is "
+                  f"{owner.receipt.status} at step {owner.receipt.step}",
+                  f"pouracquit receipts retry {owner.receipt.id}")
+    return drifts
+
+
+def crm_now(service: Service, name: str, stored: dict[str, Snapshot]) -> dict[str, CrmState]:
+    """The snapshots overlaid with what the CRM changed since the stored cursor (read only).
+    An invoice remembered as paid with no receipt version (paid before the start date,
+    left to ``backfill``) is left out: no receipt is owed for it."""
+    state = service.store.connection_states().get(name)
+    source = service.wiring(service.settings.connection(name)).source
+    out = {sid: CrmState.of(s) for sid, s in stored.items() if not (s.status == "paid" and s.paid_version == 0)}
+    for page in source.changes(state.cursor if state else None):
+        for invoice in page.invoices:
+            snap = stored.get(invoice.source_id)
+            if snap is not None and snap.status == "paid" and snap.paid_version == 0:
+                continue
+            out[invoice.source_id] = CrmState.of(invoice)
+    return out
+
+
+def reconcile_connection(service: Service, name: str, since: date | None = None) -> Reconciliation:
+    """Compare one connection's CRM, store and ledger; vendor failures become ``error``."""
+    conn = service.settings.connection(name)
+    result = Reconciliation(connection=name, since=since)
+    ledger = service.wiring(conn).ledger
+    if not isinstance(ledger, LedgerReadBack):
+        result.error = f"the {conn.ledger.vendor} ledger cannot be read back"
+        return result
+    try:
+        receipts = list(issued(service.store, name))
+        crm = crm_now(service, name, snapshots(service.store, name))
+        bookings = list(ledger.paid_state(since))
+    except ConfigError:
+        raise
+    except PouracquitError as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        return result
+    result.receipts, result.bookings = len(receipts), len(bookings)
+    result.drifts = compare(name, receipts, crm, bookings, since=since)
+    return result

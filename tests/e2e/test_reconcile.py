@@ -1,0 +1,49 @@
+"""Acceptance of the reconciliation (issue 13): after a demo-like run on the
+sandboxes `report reconcile` exits 0; after one booking is deleted in the ledger
+(through QuickBooks' own API) and one paid amount changed in the CRM, it exits 1
+naming exactly those two, each with its fix."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from pouracquit.app.report_cmd import reconcile_command
+from pouracquit.state.tables import Receipt
+
+from .conftest import post_json
+
+
+def _done(service) -> list[Receipt]:  # type: ignore[no-untyped-def]
+    rows = service.store.receipts("demo", "done", limit=1000)
+    return sorted((r for r in rows if r.kind == "receipt"), key=lambda r: r.number or "")
+
+
+def test_reconcile_clean_then_two_drifts(make_rig, capsys) -> None:  # type: ignore[no-untyped-def]
+    rig = make_rig(count=14)
+    service = rig.service()
+    rig.sync_until_settled(service)
+    settings = rig.settings()
+    capsys.readouterr()
+    assert reconcile_command(settings, fmt="json") == 0, capsys.readouterr().out
+    clean = json.loads(capsys.readouterr().out)
+    assert clean[0]["drifts"] == [] and clean[0]["receipts_checked"] >= 5
+    assert clean[0]["ledger_documents"] >= clean[0]["receipts_checked"]
+
+    deleted, changed = _done(service)[:2]
+    ledger = service.wiring(settings.connection("demo")).ledger
+    row = ledger.api.read("test.read", "SalesReceipt", deleted.ledger_id)
+    ledger.api.client().delete_object("SalesReceipt", json.dumps({"Id": row["Id"], "SyncToken": row["SyncToken"]}))
+    lowered = changed.amount - Decimal("0.01")
+    post_json(f"{rig.source.url}/_sandbox/hubspot/invoices/{changed.source_id}",
+              {"properties": {"hs_amount_paid": f"{lowered:.2f}"}})
+
+    assert reconcile_command(settings, fmt="json") == 1
+    drifts = json.loads(capsys.readouterr().out)[0]["drifts"]
+    assert sorted((d["kind"], d["number"]) for d in drifts) == sorted(
+        [("deleted_in_ledger", deleted.number), ("amount_differs", changed.number)])
+    assert all(d["fix"] for d in drifts)
+    assert reconcile_command(settings) == 1
+    text = capsys.readouterr().out
+    assert f"invoice {deleted.number} (ledger {deleted.ledger_id})" in text
+    assert f"{lowered:.2f} EUR paid" in text or f"{lowered:.2f} USD paid" in text
