@@ -7,10 +7,28 @@ pipeline needs; the modules behind it hold one concern each: ``settings``
 (Factur-X XML), ``pdf`` (WeasyPrint and embedding).
 """
 
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .context import PaidReceipt
 from .mentions import MissingMention
-from .pool import RenderPool
-from .renderer import Renderer
 from .settings import DocumentSettings, Seller, SellerAddress
 
+if TYPE_CHECKING:
+    from .pool import RenderPool
+    from .renderer import Renderer
+
 __all__ = ["DocumentSettings", "MissingMention", "PaidReceipt", "RenderPool", "Renderer", "Seller", "SellerAddress"]
+
+
+def __getattr__(name: str) -> Any:
+    # WeasyPrint, Saxon and factur-x take over a second to import: only what renders pays for it
+    if name == "Renderer":
+        from .renderer import Renderer
+        return Renderer
+    if name == "RenderPool":
+        from .pool import RenderPool
+        return RenderPool
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
