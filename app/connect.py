@@ -32,6 +32,7 @@ import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from pouracquit.common.errors import ConfigError, RetryableError
+from pouracquit.connectors.base import OAuthConnector
 from pouracquit.connectors.oauth import OAuthApp
 from pouracquit.connectors.registry import ConnectorContext, factory
 from pouracquit.core.config import ConnectionSettings, Settings
@@ -195,9 +196,9 @@ def exchange_code(app: OAuthApp, params: Mapping[str, str], redirect_uri: str, v
 def _oauth_app(service: Service, conn: ConnectionSettings, role: Role, tokens: CredentialStore) -> OAuthApp:
     endpoint, mapping = (conn.source, conn.mapping.source) if role == "source" else (conn.ledger, conn.mapping.ledger)
     cls = factory(endpoint.vendor, role)
-    describe: Callable[..., OAuthApp] | None = getattr(cls, "oauth_app", None)
-    if describe is None:
+    if not isinstance(cls, OAuthConnector):
         raise ConfigError(f"{endpoint.vendor} does not use OAuth here: nothing to connect")
+    describe: Callable[..., OAuthApp] = cls.oauth_app
     ctx = ConnectorContext(connection=conn.name, meter=service.meter, tokens=tokens,
                            window_scale=service.settings.time_factor, mapping=mapping)
     # Describing the app may read the vendor (QuickBooks' discovery document):

@@ -12,10 +12,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pouracquit.common.errors import PermanentError
 from pouracquit.common.model import CreditReference, Invoice
+
+if TYPE_CHECKING:  # the registry and the OAuth facts import this module
+    from .oauth import OAuthApp
+    from .registry import ConnectorContext
 
 
 @dataclass(frozen=True)
@@ -243,3 +247,13 @@ class Diagnosable(Protocol):
     """
 
     def diagnose(self, public_url: str | None) -> list[Check]: ...
+
+
+@runtime_checkable
+class OAuthConnector(Protocol):
+    """Optional capability of a connector class: the OAuth app that ``pouracquit connect``
+    authorises (``connectors/oauth.py``). A classmethod: the app is described from the
+    settings alone, before any connector is built (and before there is a token)."""
+
+    @classmethod
+    def oauth_app(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> OAuthApp: ...

@@ -1,7 +1,14 @@
-"""Connectors are found by name through the ``pouracquit.connectors`` entry points."""
+"""Vendors are found by name through the ``pouracquit.connectors`` entry points.
+
+Each entry point names a vendor package's ``VENDOR`` record (``connectors/<vendor>/__init__.py``):
+its role, its connector class, its default mapping and its emulator. Reading the
+records imports no vendor SDK; ``Vendor.load`` imports the connector when it is used.
+A vendor installed from another distribution registers the same way.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -15,6 +22,7 @@ from pouracquit.common.errors import ConfigError
 from .base import CrmSource, Ledger, ReplayGuard, TokenStore
 
 M = TypeVar("M", bound=BaseModel)
+Role = Literal["source", "ledger"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class ConnectorContext:
 
 
 class ConnectorFactory(Protocol):
-    role: Literal["source", "ledger"]
+    role: Role
     vendor: str
 
     @classmethod
@@ -54,12 +62,39 @@ def parse_settings(model: type[M], raw: Mapping[str, Any], vendor: str) -> M:
         raise ConfigError(f"invalid {vendor} settings: {problems}") from None
 
 
-def factory(vendor: str, role: Literal["source", "ledger"]) -> ConnectorFactory:
-    """The connector class registered as ``vendor`` for ``role``."""
-    found = {ep.name: ep for ep in entry_points(group="pouracquit.connectors")}
-    if vendor not in found:
-        raise ConfigError(f"unknown vendor {vendor!r}; installed connectors: {', '.join(sorted(found))}")
-    cls = found[vendor].load()
-    if cls.role != role:
-        raise ConfigError(f"{vendor} is a {cls.role}, it cannot be used as a {role}")
-    return cls
+@dataclass(frozen=True)
+class Vendor:
+    """One vendor's registration, naming all its parts. ``connector`` is the
+    ``"module:Class"`` of its connector (imported on first use), ``mapping`` the name of
+    its default mapping (``mappings/<mapping>.toml``), ``emulator`` the module of its
+    sandbox (``SANDBOX``, ``connector_settings``, ``demo_seed``)."""
+
+    name: str
+    role: Role
+    connector: str
+    mapping: str
+    emulator: str
+
+    def load(self) -> ConnectorFactory:
+        module, _, attr = self.connector.partition(":")
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def vendors() -> dict[str, Vendor]:
+    """Every installed vendor by name."""
+    return {ep.name: ep.load() for ep in entry_points(group="pouracquit.connectors")}
+
+
+def vendor(name: str) -> Vendor:
+    found = vendors()
+    if name not in found:
+        raise ConfigError(f"unknown vendor {name!r}; installed connectors: {', '.join(sorted(found))}")
+    return found[name]
+
+
+def factory(name: str, role: Role) -> ConnectorFactory:
+    """The connector class registered as ``name`` for ``role``."""
+    record = vendor(name)
+    if record.role != role:
+        raise ConfigError(f"{name} is a {record.role}, it cannot be used as a {role}")
+    return record.load()

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from pouracquit.common.errors import ConfigError
+from pouracquit.connectors.registry import vendors
 
 from .server import Sandbox
 
@@ -31,16 +32,16 @@ def secret_file(directory: Path, name: str, value: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Emulator:
-    """One vendor's emulator. Its sandbox module ``pouracquit.sandbox.<module>``
-    exposes ``SANDBOX`` (the Sandbox class), ``connector_settings(box,
-    secrets_dir)`` and ``demo_seed(count, seed)``; it is imported on first use."""
+    """One vendor's emulator. Its module (the vendor record's ``emulator``) exposes
+    ``SANDBOX`` (the Sandbox class), ``connector_settings(box, secrets_dir)`` and
+    ``demo_seed(count, seed)``; it is imported on first use."""
 
     vendor: str
     role: str
     module: str
 
     def _load(self) -> ModuleType:
-        return importlib.import_module(f"{__package__}.{self.module}")
+        return importlib.import_module(self.module)
 
     def make(self, **options: Any) -> Sandbox:
         return self._load().SANDBOX(**options)
@@ -52,15 +53,10 @@ class Emulator:
         return self._load().demo_seed(count, seed)
 
 
+# The launcher reads the vendors' registrations (connectors/<vendor>/__init__.py) for where
+# each emulator lives; the emulators themselves never import a connector.
 EMULATORS: dict[str, Emulator] = {
-    e.vendor: e
-    for e in (
-        Emulator("hubspot", "source", "hubspot.emulator"),
-        Emulator("salesforce", "source", "salesforce.emulator"),
-        Emulator("zoho", "source", "zoho.emulator"),
-        Emulator("quickbooks", "ledger", "quickbooks.emulator"),
-        Emulator("xero", "ledger", "xero.emulator"),
-    )
+    v.name: Emulator(v.name, v.role, v.emulator) for v in sorted(vendors().values(), key=lambda v: v.name)
 }
 
 DEFAULT_SOURCE, DEFAULT_LEDGER = "hubspot", "quickbooks"
