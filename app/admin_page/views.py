@@ -38,7 +38,7 @@ HEADERS = {
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # not no-referrer: Chromium then sends "Origin: null" with our own forms
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 LOCALES = {"fr": "fr_FR", "en": "en_GB"}
