@@ -5,7 +5,7 @@ daily job of `pouracquit run` call."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from pouracquit.common.errors import ConfigError
 from pouracquit.core.credit import PARIS
@@ -34,7 +34,8 @@ def run_dunning(service: Service, *, dry_run: bool = False, now: datetime | None
     """Chase today's overdue invoices of every enabled connection (``now`` injectable for tests)."""
     settings = service.settings
     cfg = settings.dunning
-    today = (now or datetime.now(PARIS)).astimezone(PARIS).date()
+    now = now or datetime.now(UTC)
+    today = now.astimezone(PARIS).date()
     run = DunningRun(today=today, day_off=day_off(today, cfg))
     check_templates(sorted({s.template for s in cfg.steps}), cfg.language, cfg.template_dir)
     outbox = None
@@ -54,5 +55,5 @@ def run_dunning(service: Service, *, dry_run: bool = False, now: datetime | None
         source = service.wiring(conn).source
         run.plans[conn.name] = chases = plan(service.store, source, conn.name, cfg, today, dry_run=dry_run)
         if outbox is not None:
-            run.reports[conn.name] = send_reminders(service.store, chases, outbox)
+            run.reports[conn.name] = send_reminders(service.store, chases, outbox, now)
     return run

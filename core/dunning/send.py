@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -34,6 +34,7 @@ from pouracquit.state.tables import DunningReminder
 from pouracquit.state.types import utcnow
 
 from .letters import Letter, reminder_letter
+from .letters import one_line as header_text
 from .plan import Chase
 from .settings import DunningSettings
 
@@ -73,20 +74,21 @@ class Outbox:
         return sender
 
 
-def compose(letter: Letter, chase: Chase, outbox: Outbox, message_id: str) -> tuple[EmailMessage, str]:
+def compose(letter: Letter, chase: Chase, outbox: Outbox, message_id: str,
+            now: datetime) -> tuple[EmailMessage, str]:
     """The message and its envelope recipient (``redirect_to`` in test sends)."""
     email, sender = outbox.email, outbox.sender
     to, subject = chase.recipient, letter.subject
-    if email.redirect_to:
-        to, subject = email.redirect_to, f"[{chase.recipient}] {subject}"
+    if email.redirect_to:  # a test send, worded as the receipt e-mails word theirs
+        to, subject = email.redirect_to, f"[test: {chase.recipient}] {subject}"
     msg = EmailMessage()
-    msg["Subject"] = one_line(subject)
-    msg["From"] = Address(display_name=one_line(email.sender_name or outbox.seller.name), addr_spec=sender)
+    msg["Subject"] = header_text(subject)
+    msg["From"] = Address(display_name=header_text(email.sender_name or outbox.seller.name), addr_spec=sender)
     msg["To"] = Address(addr_spec=to)
     if email.reply_to:
         msg["Reply-To"] = email.reply_to
     msg["Message-ID"] = f"<{message_id}@{sender.rpartition('@')[2]}>"
-    msg["Date"] = format_datetime(utcnow())
+    msg["Date"] = format_datetime(now)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-reply loops with out-of-office robots
     msg.set_content(letter.text)
     msg.add_alternative(letter.html, subtype="html")
@@ -156,8 +158,9 @@ def _outcome(store: Store, chase: Chase, rid: str, status: str, **fields: object
               message_id=row.message_id, error=row.last_error)
 
 
-def send_reminders(store: Store, chases: list[Chase], outbox: Outbox) -> DunningReport:
-    """Send each chase's step once; one failure never stops the others."""
+def send_reminders(store: Store, chases: list[Chase], outbox: Outbox, now: datetime) -> DunningReport:
+    """Send each chase's step once; one failure never stops the others. ``now`` dates the
+    messages (the clock tests inject)."""
     report = DunningReport()
     for chase in chases:
         if chase.reason or chase.invoice is None:
@@ -169,9 +172,11 @@ def send_reminders(store: Store, chases: list[Chase], outbox: Outbox) -> Dunning
         letter = reminder_letter(chase.invoice, chase.due, chase.amount_due, seller=outbox.seller,
                                  language=outbox.dunning.language, template_dir=outbox.dunning.template_dir,
                                  accent=outbox.accent)
-        message, to = compose(letter, chase, outbox, f"dunning.{rid}")
+        message, to = compose(letter, chase, outbox, f"dunning.{rid}", now)
         try:
-            outbox.mailer.send(message, outbox.sender, to, tuple(outbox.email.bcc))
+            # test sends (redirect_to) reach the test address only, no copy to the accountant
+            bcc = () if outbox.email.redirect_to else tuple(outbox.email.bcc)
+            outbox.mailer.send(message, outbox.sender, to, bcc)
         except SmtpUnavailable as exc:
             _outcome(store, chase, rid, "retry", last_error=one_line(str(exc)))
             report.retry.append((chase, str(exc)))
@@ -183,7 +188,7 @@ def send_reminders(store: Store, chases: list[Chase], outbox: Outbox) -> Dunning
         except ConfigError as exc:  # the installation's to fix: the step is tried again after it
             _outcome(store, chase, rid, "retry", last_error=one_line(str(exc)))
             raise
-        _outcome(store, chase, rid, "sent", sent_at=utcnow(), message_id=message["Message-ID"])
+        _outcome(store, chase, rid, "sent", sent_at=now, message_id=message["Message-ID"])
         report.sent.append(chase)
         log.info("reminder sent", connection=chase.connection, source_id=chase.source_id, step=chase.due.step + 1)
     return report
