@@ -97,6 +97,32 @@ class CrmSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SentEmail:
+    """An e-mail sent to the buyer, as the CRM record logs it. ``key`` (from the
+    Message-ID) goes into what is written: a replay finds its record instead of
+    logging twice."""
+
+    key: str
+    message_id: str
+    sender: str
+    to: str
+    subject: str
+    text: str
+    sent_at: datetime
+    attachment: str = ""  # the attached document's file name
+
+
+@runtime_checkable
+class EmailLog(Protocol):
+    """Optional source capability: log a sent e-mail on the invoice's CRM record."""
+
+    def log_email(self, ref: str, email: SentEmail, *, may_exist: bool) -> str:
+        """Log ``email`` on record ``ref``; returns the logged record's id. With
+        ``may_exist``, first look for a record carrying ``email.key`` and return it."""
+        ...
+
+
 @runtime_checkable
 class Ledger(Protocol):
     """Where the paid receipt is booked."""

@@ -40,13 +40,14 @@ from .archive import Archive
 from .batching import book_in_batches
 from .config import NumberingSettings, PipelineSettings
 from .credit import credit_reference, issue_date, original_of
+from .delivery.step import EmailStep
 from .document import PaidReceipt, Renderer, RenderPool
 from .lease import Heartbeat
 
 log = structlog.get_logger("pouracquit.pipeline")
 
-STEPS = ("number", "render", "archive", "ledger_record", "ledger_attach", "crm_attach", "done")
-EXTERNAL = frozenset({"ledger_record", "ledger_attach", "crm_attach"})
+STEPS = ("number", "render", "archive", "ledger_record", "ledger_attach", "crm_attach", "email", "done")
+EXTERNAL = frozenset({"ledger_record", "ledger_attach", "crm_attach", "email"})
 LEDGER_STEPS = frozenset({"ledger_record", "ledger_attach"})
 
 
@@ -67,6 +68,7 @@ class Wiring:
     archive: Archive
     numbering: NumberingSettings
     policy: PipelineSettings
+    email: EmailStep | None = None  # None: [email] is not enabled
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Pipeline:
             "ledger_record": self._ledger_record,
             "ledger_attach": self._ledger_attach,
             "crm_attach": self._crm_attach,
+            "email": self._email,
         }
 
     def drain(self, on_done: Callable[[str], None] | None = None) -> DrainReport:
@@ -339,6 +342,16 @@ class Pipeline:
     def _document(self, receipt: Receipt) -> Document:
         assert receipt.document_sha256 and receipt.document_name
         return Document(name=receipt.document_name, content=self.w.archive.read(receipt.document_sha256))
+
+    def _email(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:
+        if self.w.email is None:
+            return {}
+
+        def record(kind: str, fields: dict[str, Any]) -> None:  # the send, committed before anything else
+            with self.w.store.unit() as u:
+                self._update(u, receipt.id, **{k: v for k, v in fields.items() if hasattr(receipt, k)})
+                u.log(self.w.connection, kind, receipt_id=receipt.id, source_id=receipt.source_id, **fields)
+        return self.w.email.run(receipt, invoice, lambda: self._document(receipt), record)
 
     def _ledger_record(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:
         assert receipt.number is not None

@@ -20,6 +20,7 @@ from pouracquit.state.store import CredentialStore, Store
 from .archive import Archive
 from .config import ConnectionSettings, Settings
 from .datadir import secure_data_dir
+from .delivery.step import EmailStep
 from .disconnections import DisconnectionWatch
 from .document import Renderer, RenderPool
 from .pipeline import Wiring
@@ -124,6 +125,7 @@ class Service:
             archive=archive,
             numbering=self.settings.numbering,
             policy=self.settings.pipeline,
+            email=EmailStep.of(self.settings, parts["source"]),  # type: ignore[arg-type]
         )
         with self._lock:
             return self._wirings.setdefault(conn.name, wiring)
