@@ -18,17 +18,33 @@ from decimal import Decimal
 from typing import Any
 
 from pouracquit.common.model import Invoice
-from pouracquit.connectors.xero.format import line_taxes
+from pouracquit.common.money import CENT, round_cents
 
 SEED_KEY = "native_sync"
+
+
+def line_taxes(invoice: Invoice) -> list[Decimal]:
+    """Each line's VAT as a sync copying the CRM's figures sends it: the ledger's own per-line
+    tax (Xero: "The tax amount is auto calculated as a percentage of the line amount ... This value
+    can be overriden if the calculated <TaxAmount> is not correct", sandbox/xero/spec/xero_accounting.yaml
+    #/components/schemas/LineItem/properties/TaxAmount), moved a cent at a time on the largest lines of
+    a rate until the rate's lines carry the CRM's VAT for it (rounded once per rate)."""
+    taxes = [round_cents(line.net * line.vat_rate / 100) for line in invoice.lines]
+    for bucket in invoice.vat_breakdown():
+        same_rate = sorted((i for i, line in enumerate(invoice.lines)
+                            if (line.vat_rate.normalize(), line.vat_exemption) == (bucket.rate, bucket.exemption)),
+                           key=lambda i: -abs(invoice.lines[i].net))
+        off = bucket.tax - sum((taxes[i] for i in same_rate), Decimal(0))
+        for nth in range(int(abs(off) / CENT)):  # at most half a cent a line: one cent a line at most
+            taxes[same_rate[nth % len(same_rate)]] += CENT.copy_sign(off)
+    return taxes
 
 
 def pushed(invoice: Invoice, *, skew: Decimal = Decimal(0)) -> dict[str, Any]:
     """``invoice`` as a native sync pushes it: each line by its net amount, VAT rate and VAT.
     ``skew`` is added to the first line's net, to show a ledger invoice that no longer
     agrees with the CRM."""
-    # Per-line VAT that adds up, per rate, to the invoice's own (what a sync copying the
-    # CRM's tax figures sends; Xero takes it, QuickBooks recomputes per rate anyway).
+    # QuickBooks recomputes the tax per rate anyway; Xero takes each line's.
     taxes = line_taxes(invoice)
     lines = []
     for index, (line, tax) in enumerate(zip(invoice.lines, taxes, strict=True)):
