@@ -1,52 +1,128 @@
-"""The ``pouracquit`` command: sync, run, receipts, status, connect, render,
-archive, doctor, check, keygen, sandbox, demo.
+"""The ``pouracquit`` command: sync, backfill, run, receipts, status, render,
+archive, connect, doctor, check, keygen, sandbox, demo.
 
-Each subcommand imports what it needs when it runs, so `keygen` or a
-configuration error answers without loading the PDF renderer or the SDKs.
+Each command imports what it needs when it runs, so ``keygen``, ``--help`` or
+a configuration error answer without loading the PDF renderer or the SDKs.
+A user's mistake (a bad value, an unknown option, a broken config, an id that
+names nothing) is one line on stderr and exit 2 (exit 1 for a thing not
+found), never a traceback.
+
+Adding a command: a function under ``@app.command()`` (or under a group such
+as ``@receipts.command()``) that returns its exit code; a group of its own is
+a ``typer.Typer()`` in its module, registered here with ``app.add_typer``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
 from datetime import date
+from enum import StrEnum
+from importlib import metadata
 from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
 
 from pouracquit.common.errors import ConfigError
 from pouracquit.core.config import Settings, load_settings
 
 from . import logs
+from .refusals import Refused
 
+PROG = "pouracquit"
 DEFAULT_CONFIG = "pouracquit.toml"
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    path = Path(args.config or os.environ.get("POURACQUIT_CONFIG") or DEFAULT_CONFIG)
-    settings = load_settings(path)
-    logs.configure(settings.log.format, settings.log.level)
-    return settings
+class Commands(TyperGroup):
+    """The top group: every command runs through its ``invoke``, which turns
+    the errors a user can cause into one line and an exit code."""
+
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _say(f"configuration error: {exc}")
+            return 2
+        except Refused as exc:
+            _say(" ".join(str(exc).split()))
+            return exc.exit_code
+        except BrokenPipeError:
+            # the reader went away (`receipts list | head`): stop quietly, as Unix tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
 
 
-def _cmd_sync(args: argparse.Namespace) -> int:
-    from .commands import sync_command
-
-    return sync_command(_settings(args), connection=args.connection, dry_run=args.dry_run, record=args.record)
+def _say(line: str) -> None:
+    sys.stderr.write(f"{PROG}: {line}\n")
 
 
-def _cmd_backfill(args: argparse.Namespace) -> int:
-    from .commands import backfill_command
+def _help_when_bare(ctx: typer.Context) -> None:
+    """A group named alone (``pouracquit``, ``pouracquit receipts``): its help, exit 2."""
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+        raise typer.Exit(2)
 
-    return backfill_command(_settings(args), args.connection, args.since, book=not args.no_ledger)
+
+app = typer.Typer(cls=Commands, name=PROG, invoke_without_command=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+receipts = typer.Typer(name="receipts", help="Inspect and retry receipts; export one's PDF.",
+                       callback=_help_when_bare, invoke_without_command=True)
+archive = typer.Typer(name="archive", help="The archive of documents and its audit chain.",
+                      callback=_help_when_bare, invoke_without_command=True)
+app.add_typer(receipts)
+app.add_typer(archive)
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            version = metadata.version(PROG)
+        except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+            version = "unknown (not installed)"
+        print(f"{PROG} {version}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _top(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Paid invoices in a CRM become Factur-X receipts, archived, booked in the ledger and attached."""
+    _help_when_bare(ctx)
+
+
+# -- shared parameters ------------------------------------------------------------
+ConfigFile = Annotated[Path | None, typer.Option(
+    "--config", envvar="POURACQUIT_CONFIG", show_envvar=False, metavar="FILE",
+    help=f"TOML config file (default $POURACQUIT_CONFIG or ./{DEFAULT_CONFIG})")]
+Connection = Annotated[str | None, typer.Option("--connection", help="only this connection")]
+
+
+class ReceiptStatus(StrEnum):
+    pending = "pending"
+    done = "done"
+    failed = "failed"
+    quarantined = "quarantined"
+
+
+class CheckLevel(StrEnum):
+    xsd = "xsd"
+    schematron = "schematron"
+
+
+ReceiptId = Annotated[str, typer.Argument(metavar="ID", help="receipt id, or a prefix only it starts with")]
 
 
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+        raise typer.BadParameter(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
 def _count(text: str) -> int:
@@ -55,48 +131,137 @@ def _count(text: str) -> int:
     except ValueError:
         value = 0
     if not 1 <= value <= 100_000:
-        raise argparse.ArgumentTypeError(f"expected a number of invoices from 1 to 100000, got {text!r}")
+        raise typer.BadParameter(f"expected a number of invoices from 1 to 100000, got {text!r}")
     return value
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _settings(config: Path | None) -> Settings:
+    settings = load_settings(config or Path(DEFAULT_CONFIG))
+    logs.configure(settings.log.format, settings.log.level)
+    return settings
+
+
+# -- the engine -------------------------------------------------------------------
+@app.command()
+def sync(
+    config: ConfigFile = None,
+    connection: Connection = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print what would be created; write nothing")] = False,
+    record: Annotated[str | None, typer.Option(
+        "--record", metavar="DIR", help="write every vendor request and answer, redacted, into DIR "
+        "(replayable by tests; see docs/recording.md)")] = None,
+) -> int:
+    """Run one pass over every connection and exit (1 when something needs a person)."""
+    from .commands import sync_command
+
+    return sync_command(_settings(config), connection=connection, dry_run=dry_run, record=record)
+
+
+@app.command()
+def backfill(
+    connection: Annotated[str, typer.Option("--connection", help="the connection to backfill")],
+    since: Annotated[date, typer.Option("--from", parser=_day, metavar="YYYY-MM-DD",
+                                        help="first payment day to include")],
+    no_ledger: Annotated[bool, typer.Option("--no-ledger", help="archive and attach to the CRM, book nothing")]
+    = False,
+    config: ConfigFile = None,
+) -> int:
+    """Make the documents of invoices paid before a connection's start date."""
+    from .commands import backfill_command
+
+    return backfill_command(_settings(config), connection, since, book=not no_ledger)
+
+
+@app.command()
+def run(config: ConfigFile = None) -> int:
+    """Run the background service with its admin HTTP API (health, metrics, status, webhooks)."""
     from pouracquit.core.service import Service
 
     from .daemon import run_service
 
-    settings = _settings(args)
+    settings = _settings(config)
     if settings.log.format == "auto":
         logs.configure("json", settings.log.level)
     return run_service(Service.open(settings))
 
 
-def _cmd_receipts(args: argparse.Namespace) -> int:
-    from .commands import receipts_command
-
-    out = Path(args.out) if args.out else None
-    return receipts_command(_settings(args), args.action, args.id, args.connection, args.status, out)
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
+@app.command()
+def status(config: ConfigFile = None) -> int:
+    """Print each connection's state (freshness, receipts, problems) as JSON."""
     from pouracquit.core.service import Service
 
     from .status import connection_status
 
-    print(json.dumps(connection_status(Service.open(_settings(args))), indent=2, default=str))
+    print(json.dumps(connection_status(Service.open(_settings(config))), indent=2, default=str))
     return 0
 
 
-def _cmd_render(args: argparse.Namespace) -> int:
+# -- receipts ---------------------------------------------------------------------
+@receipts.command("list")
+def receipts_list(
+    config: ConfigFile = None,
+    connection: Connection = None,
+    status: Annotated[ReceiptStatus | None, typer.Option("--status", help="only receipts in this status")] = None,
+) -> int:
+    """List receipts (a table on a terminal, tab-separated lines in a pipe) and quarantined records."""
+    from .commands import receipts_list as list_them
+
+    return list_them(_settings(config), connection, status.value if status else None)
+
+
+@receipts.command("show")
+def receipts_show(receipt_id: ReceiptId, config: ConfigFile = None) -> int:
+    """Print one receipt, its invoice and its events as JSON."""
+    from .commands import receipts_show as show
+
+    return show(_settings(config), receipt_id)
+
+
+@receipts.command("retry")
+def receipts_retry(receipt_id: ReceiptId, config: ConfigFile = None) -> int:
+    """Run a failed or waiting receipt's pipeline again now."""
+    from .commands import receipts_retry as retry
+
+    return retry(_settings(config), receipt_id)
+
+
+@receipts.command("pdf")
+def receipts_pdf(
+    receipt_id: ReceiptId,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE",
+                                             help="the file to write (default: the document's own name)")] = None,
+    config: ConfigFile = None,
+) -> int:
+    """Copy a receipt's PDF out of the archive, checked against its hash."""
+    from .commands import receipts_pdf as export
+
+    return export(_settings(config), receipt_id, out)
+
+
+# -- documents and the archive ----------------------------------------------------
+@app.command()
+def render(
+    invoice: Annotated[Path, typer.Option("--invoice", metavar="FILE",
+                                          help="invoice JSON file (pouracquit's invoice shape)")],
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE",
+                                             help="PDF file to write (default: the receipt's own file name)")] = None,
+    number: Annotated[str | None, typer.Option("--number", help="number to print when the invoice has none")]
+    = None,
+    config: ConfigFile = None,
+) -> int:
+    """Render one document from a JSON invoice (for template work)."""
     from .render_cmd import render_command
 
-    return render_command(_settings(args), Path(args.invoice), Path(args.out) if args.out else None, args.number)
+    return render_command(_settings(config), invoice, out, number)
 
 
-def _cmd_archive(args: argparse.Namespace) -> int:
+@archive.command("verify")
+def archive_verify(config: ConfigFile = None) -> int:
+    """Re-hash every archived document and walk the audit chain; exit 1 on a problem."""
     from pouracquit.core.audit import audit
     from pouracquit.core.service import Service
 
-    settings = _settings(args)
+    settings = _settings(config)
     report = audit(Service.open(settings).store, settings.archive)
     for finding in report.findings:
         print(f"{finding.where}: {finding.problem}")
@@ -105,124 +270,110 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _cmd_connect(args: argparse.Namespace) -> int:
-    from .connect import connect_command
-
-    return connect_command(_settings(args), args.vendor, connection=args.connection, port=args.port,
-                           open_browser=not args.no_browser)
-
-
-def _cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import doctor_command
-
-    return doctor_command(_settings(args), connection=args.connection)
-
-
-def _cmd_check(args: argparse.Namespace) -> int:
+@app.command()
+def check(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Factur-X PDF (or its XML)")],
+    paid: Annotated[bool, typer.Option("--paid", help="also require a fully paid document (BT-115 = 0)")] = False,
+    level: Annotated[CheckLevel, typer.Option(
+        "--level", help="xsd: the schema alone; schematron: schema and business rules")] = CheckLevel.schematron,
+) -> int:
+    """Validate Factur-X PDFs with the official XSD and EN16931/FR-CTC schematrons."""
     from .check_cmd import check_command
 
-    return check_command([Path(f) for f in args.files], paid=args.paid, level=args.level)
+    return check_command(files, paid=paid, level=level.value)
 
 
-def _cmd_keygen(args: argparse.Namespace) -> int:
+# -- setting up -------------------------------------------------------------------
+@app.command()
+def connect(
+    vendor: Annotated[str, typer.Argument(help="the vendor of a source or ledger in the config (hubspot, ...)")],
+    connection: Annotated[str | None, typer.Option(
+        "--connection", help="the connection to authorise (default: the only one using the vendor)")] = None,
+    port: Annotated[int, typer.Option("--port", help="local port of the redirect listener")] = 8788,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="print the authorisation URL, do not open it")]
+    = False,
+    config: ConfigFile = None,
+) -> int:
+    """Authorise pouracquit at a vendor (OAuth) and keep its tokens."""
+    from .connect import connect_command
+
+    return connect_command(_settings(config), vendor, connection=connection, port=port,
+                           open_browser=not no_browser)
+
+
+@app.command()
+def doctor(config: ConfigFile = None, connection: Connection = None) -> int:
+    """Check every connection's setup against the live vendors; exit 1 on a problem."""
+    from .doctor import doctor_command
+
+    return doctor_command(_settings(config), connection=connection)
+
+
+@app.command()
+def keygen() -> int:
+    """Print a new store.encryption_key (a Fernet key)."""
     from cryptography.fernet import Fernet
 
     print(Fernet.generate_key().decode())
     return 0
 
 
-def _cmd_sandbox(args: argparse.Namespace) -> int:
+# -- the built-in sandboxes -------------------------------------------------------
+Source = Annotated[str | None, typer.Option("--source", help="CRM sandbox (default: the first CRM, HubSpot)")]
+Ledger = Annotated[str | None, typer.Option(
+    "--ledger", help="accounting sandbox (default: the first ledger, QuickBooks Online)")]
+Count = Annotated[int, typer.Option("--count", parser=_count, metavar="N", help="demo invoices to seed")]
+
+
+@app.command()
+def sandbox(
+    source: Source = None,
+    ledger: Ledger = None,
+    count: Count = 60,
+    write_config: Annotated[str | None, typer.Option(
+        "--write-config", metavar="FILE", help="write a ready config file pointing at the sandboxes")] = None,
+) -> int:
+    """Run the vendor emulators alone, seeded with demo data, until interrupted."""
     from .demo import sandbox_command
 
     logs.configure("console", "warning")
-    return sandbox_command(args.source, args.ledger, args.write_config, args.count)
+    return sandbox_command(source, ledger, write_config, count)
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+@app.command()
+def demo(
+    source: Source = None,
+    ledger: Ledger = None,
+    count: Count = 60,
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="where the PDFs land")] = Path("out"),
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+) -> int:
+    """Run one sync on the built-in sandboxes and print a summary."""
     from .demo import demo_command
 
     logs.configure("console", "warning")
-    return demo_command(args.source, args.ledger, Path(args.out), args.count, as_json=args.json)
-
-
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pouracquit", description=__doc__)
-    sub = top.add_subparsers(dest="command", required=True)
-
-    def command(name: str, run: Callable[[argparse.Namespace], int], help_text: str,
-                config: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        if config:
-            p.add_argument("--config", help=f"TOML config file (default $POURACQUIT_CONFIG or ./{DEFAULT_CONFIG})")
-        p.set_defaults(run=run)
-        return p
-
-    p = command("sync", _cmd_sync, "Run one pass over every connection and exit.")
-    p.add_argument("--connection", help="only this connection")
-    p.add_argument("--dry-run", action="store_true", help="print what would be created; write nothing anywhere")
-    p.add_argument("--record", metavar="DIR", help="write every vendor request and answer, redacted, into DIR "
-                   "(replayable by tests; see docs/recording.md)")
-    p = command("backfill", _cmd_backfill, "Make the documents of invoices paid before a connection's start date.")
-    p.add_argument("--connection", required=True, help="the connection to backfill")
-    p.add_argument("--from", dest="since", required=True, type=_day, help="first payment day to include (YYYY-MM-DD)")
-    p.add_argument("--no-ledger", action="store_true", help="archive and attach to the CRM, book nothing")
-    command("run", _cmd_run, "Run the background service with its admin HTTP API.")
-    p = command("receipts", _cmd_receipts, "Inspect and retry receipts; export one's PDF.")
-    p.add_argument("action", choices=["list", "show", "retry", "pdf"])
-    p.add_argument("id", nargs="?", help="receipt id (or unique prefix) for show, retry and pdf")
-    p.add_argument("--out", help="pdf: the file to write (default: the document's own name)")
-    p.add_argument("--connection")
-    p.add_argument("--status", choices=["pending", "done", "failed", "quarantined"])
-    command("status", _cmd_status, "Print each connection's state as JSON.")
-    p = command("render", _cmd_render, "Render one document from a JSON invoice (for template work).")
-    p.add_argument("--invoice", required=True, help="invoice JSON file (pouracquit's invoice shape)")
-    p.add_argument("--out", help="PDF file to write (default: the receipt's own file name)")
-    p.add_argument("--number", help="number to print when the invoice has none")
-    p = command("archive", _cmd_archive, "Re-hash every archived document and walk the audit chain.")
-    p.add_argument("action", choices=["verify"])
-    p = command("connect", _cmd_connect, "Authorise pouracquit at a vendor (OAuth) and keep its tokens.")
-    p.add_argument("vendor", help="the vendor of a source or ledger in the config (hubspot, quickbooks, ...)")
-    p.add_argument("--connection", help="the connection to authorise (default: the only one using the vendor)")
-    p.add_argument("--port", type=int, default=8788, help="local port of the redirect listener (default 8788)")
-    p.add_argument("--no-browser", action="store_true", help="print the authorisation URL, do not open it")
-    p = command("doctor", _cmd_doctor, "Check every connection's setup against the live vendors; exit 1 on a problem.")
-    p.add_argument("--connection", help="only this connection")
-    p = command("check", _cmd_check, "Validate Factur-X PDFs with the official XSD and EN16931/FR-CTC schematrons.",
-                config=False)
-    p.add_argument("files", nargs="+", metavar="FILE", help="Factur-X PDF (or its XML)")
-    p.add_argument("--paid", action="store_true", help="also require a fully paid document (BT-115 = 0)")
-    p.add_argument("--level", choices=["xsd", "schematron"], default="schematron",
-                   help="xsd: the schema alone; schematron (default): schema and business rules")
-    command("keygen", _cmd_keygen, "Print a new store.encryption_key (a Fernet key).", config=False)
-    for name, run, help_text in (
-        ("sandbox", _cmd_sandbox, "Run the vendor emulators alone, seeded with demo data."),
-        ("demo", _cmd_demo, "Run one sync on the built-in sandboxes and print a summary."),
-    ):
-        p = command(name, run, help_text, config=False)
-        p.add_argument("--source", help="CRM sandbox (default: the first CRM, HubSpot)")
-        p.add_argument("--ledger", help="accounting sandbox (default: the first ledger, QuickBooks Online)")
-        p.add_argument("--count", type=_count, default=60, help="demo invoices to seed (default 60)")
-        if name == "sandbox":
-            p.add_argument("--write-config", help="write a ready config file pointing at the sandboxes")
-        else:
-            p.add_argument("--out", default="out", help="where the PDFs land (default ./out)")
-            p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    return top
+    return demo_command(source, ledger, out, count, as_json=as_json)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Run the command line ``argv`` (default: the process's); returns the exit code."""
+    command = typer.main.get_command(app)
     try:
-        return args.run(args)
-    except ConfigError as exc:
-        sys.stderr.write(f"pouracquit: configuration error: {exc}\n")
-        return 2
-    except BrokenPipeError:
-        # the reader went away (`receipts list | head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except KeyboardInterrupt:
-        return 130
+        code = command.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except typer.TyperException as exc:  # click's errors, as Typer vendors them
+        # pydantic's wording for a refused choice starts "Value error, ": the rest says it
+        message = " ".join(exc.format_message().replace("Value error, ", "").split())
+        ctx = getattr(exc, "ctx", None)
+        if exc.exit_code == 2:  # a usage error: unknown option or command, bad or missing value
+            where = ctx.command_path if ctx is not None else PROG
+            sys.stderr.write(f"{where}: {message} (see `{where} --help`)\n")
+        else:
+            _say(message)
+        return exc.exit_code
+    except typer.Abort:
+        _say("aborted")
+        return 1
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

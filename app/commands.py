@@ -1,4 +1,6 @@
-"""Terminal front-ends of ``sync`` and ``receipts``: progress, tables, exit codes."""
+"""Terminal front-ends of ``sync``, ``backfill`` and ``receipts``: progress, tables, exit codes.
+
+A receipt is named by its id or a prefix only it starts with (``find_receipt``)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from sqlmodel import Session, select
+from sqlmodel import col as column
 
 from pouracquit.common.errors import ConfigError, PermanentError, one_line
 from pouracquit.core.config import Settings
@@ -21,6 +25,8 @@ from pouracquit.core.sync import SyncResult, sync_connection
 from pouracquit.state.db import open_engine
 from pouracquit.state.store import Store
 from pouracquit.state.tables import Receipt
+
+from .refusals import Ambiguous, NotFound
 
 
 def _stdout() -> Console:
@@ -142,19 +148,26 @@ def _print_rows(out: Console, title: str, columns: tuple[str, ...], rows: list[t
     out.print(table)
 
 
-class NotFound(LookupError):
-    """The receipt a user named does not exist (or the prefix is ambiguous): exit 1, not a config error."""
-
-
-def _found(service: Service, receipt_id: str) -> Receipt:
-    r = service.store.receipt(receipt_id)
-    if r is None:
-        raise NotFound(f"no receipt {receipt_id!r} (give its id or a prefix that only it starts with)")
-    return r
+def find_receipt(service: Service, prefix: str) -> Receipt:
+    """The receipt whose id is ``prefix``, else the only one whose id starts with it."""
+    with Session(service.store.engine) as session:
+        exact = session.get(Receipt, prefix)
+        if exact is not None:
+            return exact
+        ids = list(session.exec(select(Receipt.id).where(column(Receipt.id).startswith(prefix, autoescape=True))
+                                .order_by(column(Receipt.id)).limit(6)))
+        if len(ids) == 1:
+            found = session.get(Receipt, ids[0])
+            assert found is not None
+            return found
+    if not ids:
+        raise NotFound(f"no receipt {prefix!r} (give its id or a prefix that only it starts with)")
+    more = ", ..." if len(ids) > 5 else ""
+    raise Ambiguous(f"receipt id prefix {prefix!r} is ambiguous: {', '.join(ids[:5])}{more}")
 
 
 def _receipt_json(service: Service, receipt_id: str) -> dict[str, object]:
-    r = _found(service, receipt_id)
+    r = find_receipt(service, receipt_id)
     data = r.model_dump(exclude={"invoice_json"})
     data["invoice"] = json.loads(r.invoice_json)
     data["events"] = [
@@ -183,42 +196,41 @@ def _export_pdf(service: Service, receipt: Receipt, out_file: Path | None) -> in
     return 0
 
 
-def receipts_command(settings: Settings, action: str, receipt_id: str | None, connection: str | None,
-                     status: str | None, out_file: Path | None = None) -> int:
-    """``receipts list|show|retry|pdf``; an unknown id is exit 1 with one line."""
-    try:
-        return _receipts(settings, action, receipt_id, connection, status, out_file)
-    except NotFound as exc:
-        print(f"pouracquit: {exc.args[0]}", file=sys.stderr)
-        return 1
-
-
-def _receipts(settings: Settings, action: str, receipt_id: str | None, connection: str | None,
-              status: str | None, out_file: Path | None) -> int:
+def receipts_list(settings: Settings, connection: str | None, status: str | None) -> int:
     service = Service.open(settings)
     out = Console()
-    if action == "list":
-        _print_rows(out, "receipts", ("id", "connection", "CRM id", "number", "customer", "amount", "status", "step",
-                                      "reason"),
-                    [(r.id, r.connection, r.source_id, r.number or "", r.customer, f"{r.amount} {r.currency}",
-                      r.status, r.step, r.last_error or "") for r in service.store.receipts(connection, status)])
-        if status in (None, "quarantined"):
-            _print_rows(out, "records quarantined at intake", ("connection", "CRM id", "reason"),
-                        [(q.connection, q.source_id, q.reason) for q in service.store.quarantined(connection)])
-        return 0
-    if receipt_id is None:
-        raise ConfigError(f"receipts {action} needs a receipt id")
-    if action == "show":
-        print(json.dumps(_receipt_json(service, receipt_id), indent=2, default=str, ensure_ascii=False))
-        return 0
-    found = _found(service, receipt_id)
-    if action == "pdf":
-        return _export_pdf(service, found, out_file)
+    _print_rows(out, "receipts", ("id", "connection", "CRM id", "number", "customer", "amount", "status", "step",
+                                  "reason"),
+                [(r.id, r.connection, r.source_id, r.number or "", r.customer, f"{r.amount} {r.currency}",
+                  r.status, r.step, r.last_error or "") for r in service.store.receipts(connection, status)])
+    if status in (None, "quarantined"):
+        _print_rows(out, "records quarantined at intake", ("connection", "CRM id", "reason"),
+                    [(q.connection, q.source_id, q.reason) for q in service.store.quarantined(connection)])
+    return 0
+
+
+def receipts_show(settings: Settings, receipt_id: str) -> int:
+    print(json.dumps(_receipt_json(Service.open(settings), receipt_id), indent=2, default=str, ensure_ascii=False))
+    return 0
+
+
+def receipts_pdf(settings: Settings, receipt_id: str, out_file: Path | None) -> int:
+    service = Service.open(settings)
+    return _export_pdf(service, find_receipt(service, receipt_id), out_file)
+
+
+def receipts_retry(settings: Settings, receipt_id: str) -> int:
+    """Make a receipt due now with fresh attempts and run its pipeline; exit 0 once it is done."""
+    service = Service.open(settings)
+    out = Console()
+    found = find_receipt(service, receipt_id)
     if found.status == "done":
         out.print(f"receipt {found.id} is already done", markup=False)
         return 0
     with service.store.unit() as u:
-        row = u.update_receipt(found.id, None, status="pending", attempts=0, next_attempt_at=datetime.now(UTC))
+        row = u.session.get(Receipt, found.id)
+        assert row is not None
+        row.status, row.attempts, row.next_attempt_at = "pending", 0, datetime.now(UTC)
         u.log(row.connection, "retry_requested", receipt_id=row.id, source_id=row.source_id, step=row.step)
     conn = settings.connection(found.connection)
     outcome, error = Pipeline(service.wiring(conn), service.owner).process(found.id)
