@@ -1,9 +1,10 @@
-"""The HTTP machinery every vendor emulator shares.
+"""The emulator every vendor module subclasses.
 
-A ``Sandbox`` is a threaded HTTP server on 127.0.0.1 (a free port by default)
-with a route table, a call counter per route, the vendor's rate limits, fault
-knobs and the ``/_sandbox/*`` control endpoints. Vendor modules subclass it,
-register routes and say how their errors and 429s look.
+A ``Sandbox`` is a threaded HTTP server on 127.0.0.1 (a free port by default,
+``listener.py``) with a route table, a call counter per route, the vendor's rate
+limits, fault knobs and the ``/_sandbox/*`` control endpoints. Vendor modules
+subclass it, register routes (handlers take a ``Request`` and return a
+``Response``, ``messages.py``) and say how their errors and 429s look.
 
 Fault knobs (``POST /_sandbox/faults``, all optional)::
 
@@ -22,93 +23,23 @@ Retry-After): 0.01 makes a one-minute window last 0.6 s, for fast tests.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import ssl
-import sys
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from email import policy
-from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
+from .listener import listen
+from .messages import Dropped, Handler, HttpError, Request, Response, multipart_fields
+
+# What an emulator builds on (the vendor modules import it from here).
+__all__ = ["Faults", "Handler", "HttpError", "RateRule", "Request", "Response", "Sandbox", "listen",
+           "multipart_fields"]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    params: dict[str, str] = field(default_factory=dict)
-
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else default
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return self.headers.get(name.lower(), default)
-
-    def json(self) -> Any:
-        if not self.body:
-            return {}
-        try:
-            return json.loads(self.body)
-        except ValueError as exc:
-            raise HttpError(400, {"message": f"malformed JSON body: {exc}"}) from None
-
-
-@dataclass
-class Response:
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
-
-    def encoded(self) -> bytes:
-        if self.body is None:
-            return b""
-        if isinstance(self.body, bytes):
-            return self.body
-        if isinstance(self.body, str):
-            return self.body.encode()
-        return json.dumps(self.body, default=str).encode()
-
-
-def multipart_fields(request: Request) -> dict[str, tuple[bytes, str]] | None:
-    """Form fields of a multipart/form-data body, name -> (bytes, filename);
-    None when the body is not multipart (each vendor answers that its own way)."""
-    content_type = request.header("content-type", "") or ""
-    if "multipart/form-data" not in content_type:
-        return None
-    message = BytesParser(policy=policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.body)
-    fields: dict[str, tuple[bytes, str]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name:
-            fields[str(name)] = (part.get_payload(decode=True) or b"", part.get_filename() or "")
-    return fields
-
-
-class HttpError(Exception):
-    """Raised by a handler to answer with a vendor-shaped error."""
-
-    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        super().__init__(f"HTTP {status}")
-        self.response = Response(status=status, body=body, headers=headers or {})
-
-
-class Dropped(Exception):
-    """Close the connection without an answer (a response lost in transit)."""
 
 
 @dataclass(frozen=True)
@@ -145,9 +76,6 @@ class Faults:
 
     def as_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-
-Handler = Callable[[Request], Response]
 
 
 class Sandbox:
@@ -367,72 +295,3 @@ class Sandbox:
         if fault == "drop":
             raise Dropped
         return response
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away mid-answer (killed, timed out) is routine here, not a traceback."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-
-def listen(owner: Any, host: str, port: int, ssl_context: ssl.SSLContext | None = None,
-           name: str = "sandbox") -> ThreadingHTTPServer:
-    """Serve ``owner.dispatch`` (a Sandbox, or anything with its ``dispatch`` and
-    ``error_body``) on a background thread; a sandbox may open a second
-    listener this way, e.g. plain-HTTP control endpoints beside a TLS API."""
-
-    class _Handler(_RequestHandler):
-        pass
-
-    _Handler.owner = owner
-    server = _QuietServer((host, port), _Handler)
-    server.daemon_threads = True
-    if ssl_context is not None:
-        server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
-    # a short poll interval keeps stop() fast: tests start and stop many sandboxes
-    threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True).start()
-    return server
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    owner: Sandbox
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Quiet: the call counter is the sandbox's log."""
-
-    def _handle(self) -> None:
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        request = Request(
-            method=self.command,
-            path=parts.path,
-            query=parse_qs(parts.query, keep_blank_values=True),
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
-        )
-        try:
-            response = self.owner.dispatch(request)
-        except Dropped:
-            self.close_connection = True
-            return
-        except Exception as exc:  # noqa: BLE001 - an emulator bug must still answer like a server
-            response = Response(status=500, body=self.owner.error_body(500, f"sandbox error: {exc!r}"))
-        payload = response.encoded()
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for key, value in response.headers.items():
-            self.send_header(key, value)
-        if self.close_connection and "Connection" not in response.headers:
-            # the client asked to close: say so, or its pool keeps a dead socket
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
