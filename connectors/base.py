@@ -159,6 +159,35 @@ class BatchBooking(Protocol):
 
 
 @dataclass(frozen=True)
+class AttachOrder:
+    """A document for the CRM record ``ref``. ``key`` (the receipt's idempotency key)
+    goes into what is written, so a batch answer in any order is matched to its
+    order; ``invoice`` is the invoice as stored, so what the record links to (its
+    deal) is not read again; ``may_exist``: an earlier attempt may have written."""
+
+    key: str
+    ref: str
+    document: Document
+    invoice: Invoice
+    may_exist: bool = False
+
+
+@runtime_checkable
+class BatchAttach(Protocol):
+    """Optional source capability: attach many documents with fewer calls.
+
+    The pipeline offers it orders whose intent it committed just before the
+    call. The answer maps an order's key to its attachment id, or to a
+    PermanentError for that order alone; an order missing from the answer goes
+    on one by one with ``may_exist``, which finds what the batch did write.
+    """
+
+    attach_batch_size: int
+
+    def attach_documents(self, orders: Sequence[AttachOrder]) -> dict[str, str | PermanentError]: ...
+
+
+@dataclass(frozen=True)
 class WebhookRequest:
     """A webhook as received: ``url`` is the public URL the vendor called
     (what it signed), ``headers`` have lower-case names."""

@@ -1,4 +1,5 @@
-"""Booking many fresh receipts per ledger call (the ledger's BatchBooking).
+"""Many fresh receipts per vendor call: ledger bookings (the ledger's
+BatchBooking) and CRM attachments (the source's BatchAttach).
 
 Only receipts no earlier attempt touched are offered, their intents committed
 just before the call; anything the batch did not settle goes on one by one
@@ -7,13 +8,14 @@ through the pipeline, which looks up before it writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
 
 from pouracquit.common.errors import BadRecord, ConfigError, LeaseLost, PermanentError, RetryableError
 from pouracquit.common.model import Invoice
-from pouracquit.connectors.base import BatchBooking, ReceiptOrder
+from pouracquit.connectors.base import AttachOrder, BatchAttach, BatchBooking, ReceiptOrder
 from pouracquit.state.tables import Receipt
 
 if TYPE_CHECKING:
@@ -21,29 +23,55 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("pouracquit.pipeline")
 
+Answer = dict[str, str | PermanentError]
+
 
 def book_in_batches(self: Pipeline, due: list[str], ledger: BatchBooking) -> None:
     """Book the receipts waiting at ``ledger_record`` that no attempt has
     touched yet, ``ledger.batch_size`` per call, intents committed first."""
+    _in_batches(self, due, "ledger_record", ledger.batch_size, lambda r: r.kind == "receipt",
+                lambda chunk: _book_batch(self, chunk, ledger))
+
+
+def attach_in_batches(self: Pipeline, due: list[str], source: BatchAttach) -> None:
+    """Attach the documents of the receipts waiting at ``crm_attach`` that no
+    attempt has touched yet, ``source.attach_batch_size`` per call, intents first."""
+    _in_batches(self, due, "crm_attach", source.attach_batch_size, lambda r: r.crm_attachment_id is None,
+                lambda chunk: _attach_batch(self, chunk, source))
+
+
+def attach_one(self: Pipeline, receipt: Receipt, invoice: Invoice, source: BatchAttach, may_exist: bool) -> str:
+    """One receipt's attachment through the batch capability (the stored invoice
+    names what the record links to, so nothing is read again)."""
+    order = _attach_order(self, receipt, invoice, may_exist)
+    result = source.attach_documents([order]).get(order.key)
+    if isinstance(result, PermanentError):
+        raise result
+    if result is None:
+        raise RetryableError(f"the CRM did not answer for attachment {order.key}")
+    return result
+
+
+def _in_batches(self: Pipeline, due: list[str], step: str, size: int, wanted: Callable[[Receipt], bool],
+                run: Callable[[list[Receipt]], None]) -> None:
     fresh: list[Receipt] = []
     for receipt_id in due:
         receipt = self.w.store.claim(receipt_id, self.owner, self.heartbeat.until())
-        if (receipt is not None and receipt.step == "ledger_record" and receipt.intent is None
-                and receipt.kind == "receipt"):
+        if receipt is not None and receipt.step == step and receipt.intent is None and wanted(receipt):
             fresh.append(receipt)
             self.heartbeat.hold(receipt_id)
         elif receipt is not None:
             self.w.store.release(receipt_id, self.owner)
     try:
-        for start in range(0, len(fresh), ledger.batch_size):
+        for start in range(0, len(fresh), size):
             if self.stop.is_set():
                 break
-            chunk = [r for r in fresh[start:start + ledger.batch_size] if not _lost(self, r.id)]
-            _book_batch(self, chunk, ledger)
+            run([r for r in fresh[start:start + size] if not _lost(self, r.id)])
     finally:
         for receipt in fresh:
             self.heartbeat.drop(receipt.id)
             self.w.store.release(receipt.id, self.owner)
+
 
 def _lost(self: Pipeline, receipt_id: str) -> bool:
     try:
@@ -52,13 +80,34 @@ def _lost(self: Pipeline, receipt_id: str) -> bool:
         return True
     return False
 
-def _book_batch(self: Pipeline, chunk: list[Receipt], ledger: BatchBooking) -> None:
+
+def _intents(self: Pipeline, chunk: list[Receipt], step: str) -> bool:
+    """Commit ``step`` as every receipt's intent; False (nothing committed) when a lease lapsed."""
     try:
         with self.w.store.unit() as u:
             for receipt in chunk:
-                self._update(u, receipt.id, intent="ledger_record")
+                self._update(u, receipt.id, intent=step)
     except LeaseLost:
-        return  # a lease lapsed: no intent was committed, each receipt goes on its own way
+        return False  # each receipt goes on its own way
+    return True
+
+
+def _settle(self: Pipeline, chunk: list[Receipt], step: str, field: str, answer: Answer,
+            keys: dict[str, str]) -> None:
+    for receipt in chunk:
+        result = answer.get(keys[receipt.id])
+        try:
+            if isinstance(result, str):
+                self._complete(receipt, step, {field: result})
+            elif isinstance(result, PermanentError):
+                self._stop_receipt(receipt, "failed", f"{step}: {result}")
+        except LeaseLost:
+            continue  # its intent stands: the worker that holds it now finds what was written
+
+
+def _book_batch(self: Pipeline, chunk: list[Receipt], ledger: BatchBooking) -> None:
+    if not _intents(self, chunk, "ledger_record"):
+        return
     from .pipeline import idempotency_key  # the pipeline imports this module
 
     orders = {
@@ -76,12 +125,31 @@ def _book_batch(self: Pipeline, chunk: list[Receipt], ledger: BatchBooking) -> N
         log.warning("batch booking failed, receipts go one by one", connection=self.w.connection,
                     receipts=len(chunk), error=f"{type(exc).__name__}: {exc}")
         return
+    _settle(self, chunk, "ledger_record", "ledger_id", booked, {r: o.key for r, o in orders.items()})
+
+
+def _attach_order(self: Pipeline, receipt: Receipt, invoice: Invoice, may_exist: bool) -> AttachOrder:
+    from .pipeline import idempotency_key  # the pipeline imports this module
+
+    return AttachOrder(key=idempotency_key(receipt.id), ref=receipt.source_id, document=self._document(receipt),
+                       invoice=invoice, may_exist=may_exist)
+
+
+def _attach_batch(self: Pipeline, chunk: list[Receipt], source: BatchAttach) -> None:
+    orders: dict[str, AttachOrder] = {}
     for receipt in chunk:
-        result = booked.get(orders[receipt.id].key)
         try:
-            if isinstance(result, str):
-                self._complete(receipt, "ledger_record", {"ledger_id": result})
-            elif isinstance(result, PermanentError):
-                self._stop_receipt(receipt, "failed", f"ledger_record: {result}")
-        except LeaseLost:
-            continue  # its intent stands: the worker that holds it now finds the booking
+            orders[receipt.id] = _attach_order(self, receipt, Invoice.model_validate_json(receipt.invoice_json), False)
+        except OSError:
+            continue  # its own attempt reports what is wrong with its archived copy
+    chunk = [r for r in chunk if r.id in orders]
+    if not chunk or not _intents(self, chunk, "crm_attach"):
+        return
+    try:
+        attached = source.attach_documents(list(orders.values()))
+    except (RetryableError, PermanentError, BadRecord) as exc:
+        # a ConfigError goes up: the CRM is the sync's own source, the sync stops and says why
+        log.warning("batch attach failed, receipts go one by one", connection=self.w.connection,
+                    receipts=len(chunk), error=f"{type(exc).__name__}: {exc}")
+        return
+    _settle(self, chunk, "crm_attach", "crm_attachment_id", attached, {r: o.key for r, o in orders.items()})

@@ -32,12 +32,12 @@ from pouracquit.common.errors import (
     RetryableError,
 )
 from pouracquit.common.model import CreditReference, Invoice
-from pouracquit.connectors.base import BatchBooking, CrmSource, Document, Ledger, ReceiptOrder
+from pouracquit.connectors.base import BatchAttach, BatchBooking, CrmSource, Document, Ledger, ReceiptOrder
 from pouracquit.state.store import Store, Unit
 from pouracquit.state.tables import Receipt
 
 from .archive import Archive
-from .batching import book_in_batches
+from .batching import attach_in_batches, attach_one, book_in_batches
 from .config import NumberingSettings, PipelineSettings
 from .credit import credit_reference, issue_date, original_of
 from .delivery.step import EmailStep
@@ -134,19 +134,25 @@ class Pipeline:
         return report
 
     def _drain_batch(self, due: list[str], tally: Callable[[str, str, str | None], None]) -> None:
-        if not isinstance(self.w.ledger, BatchBooking):
+        ledger = self.w.ledger if isinstance(self.w.ledger, BatchBooking) else None
+        source = self.w.source if isinstance(self.w.source, BatchAttach) else None
+        sizes = ([ledger.batch_size] if ledger else []) + ([source.attach_batch_size] if source else [])
+        if not sizes:
             self._each(due, tally)
             return
         # one batch at a time: the first receipts are booked and attached while
         # later ones still wait, rather than after every document is rendered
-        size = self.w.ledger.batch_size
-        for start in range(0, len(due), size):
+        for start in range(0, len(due), max(sizes)):
             if self.stop.is_set():
                 break
-            part = due[start:start + size]
-            self._each(part, tally, until="ledger_record")
-            if self.ledger_down is None:
-                book_in_batches(self, part, self.w.ledger)
+            part = due[start:start + max(sizes)]
+            if ledger is not None:
+                self._each(part, tally, until="ledger_record")
+                if self.ledger_down is None:
+                    book_in_batches(self, part, ledger)
+            if source is not None:
+                self._each(part, tally, until="crm_attach")
+                attach_in_batches(self, part, source)
             self._each(part, tally)
 
     def _each(self, due: list[str], tally: Callable[[str, str, str | None], None], until: str | None = None) -> None:
@@ -375,5 +381,7 @@ class Pipeline:
     def _crm_attach(self, receipt: Receipt, invoice: Invoice, may_exist: bool) -> dict[str, Any]:
         if receipt.crm_attachment_id is not None:  # attached while the ledger was unusable
             return {"crm_attachment_id": receipt.crm_attachment_id}
+        if isinstance(self.w.source, BatchAttach):
+            return {"crm_attachment_id": attach_one(self, receipt, invoice, self.w.source, may_exist)}
         doc = self._document(receipt)
         return {"crm_attachment_id": self.w.source.attach(receipt.source_id, doc, may_exist=may_exist)}

@@ -75,8 +75,11 @@ def test_changes_returns_every_seeded_invoice_mapped(sandbox: HubSpotSandbox, en
     assert all(len(inv.customer.siren) == 9 and inv.customer.vat_number.startswith("FR") for inv in companies)
     assert {inv.status for inv in invoices} == set(InvoiceStatus)
     assert all(inv.modified_at.tzinfo is not None for inv in invoices)
-    # Reads are amortised per page: one search, four association reads, three object reads.
-    assert source._ctx.meter.snapshot()["hubspot"] <= 8 * len(pages) + 1
+    # Search pages are read together: one search per 25, then four association reads and
+    # one object read per kind (per 100 records) for all 60 invoices.
+    searches = 60 // 25 + 1
+    line_items = sum(len(inv.lines) for inv in invoices)
+    assert source._ctx.meter.snapshot()["hubspot"] <= searches + 4 + 2 + -(-line_items // 100) + 1
 
 
 def test_resume_returns_nothing_and_a_touch_returns_exactly_that_invoice(

@@ -10,7 +10,8 @@ cursor is ``"<epoch ms>|<ids already seen at exactly that ms>"``.
 Per page, associations and associated records are fetched in batch calls
 (one per association type, one per object type per 100 ids), so a page of
 100 invoices costs 8 calls. ``attach`` costs 2 calls (upload + note) on a
-first attempt; with ``may_exist`` it first looks for its own file and note.
+first attempt, ``attach_documents`` 1 + 1/100 (notes created in batches); with
+``may_exist`` they first look for their own file and note.
 The note -> invoice association type is read once per process from the v4
 labels endpoint (HubSpot publishes no id for that pair). OAuth: ``hubspot_auth``.
 """
@@ -44,14 +45,14 @@ from pouracquit.common.errors import (
 )
 from pouracquit.common.model import Invoice
 from pouracquit.common.secrets import SecretRef
-from pouracquit.connectors.base import Document, Page, WebhookRequest
+from pouracquit.connectors.base import AttachOrder, Document, Page, WebhookRequest
 from pouracquit.connectors.oauth import OAuthApp, stored_refresh_token
 from pouracquit.connectors.registry import ConnectorContext, parse_settings
 from pouracquit.mappings import load_mapping
 
-from .attach import NoteWriter
-from .mapping import HubSpotMapper, epoch_ms
 from . import auth as hubspot_auth
+from .attach import NOTES_BATCH_MAX, NoteWriter
+from .mapping import HubSpotMapper, epoch_ms
 from .webhook import WebhookVerifier, invoice_ids
 
 T = TypeVar("T")
@@ -60,6 +61,10 @@ log = structlog.get_logger("pouracquit.connectors.hubspot.source")
 BURST = (95, 10.0)  # HubSpot: 100 requests / 10 s per private app (Free/Starter); keep a margin
 SEARCH_RATE = (4, 1.0)  # HubSpot: 5 search requests / s per account; keep a margin
 BATCH_MAX = 100  # HubSpot batch read accepts at most 100 inputs
+# v4 association batch read: at most 1,000 inputs per request (since 2025-02-10:
+# https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api);
+# search pages are read together up to this many invoices, one association call per type
+ASSOC_BATCH_MAX = 1000
 POLICY_BACKOFF = {"SECONDLY": 1.0, "TEN_SECONDLY_ROLLING": 10.0, "DAILY": 3600.0}
 TOKEN_NAME = "hubspot.{connection}.refresh_token"  # noqa: S105 - a TokenStore key (per connection), not a secret
 
@@ -111,6 +116,7 @@ class HubSpotSource:
     role: ClassVar[Literal["source"]] = "source"
     vendor: ClassVar[str] = "hubspot"
     from .doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
+    from .email_log import log_email  # a sent e-mail noted on the invoice (connectors.base.EmailLog)
 
     def __init__(self, settings: HubSpotSettings, ctx: ConnectorContext) -> None:
         self.settings = settings
@@ -224,7 +230,21 @@ class HubSpotSource:
         return list(answer.results)
 
     def changes(self, cursor: str | None) -> Iterator[Page]:
-        """Pages of invoices modified since ``cursor``, oldest first, each with the cursor after it."""
+        """Pages of invoices modified since ``cursor``, oldest first, each with the cursor after it.
+        Search pages (100 at most) are read together up to ``ASSOC_BATCH_MAX`` invoices: their
+        associations and records then cost one call per type (per 100 records) for all of them."""
+        rows: list[Any] = []
+        after: str | None = None
+        for found, after in self._found(cursor):
+            rows.extend(found)
+            if len(rows) + self.settings.page_size > ASSOC_BATCH_MAX:
+                yield self._page(rows, after)
+                rows = []
+        if rows and after is not None:
+            yield self._page(rows, after)
+
+    def _found(self, cursor: str | None) -> Iterator[tuple[list[Any], str]]:
+        """Search pages of invoices modified since ``cursor``, each with the cursor after it."""
         since, seen = _parse_cursor(cursor)
         modified = self._mapper.m["invoice"]["modified"]
         while True:
@@ -252,13 +272,13 @@ class HubSpotSource:
             for r in rows:
                 ms = _ms(r, modified)
                 since, seen = (ms, {r.id}) if ms > since else (since, seen | {r.id})
-            yield self._page(rows, _cursor(since, seen))
+            yield rows, _cursor(since, seen)
             if not full:
                 return
 
-    def _drain(self, ms: int, seen: set[str]) -> Iterator[tuple[Page, set[str]]]:
+    def _drain(self, ms: int, seen: set[str]) -> Iterator[tuple[tuple[list[Any], str], set[str]]]:
         """Every invoice modified at exactly ``ms``, by ascending id (a keyset: no cap, no offset);
-        yields each page with the ids seen at ``ms`` so far."""
+        yields each page of rows and its cursor, with the ids seen at ``ms`` so far."""
         modified = self._mapper.m["invoice"]["modified"]
         while True:
             last = max(seen, key=int) if seen else "0"
@@ -269,14 +289,14 @@ class HubSpotSource:
             if not rows:
                 return
             seen = seen | {r.id for r in rows}
-            yield self._page(rows, _cursor(ms, seen)), seen
+            yield (rows, _cursor(ms, seen)), seen
             if len(found) < self.settings.page_size:
                 return
 
     def _associations(self, to: str, ids: Sequence[str]) -> dict[str, list[str]]:
         links: dict[str, list[str]] = {}
-        for start in range(0, len(ids), BATCH_MAX):
-            inputs = [{"id": i} for i in ids[start:start + BATCH_MAX]]
+        for start in range(0, len(ids), ASSOC_BATCH_MAX):
+            inputs = [{"id": i} for i in ids[start:start + ASSOC_BATCH_MAX]]
             chunk = BatchInputPublicFetchAssociationsBatchRequest(inputs=inputs)
             answer = self._call(f"associations.{to}", lambda c, b=chunk: c.crm.associations.v4.batch_api.get_page(
                 self._objects["invoice"], self._objects[to], b, _request_timeout=self.settings.timeout))
@@ -334,6 +354,12 @@ class HubSpotSource:
     def attach(self, ref: str, document: Document, *, may_exist: bool) -> str:
         """Upload ``document`` to Files and log a note carrying it on the invoice (and its deal)."""
         return self._writer.attach(ref, document, may_exist=may_exist)
+
+    attach_batch_size = NOTES_BATCH_MAX  # connectors.base.BatchAttach
+
+    def attach_documents(self, orders: Sequence[AttachOrder]) -> dict[str, str | PermanentError]:
+        """Upload each document, then create their notes 100 per call (``NoteWriter``)."""
+        return self._writer.attach_documents(orders)
 
     def get(self, ref: str) -> Invoice:
         """One invoice by id, with its associations; a mapping problem raises BadRecord."""

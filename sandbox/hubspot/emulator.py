@@ -26,7 +26,7 @@ from typing import Any
 from pouracquit.sandbox.oauth import TokenIssuer
 from pouracquit.sandbox.server import Handler, HttpError, RateRule, Request, Response, Sandbox
 
-from . import associations, files, oauth
+from . import associations, batch, files, oauth
 from .search import run_search, validation_error
 from .seed import seed_demo, seed_raw
 from .store import OBJECT_TYPES, Store
@@ -80,7 +80,10 @@ class HubSpotSandbox(Sandbox):
         self.route("GET", rf"/crm/v3/objects/{_TYPE}", "crm_list", api(self._list, "crm_list"))
         self.route("GET", rf"/crm/v3/objects/{_TYPE}/(?P<id>\d+)", "crm_get", api(self._get, "crm_get"))
         self.route("PATCH", rf"/crm/v3/objects/{_TYPE}/(?P<id>\d+)", "crm_update", api(self._update, "crm_update"))
-        self.route("POST", rf"/crm/v3/objects/{_TYPE}", "crm_create", api(self._create, "crm_create"))
+        self.route("POST", rf"/crm/v3/objects/{_TYPE}", "crm_create",
+                   api(lambda r: batch.create(self, r), "crm_create"))
+        self.route("POST", rf"/crm/v3/objects/{_TYPE}/batch/create", "crm_batch_create",
+                   api(lambda r: batch.batch_create(self, r), "crm_batch_create"))
         pair = r"(?P<from>[a-z_]+)/(?P<to>[a-z_]+)"
         self.route("POST", rf"/crm/v4/associations/{pair}/batch/read", "assoc_batch_read",
                    api(lambda r: associations.batch_read(self, r), "assoc_batch_read"))
@@ -230,7 +233,7 @@ class HubSpotSandbox(Sandbox):
         return record
 
     @staticmethod
-    def _view(record: dict[str, Any], properties: list[str] | None) -> dict[str, Any]:
+    def view(record: dict[str, Any], properties: list[str] | None) -> dict[str, Any]:
         """The record as the API prints it, with only the requested properties (plus HubSpot's defaults)."""
         props = record["properties"]
         if properties:
@@ -249,7 +252,7 @@ class HubSpotSandbox(Sandbox):
         with self.lock:
             records = [r for r in self.store.objects[request.params["type"]].values() if not r["archived"]]
             page, total, next_after = run_search(records, body, cap=self.SEARCH_CAP)
-            result: dict[str, Any] = {"total": total, "results": [self._view(r, body.get("properties")) for r in page]}
+            result: dict[str, Any] = {"total": total, "results": [self.view(r, body.get("properties")) for r in page]}
         if next_after is not None:
             result["paging"] = {"next": {"after": str(next_after), "link": f"?after={next_after}"}}
         return Response(body=result)
@@ -259,7 +262,7 @@ class HubSpotSandbox(Sandbox):
         properties = self._list_arg(request, "properties")
         with self.lock:
             records = [r for r in self.store.objects[request.params["type"]].values() if not r["archived"]]
-        result: dict[str, Any] = {"results": [self._view(r, properties) for r in records[offset:offset + limit]]}
+        result: dict[str, Any] = {"results": [self.view(r, properties) for r in records[offset:offset + limit]]}
         if offset + limit < len(records):
             result["paging"] = {"next": {"after": str(offset + limit)}}
         return Response(body=result)
@@ -277,7 +280,7 @@ class HubSpotSandbox(Sandbox):
                 if record is None or record["archived"]:
                     missing.append(str(item.get("id")))
                 else:
-                    found.append(self._view(record, body.get("properties")))
+                    found.append(self.view(record, body.get("properties")))
         result: dict[str, Any] = {"status": "COMPLETE", "results": found, "startedAt": started,
                                   "completedAt": datetime.now(UTC).isoformat()}
         if missing:
@@ -292,7 +295,7 @@ class HubSpotSandbox(Sandbox):
         object_type = request.params["type"]
         with self.lock:
             record = self.record(object_type, request.params["id"])
-            view = self._view(record, self._list_arg(request, "properties"))
+            view = self.view(record, self._list_arg(request, "properties"))
             associations = {}
             for to_type in self._list_arg(request, "associations"):
                 ids = self.store.associated(object_type, record["id"], to_type)
@@ -308,31 +311,7 @@ class HubSpotSandbox(Sandbox):
             self.record(request.params["type"], request.params["id"])
             record = self.store.update(request.params["type"], request.params["id"],
                                        request.json().get("properties") or {})
-            return Response(body=self._view(record, None))
-
-    def _create(self, request: Request) -> Response:
-        object_type, body = request.params["type"], request.json()
-        properties = body.get("properties") or {}
-        if object_type == "notes" and not properties.get("hs_timestamp"):
-            raise validation_error("Property values were not valid: hs_timestamp is required for notes")
-        links = []
-        with self.lock:
-            for association in body.get("associations") or []:
-                to_id = str((association.get("to") or {}).get("id", ""))
-                for spec in association.get("types") or []:
-                    to_type = next((b for (a, b) in self._type_pairs(object_type)
-                                    if self.store.type_id(a, b) == spec.get("associationTypeId")), None)
-                    if to_type is None or spec.get("associationCategory") != "HUBSPOT_DEFINED":
-                        raise validation_error(f"invalid association type {spec!r} for {object_type}")
-                    self.record(to_type, to_id)
-                    links.append((to_type, to_id))
-            record = self.store.create(object_type, properties)
-            for to_type, to_id in links:
-                self.store.associate(object_type, record["id"], to_type, to_id)
-            return Response(status=201, body=self._view(record, None))
-
-    def _type_pairs(self, object_type: str) -> list[tuple[str, str]]:
-        return [pair for pair in self.store.association_types if pair[0] == object_type]
+            return Response(body=self.view(record, None))
 
     def _webhooks_route(self, request: Request) -> Response:
         """``{"url": "http://127.0.0.1:8787/webhooks/hubspot"}`` subscribes to invoice changes."""
@@ -345,7 +324,7 @@ class HubSpotSandbox(Sandbox):
             record = self.touch(request.params["id"], body.get("properties") or {}, at_ms=body.get("at_ms"))
         except KeyError:
             raise HttpError(404, self.error_body(404, "no such invoice")) from None
-        return Response(body=self._view(record, None))
+        return Response(body=self.view(record, None))
 
 
 class _Limited(Exception):

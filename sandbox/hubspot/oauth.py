@@ -53,7 +53,7 @@ def needed_scopes(route: str, request: Request) -> frozenset[str]:
     object_type = request.params.get("type", "")
     if route in ("crm_search", "crm_batch_read", "crm_list", "crm_get"):
         return frozenset({_READ.get(object_type, "")})
-    if route in ("crm_create", "crm_update"):
+    if route in ("crm_create", "crm_batch_create", "crm_update"):
         return frozenset({_WRITE.get(object_type, "")})
     if route == "assoc_batch_read":
         return frozenset({_READ.get(request.params.get("from", ""), "")})
