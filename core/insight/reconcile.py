@@ -154,22 +154,22 @@ def compare(connection: str, receipts: list[Issued], crm: dict[str, CrmState],
                   f"pouracquit receipts retry {r.id}" if r.status == "failed"
                   else f"pouracquit sync --connection {connection}")
     known = {idempotency_key(i.receipt.id): i for i in receipts}
-    booked_refs = {i.receipt.ledger_id for i in receipts if i.receipt.ledger_id}
+    owners = {i.receipt.ledger_id: i for i in receipts if i.receipt.ledger_id}
     for booking in by_ref.values():
-        if booking.state != "booked" or booking.ref in booked_refs or not booking.key.startswith(KEY_PREFIX):
+        owner = owners.get(booking.ref) or known.get(booking.key)
+        if booking.state != "booked" or (owner is not None and owner.receipt.status == "done"):
             continue
-        owner = known.get(booking.key)
-        if owner is None:
+        if owner is not None:
+            drift("booked_not_attached", owner, booking.ref,
+                  f"booked {_money(booking.amount, booking.currency)}, receipt {owner.receipt.id} is "
+                  f"{owner.receipt.status} at step {owner.receipt.step}",
+                  f"pouracquit receipts retry {owner.receipt.id}")
+        elif booking.key.startswith(KEY_PREFIX):
             drifts.append(Drift(connection, "booked_not_attached", "", booking.number, booking.ref,
                                 f"{_money(booking.amount, booking.currency)} booked with key {booking.key}, "
                                 f"which no receipt of this store carries",
                                 "check whether the state store was restored from an older copy; void the "
                                 "document in the ledger if it is a duplicate"))
-        elif owner.receipt.status != "done":
-            drift("booked_not_attached", owner, booking.ref,
-                  f"booked {_money(booking.amount, booking.currency)}, receipt {owner.receipt.id} is "
-                  f"{owner.receipt.status} at step {owner.receipt.step}",
-                  f"pouracquit receipts retry {owner.receipt.id}")
     return drifts
 
 

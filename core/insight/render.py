@@ -42,6 +42,13 @@ def _period(report: PaymentsReport) -> str:
     return f"{start} to {report.period.end.isoformat()}"
 
 
+def _cell(value: object) -> object:
+    """A CRM text a spreadsheet would run as a formula is opened as text (OWASP, "CSV Injection")."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _text_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
@@ -75,7 +82,7 @@ def render_payments(report: PaymentsReport, fmt: Format) -> str:
         names = list(rows[0]) if rows else ["customer", "currency"]
         writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
         return out.getvalue()
     if fmt == "html":
         return payments_html(report)
@@ -100,8 +107,8 @@ def render_reconcile(results: Sequence[Reconciliation], fmt: Format) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["connection", "kind", "source_id", "number", "ledger_ref", "detail", "fix"])
-        writer.writerows([d.connection, d.kind, d.source_id, d.number, d.ledger_ref, d.detail, d.fix]
-                         for d in drifts)
+        writer.writerows([_cell(v) for v in (d.connection, d.kind, d.source_id, d.number, d.ledger_ref, d.detail,
+                                               d.fix)] for d in drifts)
         return out.getvalue()
     lines = [f"{r.connection}: not reconciled: {r.error}" for r in results if r.error]
     lines += [d.line() for d in drifts]
