@@ -49,7 +49,12 @@ class SurveySettings(BaseModel):
 
 
 class SurveyRefused(Exception):
-    """A link that cannot be answered; the message is what the customer is told."""
+    """A link that cannot be answered: ``kind`` is "invalid" (forged, altered, malformed),
+    "expired" or "unknown" (no such receipt); the page words it in the customer's language."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"survey link {kind}")
+        self.kind = kind
 
 
 def secret_of(settings: SurveySettings) -> bytes:
@@ -77,12 +82,12 @@ def verify(secret: bytes, token: str, now: datetime) -> str:
     """The receipt id a token was signed for; SurveyRefused when forged, altered or expired."""
     found = _TOKEN.match(token)
     if not found:
-        raise SurveyRefused("Ce lien de questionnaire n'est pas valide.")
+        raise SurveyRefused("invalid")
     rid, stamp = found.group("rid"), int(found.group("exp"), 16)
     if not hmac.compare_digest(found.group("mac"), _mac(secret, rid, stamp)):
-        raise SurveyRefused("Ce lien de questionnaire n'est pas valide.")
+        raise SurveyRefused("invalid")
     if now.timestamp() > stamp:
-        raise SurveyRefused("Ce questionnaire a expiré. Merci de votre intérêt.")
+        raise SurveyRefused("expired")
     return rid
 
 
@@ -113,7 +118,7 @@ def record_answer(store: Store, receipt_id: str, score: int, comment: str, now: 
         raise ValueError(f"score must be 1 to 5, got {score}")
     receipt = store.receipt(receipt_id)
     if receipt is None or receipt.id != receipt_id:
-        raise SurveyRefused("Ce questionnaire ne correspond à aucune facture.")
+        raise SurveyRefused("unknown")
     try:
         with store.unit() as u:
             if u.session.get(SurveyAnswer, receipt_id) is not None:
