@@ -18,6 +18,8 @@ from pouracquit.common.errors import PouracquitError
 from pouracquit.connectors.base import Check
 from pouracquit.connectors.doctor_checks import field_checks, granted_scopes, probe, scope_check
 
+from .session import OAUTH_SCOPES
+
 if TYPE_CHECKING:
     from .source import SalesforceSource
 
@@ -51,8 +53,6 @@ def _fields(source: SalesforceSource, section: str, sobject: str, paths: list[st
 
 def diagnose(source: SalesforceSource, public_url: str | None) -> list[Check]:
     """The checklist of one Salesforce source (``Diagnosable.diagnose``)."""
-    from .source import OAUTH_SCOPES  # here: salesforce.py imports this module while it loads
-
     with granted_scopes(source._session, TOKEN_PATH) as answers:
         _, refused = probe("token refresh", source._refresh_session, RECONNECT)
     if refused:
