@@ -117,6 +117,7 @@ class HubSpotSource:
     vendor: ClassVar[str] = "hubspot"
     from .doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
     from .email_log import log_email  # a sent e-mail noted on the invoice (connectors.base.EmailLog)
+    from .email_log import log_email  # a sent e-mail noted on the invoice (connectors.base.EmailLog)
 
     def __init__(self, settings: HubSpotSettings, ctx: ConnectorContext) -> None:
         self.settings = settings

@@ -47,6 +47,7 @@ from urllib.parse import parse_qs, urlencode
 from pouracquit.sandbox.oauth import TokenIssuer
 from pouracquit.sandbox.server import HttpError, RateRule, Request, Response, Sandbox, listen
 
+from . import emails
 from .seed import seed_demo, seed_raw
 from .soql import SoqlError, parse
 from .store import SCHEMA, Org, fields_of, sf_time
@@ -375,6 +376,8 @@ class SalesforceSandbox(Sandbox):
             stamp = self.org.stamp()
             if sobject == "ContentVersion":
                 record = self.org.publish(values, stamp)
+            elif sobject == "EmailMessage":
+                record = emails.insert(self.org, values, stamp)
             else:
                 record = self.org.create(sobject, values, stamp)
             return 201, {"id": record["Id"], "success": True, "errors": []}

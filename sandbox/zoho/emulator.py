@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlencode
 from pouracquit.sandbox.oauth import TokenIssuer
 from pouracquit.sandbox.server import Handler, HttpError, RateRule, Request, Response, Sandbox, multipart_fields
 
+from . import notes
 from .coql import CoqlError, parse, run
 from .seed import seed_demo, seed_raw
 from .store import MODULES, ZohoStore, parse_zoho_time, public
@@ -81,6 +82,7 @@ class ZohoSandbox(Sandbox):
         self.route("GET", rf"/crm/v8/{_MODULE}/{_ID}", "record_get", api(self._get))
         self.route("GET", rf"/crm/v8/{_MODULE}/{_ID}/Attachments", "attachments_list", api(self._attachments))
         self.route("POST", rf"/crm/v8/{_MODULE}/{_ID}/Attachments", "attachments_upload", api(self._upload))
+        self.notes = notes.install(self, api, _MODULE, _ID)  # notes on a record, by record id
         self.route("POST", rf"/_sandbox/zoho/records/{_ID}", "sandbox_zoho_touch", self._touch_route)
 
     # -- Sandbox hooks ------------------------------------------------------------

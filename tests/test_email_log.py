@@ -1,0 +1,80 @@
+"""A sent e-mail logged on the CRM record, against each CRM's sandbox (HubSpot note,
+Salesforce EmailMessage, Zoho note): one record per e-mail, found again (not written
+twice) when a replay may have written it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import DictTokens, fast_context
+
+from pouracquit.common.errors import PermanentError
+from pouracquit.connectors.base import CrmSource, EmailLog, SentEmail
+from pouracquit.connectors.registry import factory
+from pouracquit.sandbox.launch import emulator
+from pouracquit.sandbox.server import Sandbox
+
+SCALE = 0.01
+
+
+def sent(key: str = "pouracquit.r1@atelier-lumiere.example") -> SentEmail:
+    return SentEmail(key=key, message_id=f"<{key}>", sender="facturation@atelier-lumiere.example",
+                     to="compta@lefevre.example", subject="Facture acquittée F-2026-0001 - Atelier Lumière SAS",
+                     text="Bonjour,\n\nVeuillez trouver ci-joint la facture acquittée.",
+                     sent_at=datetime(2026, 11, 30, 8, 0, tzinfo=UTC), attachment="Facture-F-2026-0001.pdf")
+
+
+@pytest.fixture(params=["hubspot", "salesforce", "zoho"])
+def crm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Sandbox, Any]]:
+    emu = emulator(request.param, "source")
+    box = emu.make(time_factor=SCALE).start()
+    box.seed(emu.demo_seed(4, 7))
+    settings = emu.settings(box, tmp_path / "secrets")
+    settings.pop("vendor")
+    source = factory(request.param, "source").from_settings(settings, fast_context(DictTokens(), SCALE))
+    yield box, source
+    box.stop()
+
+
+def logged(box: Sandbox, ref: str) -> list[dict[str, Any]]:
+    """What the vendor holds on record ``ref`` that carries one of our markers."""
+    vendor = box.vendor
+    if vendor == "hubspot":
+        rows = [n for n in box.dump_state()["notes"] if ref in n["associations"].get("invoices", [])]
+        return [{"id": n["id"], "text": n["properties"]["hs_note_body"]} for n in rows
+                if "[pouracquit:" in n["properties"]["hs_note_body"]]
+    if vendor == "salesforce":
+        rows = box.org.records["EmailMessage"].values()  # type: ignore[attr-defined]
+        return [{"id": r["Id"], "text": r["TextBody"], "status": r["Status"], "subject": r["Subject"]}
+                for r in rows if r["RelatedToId"] == ref]
+    return [{"id": n["id"], "text": n["Note_Content"], "subject": n["Note_Title"]}
+            for n in box.notes.get(ref, [])]  # type: ignore[attr-defined]
+
+
+def test_a_sent_email_is_logged_once_and_found_on_a_replay(crm: tuple[Sandbox, Any]) -> None:
+    box, source = crm
+    assert isinstance(source, CrmSource) and isinstance(source, EmailLog)
+    invoice = next(inv for page in source.changes(None) for inv in page.invoices)
+    first = source.log_email(invoice.source_id, sent(), may_exist=False)
+    assert source.log_email(invoice.source_id, sent(), may_exist=True) == first
+    second = source.log_email(invoice.source_id, sent("pouracquit.r2@atelier-lumiere.example"), may_exist=True)
+    rows = logged(box, invoice.source_id)
+    assert sorted(r["id"] for r in rows) == sorted([first, second])
+    row = next(r for r in rows if r["id"] == first)
+    assert "[pouracquit:pouracquit.r1@atelier-lumiere.example]" in row["text"]
+    assert "Veuillez trouver ci-joint" in row["text"]
+    if box.vendor == "salesforce":
+        assert row["status"] == "3" and row["subject"].startswith("Facture acquittée F-2026-0001")
+
+
+def test_salesforce_refuses_an_email_on_a_person_record(crm: tuple[Sandbox, Any]) -> None:
+    box, source = crm
+    if box.vendor != "salesforce":
+        pytest.skip("Salesforce's own rule")
+    contact = next(iter(box.org.records["Contact"]))  # type: ignore[attr-defined]
+    with pytest.raises(PermanentError, match="FIELD_INTEGRITY_EXCEPTION"):
+        source.log_email(contact, sent(), may_exist=False)
