@@ -67,6 +67,12 @@ class HubSpotMapper:
         value = props.get(self.m[section][key])
         return "" if value is None else str(value).strip()
 
+    def _disputed(self, props: Props) -> dict[str, str]:
+        """The dispute flag (mapping key invoice.disputed) under the key dunning reads
+        (core/dunning/plan.py DISPUTED), beside the properties read by name."""
+        value = self._get(props, "invoice", "disputed") if self.m["invoice"].get("disputed") else ""
+        return {"pouracquit:disputed": value} if value else {}
+
     def _required(self, props: Props, section: str, key: str, what: str) -> str:
         value = self._get(props, section, key)
         if not value:
@@ -180,7 +186,8 @@ class HubSpotMapper:
                 exchange_rate=self._rate(props, currency),
                 modified_at=parse_when(self._required(props, "invoice", "modified", "invoice")),
                 deal_id=deal_id,
-                properties={k: str(props[k]) for k in self.invoice_properties() if props.get(k) is not None},
+                properties={k: str(props[k]) for k in self.invoice_properties() if props.get(k) is not None}
+                | self._disputed(props),
             )
         except BadRecord as exc:
             raise BadRecord(f"HubSpot invoice {invoice_id}: {exc}") from None

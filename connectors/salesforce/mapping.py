@@ -73,6 +73,12 @@ class SalesforceMapper:
         value = record.get(name)
         return "" if value is None else _text(value)
 
+    def _disputed(self, record: Record) -> dict[str, str]:
+        """The dispute flag (mapping key invoice.disputed) under the key dunning reads
+        (core/dunning/plan.py DISPUTED), beside the fields read by name."""
+        value = self._get(record, "invoice", "disputed")
+        return {"pouracquit:disputed": value} if value else {}
+
     def _required(self, record: Record, section: str, key: str, what: str) -> str:
         value = self._get(record, section, key)
         if not value:
@@ -190,7 +196,7 @@ class SalesforceMapper:
                 modified_at=parse_when(self._required(record, "invoice", "modified", "invoice")),
                 deal_id=self._get(record, "invoice", "deal"),
                 properties={name: _text(record[name]) for name in self._names("invoice", skip=("account", "contact"))
-                            if record.get(name) is not None},
+                            if record.get(name) is not None} | self._disputed(record),
             )
         except BadRecord as exc:
             raise BadRecord(f"Salesforce {self.objects['invoice']} {record_id}: {exc}") from None

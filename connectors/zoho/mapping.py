@@ -67,6 +67,12 @@ class ZohoMapper:
             return str(value.get("name") or "").strip()
         return "" if value is None else str(value).strip()
 
+    def _disputed(self, record: Record) -> dict[str, str]:
+        """The dispute flag (mapping key invoice.disputed) under the key dunning reads
+        (core/dunning/plan.py DISPUTED), beside the fields read by name."""
+        value = self._text(record, "invoice", "disputed") if self.m["invoice"].get("disputed") else ""
+        return {"pouracquit:disputed": value} if value else {}
+
     def _required(self, record: Record, section: str, key: str, what: str) -> Any:
         value = self._get(record, section, key)
         if value is None or value == "":
@@ -208,7 +214,7 @@ class ZohoMapper:
                 modified_at=parse_when(self._required(record, "invoice", "modified", "invoice")),
                 deal_id=lookup_id(self._get(record, "invoice", "deal")),
                 properties={k: _flat(record[k]) for k in self.fields_of("invoice")
-                            if record.get(k) is not None and k != self.m["invoice"]["lines"]},
+                            if record.get(k) is not None and k != self.m["invoice"]["lines"]} | self._disputed(record),
             )
         except BadRecord as exc:
             raise BadRecord(f"Zoho invoice {rid}: {exc}") from None

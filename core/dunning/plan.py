@@ -30,8 +30,9 @@ from .settings import DunningSettings
 
 log = structlog.get_logger("pouracquit.dunning")
 
-# Where the sources' mappings put the "disputed" CRM property (mapping key invoice.disputed):
-# ":" cannot occur in a HubSpot, Salesforce or Zoho property name, so it never hides a real one.
+# Where the sources' mappings put the "disputed" CRM property (mapping key invoice.disputed), beside
+# the properties kept under their vendor names: the ":" keeps it apart from those (API names made of
+# letters, digits and underscores, as far as we know: docs/vendors.md, Unverified).
 DISPUTED = "pouracquit:disputed"
 _NOT_DISPUTED = frozenset({"", "false", "0", "no", "non", "off", "none", "null"})
 # a step written and not to be sent again by a later run; "retry" steps are tried again
