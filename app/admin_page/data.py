@@ -8,34 +8,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pouracquit.common.errors import PermanentError
+from pouracquit.common.errors import PermanentError, PouracquitError
 from pouracquit.core.archive import Archive
 from pouracquit.core.audit import document_matches
+from pouracquit.core.insight.render import payments_html, reconcile_html
 from pouracquit.core.pipeline import Pipeline
 from pouracquit.core.service import Service
 from pouracquit.state.tables import Event, Receipt
 
-from ..status import connection_status, readiness
+from ..report_cmd import BadParameter, check_request, payments_report, reconcile_all
+from ..status import connection_status
 
 STATUSES = ("pending", "done", "failed", "quarantined")
+REPORTS = ("payments", "reconcile")
 RETRYABLE = frozenset({"failed", "quarantined", "pending"})
 LIST_LIMIT = 100
 
 
-def lag_seconds(last_success: str | None, now: datetime) -> int | None:
-    """Seconds since the cursor last advanced successfully."""
-    return None if last_success is None else int((now - datetime.fromisoformat(last_success)).total_seconds())
-
-
 def connections(service: Service) -> list[dict[str, Any]]:
-    """/status's view of each connection, with its health and cursor lag."""
-    now = datetime.now(UTC)
-    reasons = readiness(service, now).reasons
-    out = []
-    for name, data in connection_status(service).items():
-        out.append({**data, "name": name, "unhealthy": reasons.get(name) if data["enabled"] else None,
-                    "lag": lag_seconds(data["last_success_at"], now)})
-    return out
+    """/status's view of each connection (freshness, cursor, disconnections, problems)."""
+    return [{**status, "name": name} for name, status in connection_status(service).items()]
 
 
 def search(service: Service, text: str, connection: str | None, status: str | None) -> list[Receipt]:
@@ -102,3 +94,16 @@ def retry(service: Service, receipt_id: str) -> str:
     conn = service.settings.connection(row.connection)
     outcome, _ = Pipeline(service.wiring(conn), service.owner).process(row.id)
     return outcome
+
+
+def report(service: Service, kind: str, start: str | None, end: str | None, connection: str | None) -> tuple[str, str]:
+    """(HTML fragment, "") of one report, or ("", why not): a bad parameter, or a
+    vendor that could not be read. Parameters are checked as ``pouracquit report`` checks them."""
+    try:
+        request = check_request(service.settings, start=start, end=end if kind == "payments" else None,
+                                connection=connection, fmt="html")
+        if kind == "payments":
+            return payments_html(payments_report(service, request), standalone=False), ""
+        return reconcile_html(reconcile_all(service, request), standalone=False), ""
+    except (BadParameter, PouracquitError) as exc:  # ConfigError included: one line on the page, not a 500
+        return "", str(exc)

@@ -13,6 +13,7 @@ from typing import Any
 
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -21,6 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pouracquit.core.insight.render import STYLESHEET as REPORT_STYLES
 from pouracquit.core.service import Service
 
 from . import data
@@ -74,10 +76,10 @@ def _when(value: datetime | str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _duration(seconds: int | None) -> str:
+def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
-    days, rest = divmod(max(seconds, 0), 86400)
+    days, rest = divmod(max(int(seconds), 0), 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"] * bool(minutes)
@@ -90,7 +92,8 @@ class AdminPage:
         self.sessions, self.limiter = Sessions(), LoginLimiter()
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
         self.env.filters.update(when=_when, duration=_duration)
-        self.css = (HERE / "static" / "style.css").read_bytes()
+        # one stylesheet: the page's own, then the one the reports' fragments expect
+        self.css = (HERE / "static" / "style.css").read_bytes() + b"\n" + REPORT_STYLES.encode()
 
     # -- plumbing ----------------------------------------------------------------
     def _lang(self, request: Request) -> str:
@@ -223,6 +226,22 @@ class AdminPage:
         return self.render(request, "receipt.html", sid=sid, view=view, r=view.receipt,
                            retried=outcome if outcome and outcome.isidentifier() else None)
 
+    async def reports(self, request: Request) -> Response:
+        """A report on demand (it reads the CRM or the ledger back): nothing runs until the form is sent."""
+        if not (sid := self._session(request)):
+            return RedirectResponse(f"{PREFIX}/login", 303)
+        params = {name: request.query_params.get(name, "")[:40] or None
+                  for name in ("kind", "from", "to", "connection")}
+        kind = params["kind"] if params["kind"] in data.REPORTS else None
+        fragment, error = ("", "")
+        if kind is not None:
+            fragment, error = await run_in_threadpool(data.report, self.service, kind, params["from"], params["to"],
+                                                      params["connection"])
+        # the fragment comes from core.insight's own templates, autoescaped there
+        return self.render(request, "reports.html", 400 if error else 200, sid, params=params, kind=kind,
+                           fragment=Markup(fragment), error=error, reports=data.REPORTS,  # noqa: S704
+                           connection_names=[c.name for c in self.service.settings.connections])
+
     async def pdf(self, request: Request) -> Response:
         if not (sid := self._session(request)):
             return RedirectResponse(f"{PREFIX}/login", 303)
@@ -258,6 +277,7 @@ def admin_page(service: Service, token: str | None) -> ASGIApp:
         Route("/static/style.css", page.style),
         Route("/connections", page.connections),
         Route("/receipts", page.receipts),
+        Route("/reports", page.reports),
         Route(f"/receipts/{rid}", page.receipt),
         Route(f"/receipts/{rid}/pdf", page.pdf),
         Route(f"/receipts/{rid}/retry", page.retry, methods=["POST"]),

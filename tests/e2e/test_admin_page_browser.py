@@ -1,6 +1,7 @@
 """The admin page in a real browser (Debian's Chromium, headless, driven by
 Playwright): a wrong token refused, logging in, finding a receipt by its
-number, downloading its PDF, retrying a failed receipt and seeing it done.
+number, downloading its PDF, retrying a failed receipt and seeing it done,
+the two reports (reconciliation in step, payments with its plots).
 
 With POURACQUIT_SCREENSHOTS=<directory> it also saves the screenshots
 docs/admin-page.md shows (``POURACQUIT_SCREENSHOTS=docs/img pytest
@@ -105,6 +106,15 @@ def test_admin_page_in_a_real_browser(make_rig: Callable, tmp_path: Path,  # typ
             expect(page.locator("#retried")).to_contain_text("done")
             expect(page.locator("#status")).to_have_text("done")
             expect(page.locator("table.trail")).to_contain_text("retry_requested")
+
+            page.click("nav >> text=Rapports")
+            page.select_option("select[name=kind]", "reconcile")
+            page.click("form.report-form button")
+            expect(page.locator("section.reconcile")).to_contain_text("In step")  # every receipt booked now
+            page.select_option("select[name=kind]", "payments")
+            page.click("form.report-form button")
+            expect(page.locator("section.payments svg")).to_have_count(3)  # the plots, inline SVG
+            _shot(page, "reports")
             assert not refused, refused  # the page needs nothing its CSP forbids
             browser.close()
     finally:
