@@ -6,12 +6,8 @@ instance URL comes from the token answer, as in production.
 
 Facts emulated (sources in the Salesforce connector's report):
 
-* OAuth 2.0 refresh-token flow on ``POST /services/oauth2/token`` (form
-  body); the answer carries ``access_token``, ``instance_url``, ``id``,
-  ``issued_at``, ``signature``, ``token_type: Bearer`` and a new
-  ``refresh_token`` only when refresh token rotation is on for the app (then
-  the old one stops working). OAuth errors are ``{"error",
-  "error_description"}`` with HTTP 400 (``invalid_grant``).
+* OAuth 2.0 (``oauth.py``): the web server flow with PKCE and the
+  refresh-token flow on ``POST /services/oauth2/token``.
 * REST errors are a JSON list ``[{"message", "errorCode"}]``: 401
   ``INVALID_SESSION_ID`` "Session expired or invalid", 400
   ``MALFORMED_QUERY`` / ``INVALID_FIELD`` / ``INVALID_TYPE``, 404
@@ -31,8 +27,6 @@ tools that drive every sandbox alike (fault knobs, state, seeding) need no CA.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 import secrets
@@ -42,12 +36,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
 
 from pouracquit.sandbox.oauth import TokenIssuer
 from pouracquit.sandbox.server import HttpError, RateRule, Request, Response, Sandbox, listen
 
-from . import emails
+from . import emails, oauth
 from .seed import seed_demo, seed_raw
 from .soql import SoqlError, parse
 from .store import SCHEMA, Org, fields_of, sf_time
@@ -75,12 +68,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def _s256(verifier: str) -> str:
-    """RFC 7636 S256: base64url(SHA-256(verifier)) without padding."""
-    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def sf_json(value: Any) -> bytes:
@@ -114,13 +101,13 @@ class SalesforceSandbox(Sandbox):
                                   time_factor=time_factor)
         self.tokens.register_client(self.DEMO_CLIENT_ID, self.DEMO_CLIENT_SECRET)
         self.tokens.add_refresh_token(self.DEMO_REFRESH_TOKEN, self.DEMO_CLIENT_ID, "api refresh_token")
-        self._issued: set[str] = set()
+        self.issued: set[str] = set()  # access tokens, for expire_sessions
         self._revoked: set[str] = set()
         self._locators: dict[str, tuple[str, list[str], tuple[str, ...], int]] = {}
         api = self._api
-        self.route("GET", r"/services/oauth2/authorize", "oauth_authorize", self._authorize)
-        self.route("POST", r"/services/oauth2/token", "oauth_token", self._token)
-        self._challenges: dict[str, str] = {}  # authorisation code -> PKCE code_challenge (S256)
+        self.challenges: dict[str, str] = {}  # authorisation code -> PKCE code_challenge (S256)
+        self.route("GET", r"/services/oauth2/authorize", "oauth_authorize", lambda r: oauth.authorize(self, r))
+        self.route("POST", r"/services/oauth2/token", "oauth_token", lambda r: oauth.token(self, r))
         self.route("GET", r"/services/data/?", "versions", self._versions)
         self.route("GET", rf"{_V}/query/?", "query", api(self._query))
         self.route("GET", rf"{_V}/query/(?P<locator>01g\w+)-(?P<offset>\d+)", "query_more", api(self._query_more))
@@ -199,7 +186,7 @@ class SalesforceSandbox(Sandbox):
     def expire_sessions(self) -> None:
         """Every access token issued so far stops working (as if the session timed out)."""
         with self.lock:
-            self._revoked |= self._issued
+            self._revoked |= self.issued
 
     def api_usage(self) -> int:
         """Requests counted against the org's allowance in the current window."""
@@ -235,60 +222,6 @@ class SalesforceSandbox(Sandbox):
                             headers={"Sforce-Limit-Info": self._usage()})
 
         return wrapped
-
-    # -- OAuth ----------------------------------------------------------------------
-    def _authorize(self, request: Request) -> Response:
-        """The web server flow's approval page, approved at once: back to ``redirect_uri``
-        with ``code`` and ``state``; a PKCE ``code_challenge`` is kept for the exchange."""
-        client_id, redirect = request.arg("client_id"), request.arg("redirect_uri")
-        if client_id not in self.tokens.clients or not redirect or request.arg("response_type") != "code":
-            return Response(400, {"error": "invalid_request", "error_description": "bad client_id, redirect_uri "
-                                  "or response_type"})
-        code = self.tokens.issue_code(client_id, request.arg("scope", "") or "")
-        challenge = request.arg("code_challenge")
-        if challenge:
-            with self.lock:
-                self._challenges[code] = challenge
-        query = {"code": code, **({"state": request.arg("state") or ""} if request.arg("state") else {})}
-        separator = "&" if "?" in redirect else "?"
-        return Response(302, b"", headers={"Location": f"{redirect}{separator}{urlencode(query)}"})
-
-    def _token(self, request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
-        client_id = form.get("client_id") or ""
-        grant = form.get("grant_type")
-        if grant not in ("refresh_token", "authorization_code"):
-            return Response(400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"})
-        if client_id not in self.tokens.clients:
-            return Response(400, {"error": "invalid_client_id", "error_description": "client identifier invalid"})
-        if not self.tokens.client_ok(client_id, form.get("client_secret")):
-            return Response(400, {"error": "invalid_client", "error_description": "invalid client credentials"})
-        if grant == "authorization_code":
-            code = form.get("code", "")
-            with self.lock:
-                challenge = self._challenges.pop(code, None)
-            verifier = form.get("code_verifier")
-            if challenge is not None and not verifier:
-                return Response(400, {"error": "invalid_grant", "error_description": "code_verifier missing"})
-            if challenge is not None and _s256(verifier or "") != challenge:
-                return Response(400, {"error": "invalid_request", "error_description": "invalid code verifier"})
-            pair = self.tokens.exchange_code(code, client_id)
-            if pair is None:
-                return Response(400, {"error": "invalid_grant", "error_description": "invalid authorization code"})
-        else:
-            pair = self.tokens.refresh(form.get("refresh_token", ""), client_id)
-            if pair is None:
-                return Response(400, {"error": "invalid_grant", "error_description": "expired access/refresh token"})
-        issued = str(int(time.time() * 1000))
-        body = {"access_token": f"00D5g000004pAcQ!{pair['access_token']}", "signature": secrets.token_urlsafe(32),
-                "scope": "refresh_token api", "instance_url": self.api_url,
-                "id": f"{self.api_url}/id/00D5g000004pAcQEAU/0055g00000DemoUSER", "token_type": "Bearer",
-                "issued_at": issued}
-        if self.tokens.rotate or grant == "authorization_code":  # a code grant always yields one
-            body["refresh_token"] = pair["refresh_token"]
-        with self.lock:
-            self._issued.add(body["access_token"])
-        return Response(body=body)
 
     def _versions(self, request: Request) -> Response:
         return Response(body=[{"label": "Winter '25", "url": f"/services/data/v{self.API_VERSION}",
