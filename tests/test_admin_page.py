@@ -18,6 +18,7 @@ from security_support import offline_settings
 from pouracquit.app.admin import AdminServer
 from pouracquit.app.admin_page.i18n import choose
 from pouracquit.app.admin_page.session import LoginLimiter, Sessions
+from pouracquit.core.disconnections import record_disconnected
 from pouracquit.core.service import Service
 from pouracquit.state.tables import Receipt
 
@@ -224,3 +225,26 @@ def test_limiter_and_sessions_on_their_own() -> None:
     assert Sessions().valid(cookie) is None  # another process's key
     sessions.close(sid)
     assert sessions.valid(cookie) is None
+
+
+def test_connections_show_a_disconnection_with_the_command_that_fixes_it(server: AdminServer) -> None:
+    conn = server.service.settings.connection("c")
+    record_disconnected(server.service.store, conn, "ledger", "quickbooks", "invalid_grant: refresh token revoked")
+    browser = Browser(server)
+    browser.login()
+    page = browser.send("GET", "/admin/connections")
+    assert "invalid_grant: refresh token revoked" in page.body
+    assert "<code>pouracquit connect quickbooks --connection c</code>" in page.body
+    assert f'href="/admin/receipts/{FAILED_ID}"' in page.body and "Relancer" in page.body  # the failed one
+
+
+def test_report_parameters_are_checked_before_anything_runs(server: AdminServer) -> None:
+    browser = Browser(server)
+    browser.login()
+    bad = browser.send("GET", "/admin/reports?kind=payments&from=2026-13-01")
+    assert bad.status == 400 and "is not a date" in bad.body
+    hostile = browser.send("GET", "/admin/reports?kind=reconcile&connection=%3Cscript%3E")
+    assert hostile.status == 400 and "&#39;&lt;script&gt;&#39;" in hostile.body and "<script" not in hostile.body
+    backwards = browser.send("GET", "/admin/reports?kind=payments&from=2026-11-02&to=2026-11-01")
+    assert backwards.status == 400 and "is after" in backwards.body
+    assert browser.send("GET", "/admin/reports?kind=other").status == 200  # a form, nothing run
