@@ -5,8 +5,8 @@ unpaid, under the CRM's numbers, for customers named as in the CRM.
 Both ledger sandboxes take them under the seed key ``native_sync`` (a list of
 the vendor-neutral records ``pushed`` makes) and write each through their own
 rules, as the vendor's API would have taken it: QuickBooks an Invoice
-(``quickbooks_sales.Sales.push``), Xero an AUTHORISED ACCREC invoice
-(``xero_books.Books.push``). That is how a test or the demo shows
+(``sandbox/quickbooks/sales.py`` ``Sales.push``), Xero an AUTHORISED ACCREC invoice
+(``sandbox/xero/books.py`` ``Books.push``). That is how a test or the demo shows
 ``match_existing = "by_number"`` at work::
 
     ledger_box.seed({"native_sync": [pushed(invoice) for invoice in crm_invoices]})

@@ -3,7 +3,7 @@ accounting scope, every TaxCode, account, item and payment method the mapping
 names, the company's currencies, and the webhook endpoint.
 
 Read-only: the reference data comes in one /batch of queries like the ledger's
-own (``quickbooks_refs``), but a missing item is reported, not created. Tax
+own (``refs.py``), but a missing item is reported, not created. Tax
 codes are resolved by the ledger's own ``Builder.tax_code``, so a code the
 doctor passes is a code a booking finds.
 """

@@ -1,6 +1,6 @@
 """QuickBooks Online ledger: a paid invoice becomes one SalesReceipt (or an
 Invoice plus one Payment per payment), a credit note a RefundReceipt or a
-CreditMemo (see ``quickbooks_docs``), each with its PDF attached.
+CreditMemo (see ``docs.py``), each with its PDF attached.
 
 Exactly once, by three layers: the ``requestid`` query parameter (QBO returns
 the original answer to a repeated write, so replaying a lost response is
@@ -10,11 +10,11 @@ which sends us back to the lookup. Payments are found again through the
 invoice's LinkedTxn and the marker in their PrivateNote.
 
 Call budget: reference data is read in ONE batch request per run and customers
-in pages of 1000 once per run (``quickbooks_refs``); after that a receipt costs
+in pages of 1000 once per run (``refs.py``); after that a receipt costs
 one create and one upload.
 
 With ``match_existing = "by_number"`` a receipt first looks for the company's own
-Invoice carrying the CRM invoice's number (``quickbooks_match``, rules in
+Invoice carrying the CRM invoice's number (``match.py``, rules in
 ``ledger_match``): found, it gets the Payments it lacks and the PDF, and nothing
 else is booked; that costs one query more per receipt and no batch booking.
 """
@@ -125,7 +125,7 @@ class QuickBooksLedger(LedgerConnector):
         return self.settings.match_existing == "by_number" and order.credits is None
 
     def _pay_existing(self, order: ReceiptOrder, kind: Kind, builder: Builder, may_exist: bool) -> str:
-        """``match_existing = "by_number"``: pay the company's own invoice (``quickbooks_match``);
+        """``match_existing = "by_number"``: pay the company's own invoice (``match.py``);
         without one, book as the mode says, or stop (setting ``unmatched``)."""
         existing = find_existing(self.api, self.directory, order)
         if existing is not None and self._ours([existing], order):
@@ -240,7 +240,7 @@ class QuickBooksLedger(LedgerConnector):
 
     def parse_ledger_webhook(self, request: WebhookRequest) -> list[LedgerChange]:
         """QuickBooks webhook (``intuit-signature``, CloudEvents or legacy envelope, see
-        ``quickbooks_webhook``): the documents of this company pouracquit books
+        ``webhook.py``): the documents of this company pouracquit books
         (SalesReceipt, Invoice, RefundReceipt, CreditMemo) it names, with their
         operation, under the ids record_receipt returned for them."""
         return ledger_changes(request, self.settings.webhook_verifier_token, self.settings.realm_id, KINDS, encode)

@@ -4,7 +4,7 @@ currency first appears), contacts (read once in pages of 100, created as
 needed), and how an invoice's lines are written against them.
 
 Values never go into a ``where`` filter unless they are ours: Xero's filter
-syntax has no escape for a double quote (see ``xero_format.literal``).
+syntax has no escape for a double quote (see ``format.literal``).
 """
 
 from __future__ import annotations

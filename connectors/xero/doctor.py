@@ -27,7 +27,7 @@ RECONNECT = "run `pouracquit connect xero` to authorise the app for the organisa
 # The scopes are compared when the token answer names them ("scope", as the sandbox answers); Xero's identity
 # OpenAPI (XeroAPI/Xero-OpenAPI xero-identity.yaml, AccessToken) lists no scope in the answer, so without one the
 # line says so and the reads below show what the grant lacks (docs/vendors.md, Unverified). An app created before
-# 2026-03-02 may hold the broad accounting.transactions instead of the granular ones (xero_session.OAUTH_SCOPES).
+# 2026-03-02 may hold the broad accounting.transactions instead of the granular ones (session.OAUTH_SCOPES).
 BROAD = {"accounting.transactions": ("accounting.invoices", "accounting.payments", "accounting.banktransactions")}
 WEBHOOK_PLACE = ("Xero keeps the delivery URL on the app's Webhooks page of the developer portal "
                  "(https://developer.xero.com/documentation/webhooks/configuring-your-server), which no API reads")

@@ -2,7 +2,7 @@
 Payment per payment the CRM recorded (so Xero shows it PAID), with the PDF
 attached. With ``mode = "bank_transaction"`` it becomes one RECEIVE
 BankTransaction. A credit note (facture d'avoir) becomes an ACCRECCREDIT
-CreditNote, refunded by a Payment when money went back (``xero_credit``).
+CreditNote, refunded by a Payment when money went back (``credit.py``).
 A foreign-currency invoice is booked in its currency at its own rate.
 
 Exactly once, by three layers: an ``Idempotency-Key`` on every write (Xero
@@ -18,7 +18,7 @@ once per run, currencies once when a foreign one appears; after that a
 receipt costs an invoice, a payment per CRM payment and an upload.
 
 With ``match_existing = "by_number"`` a receipt first looks for the organisation's
-own ACCREC invoice carrying the CRM invoice's number (``xero_match``, rules in
+own ACCREC invoice carrying the CRM invoice's number (``match.py``, rules in
 ``ledger_match``): found, it gets the payments it lacks and the PDF, and nothing
 else is booked (one lookup more per receipt, and no batch booking).
 
@@ -141,7 +141,7 @@ class XeroLedger(LedgerConnector):
         return str(invoice["InvoiceID"])
 
     def _existing(self, order: ReceiptOrder) -> dict[str, Any] | None:
-        """With ``match_existing``, the organisation's own invoice for ``order`` (``xero_match``);
+        """With ``match_existing``, the organisation's own invoice for ``order`` (``match.py``);
         one pouracquit booked itself (its Reference is the receipt key) goes the usual way."""
         if self.settings.match_existing != "by_number":
             return None
@@ -278,7 +278,7 @@ class XeroLedger(LedgerConnector):
 
     def _currency_fields(self, order: ReceiptOrder) -> dict[str, Any]:
         """CurrencyCode and, for a foreign currency the organisation has added, CurrencyRate in
-        Xero's direction (``xero_format.xero_rate``); without the invoice's own rate Xero applies
+        Xero's direction (``format.xero_rate``); without the invoice's own rate Xero applies
         its rate of the document's date (spec#/components/schemas/Invoice/properties/CurrencyRate)."""
         invoice = order.invoice
         fields: dict[str, Any] = {"CurrencyCode": invoice.currency}

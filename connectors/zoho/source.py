@@ -18,7 +18,7 @@ the accounts and contacts they name in one call each: 4 calls per 100
 invoices. ``attach`` is one multipart POST (with ``may_exist``, one GET of the
 record's attachments first). Calls go to the ``api_domain`` the token response
 names (the org's data centre), else the configured one, else the data centre
-table's (``zoho_dc``); the token comes from ``accounts_url``.
+table's (``dc.py``); the token comes from ``accounts_url``.
 """
 
 from __future__ import annotations

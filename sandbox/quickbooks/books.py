@@ -2,7 +2,7 @@
 (multicurrency on or off) and QBO's rules for writing names and files (unique
 names, valid references); the sales documents' rules (document numbers, VAT on
 every line, totals computed server-side, currencies, payments) are in
-``quickbooks_sales``. No HTTP here: the server module routes requests to these
+``sales.py``. No HTTP here: the server module routes requests to these
 methods, which raise ``fault(...)`` as QBO answers.
 """
 

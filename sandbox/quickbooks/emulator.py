@@ -5,7 +5,7 @@ The official clients work against it unchanged, only the URLs differ:
 the discovery document served here, and a ``quickbooks.QuickBooks`` client
 whose ``api_url_v3`` is ``sandbox.url + "/v3"`` talks to the company below.
 
-Behaviour worth knowing (see the module ``quickbooks_books`` for the rules):
+Behaviour worth knowing (see the module ``books.py`` for the rules):
 
 * access tokens live 3600 vendor seconds; every refresh returns a NEW refresh
   token and retires the one presented, immediately. Intuit documents that the

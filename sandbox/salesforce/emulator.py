@@ -1,7 +1,7 @@
 """Salesforce emulator speaking the REST API's real shapes, over HTTPS.
 
 simple-salesforce works against it unchanged: its session trusts the
-sandbox's generated CA (``box.ca_pem``, see ``salesforce_tls``) and the
+sandbox's generated CA (``box.ca_pem``, see ``tls.py``) and the
 instance URL comes from the token answer, as in production.
 
 Facts emulated (sources in the Salesforce connector's report):

@@ -10,7 +10,7 @@ TaxAmount by at most one cent, to make per-rate totals come out right),
 a document in a currency the organisation has not added is refused, a
 payment goes to a BANK account (or one with EnablePaymentsToAccount) and
 cannot exceed the amount due; an invoice paid in full becomes PAID. Credit
-notes and their refunds are in ``xero_credit``.
+notes and their refunds are in ``credit.py``.
 """
 
 from __future__ import annotations
@@ -359,7 +359,7 @@ class Books:
     def seed(self, spec: dict[str, Any]) -> dict[str, int]:
         """``{"Contacts": [...], "Invoices": [...]}`` written through the same rules as the API;
         ``"Currencies": ["EUR", ...]`` sets the currencies the organisation has added;
-        ``native_sync``: invoices a CRM's own sync pushed (``xero_native``)."""
+        ``native_sync``: invoices a CRM's own sync pushed (``native.py``)."""
         if "Currencies" in spec:
             codes = [BASE_CURRENCY, *(str(c) for c in spec["Currencies"] if c != BASE_CURRENCY)]
             self.currencies = [{"Code": c, "Description": CURRENCY_NAMES.get(c, c)} for c in codes]

@@ -1,7 +1,7 @@
 """Xero emulator: Xero Identity (OAuth 2.0), ``/connections`` and the Accounting API 2.0.
 
 One tenant, ``TENANT_NAME`` (``TENANT_ID``), seeded with French tax rates,
-a revenue and a BANK account and a few contacts (see ``xero_books``).
+a revenue and a BANK account and a few contacts (see ``books.py``).
 Point a client at ``sandbox.url + "/api.xro/2.0"`` for the API and at
 ``sandbox.url`` for the identity server (``/connect/token``).
 
@@ -19,9 +19,9 @@ Behaviour worth knowing:
   carries ``X-MinLimit-Remaining``, ``X-DayLimit-Remaining`` and
   ``X-AppMinLimit-Remaining``; a 429 names the limit in ``X-Rate-Limit-Problem``
   (``minute``, ``day``, ``concurrent``) with ``Retry-After`` for minute and day;
-* ``where`` filters follow Xero's syntax, without escapes (see ``xero_where``);
+* ``where`` filters follow Xero's syntax, without escapes (see ``where.py``);
 * sales credit notes (``/CreditNotes``) are refunded by a Payment naming them
-  (``xero_credit``); invoices, credit notes and bank transactions take
+  (``credit.py``); invoices, credit notes and bank transactions take
   attachments, raw bytes typed by the file's name;
 * ``currencies`` are the organisation's (``DEMO_CURRENCIES``: EUR, the base,
   and USD; ``POST /_sandbox/seed {"Currencies": ["EUR"]}`` replaces them);

@@ -1,5 +1,5 @@
 """The Xero sandbox's Accounting API endpoints: what each route reads or
-writes in the organisation (``xero_books``). The server class mixes these in
+writes in the organisation (``books.py``). The server class mixes these in
 and wraps each one with Xero's bearer, tenant, idempotency and envelope
 handling (``XeroSandbox._api``).
 

@@ -9,7 +9,7 @@ API calls carry ``Authorization: Zoho-oauthtoken <token>``; errors are
 ``AUTHENTICATION_FAILURE``, 400 ``INVALID_DATA`` / ``REQUIRED_PARAM_MISSING`` /
 ``SYNTAX_ERROR`` / ``INVALID_QUERY`` / ``LIMIT_EXCEEDED``, 429
 ``TOO_MANY_REQUESTS``); an empty result is 204 No Content; COQL is ``POST
-/crm/v8/coql`` (rules in ``zoho_coql``); ``GET /crm/v8/{module}`` needs
+/crm/v8/coql`` (rules in ``coql.py``); ``GET /crm/v8/{module}`` needs
 ``fields`` (at most 50), takes ``ids`` (at most 100), ``page``/``per_page``
 (200) up to 2,000 records and ``page_token`` beyond, and ``If-Modified-Since``.
 Limits: API credits per rolling 24 h and concurrent calls per org and app
