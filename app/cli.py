@@ -72,8 +72,11 @@ receipts = typer.Typer(name="receipts", help="Inspect and retry receipts; export
                        callback=_help_when_bare, invoke_without_command=True)
 archive = typer.Typer(name="archive", help="The archive of documents and its audit chain.",
                       callback=_help_when_bare, invoke_without_command=True)
+report = typer.Typer(name="report", help="Payment behaviour per customer; CRM ↔ ledger reconciliation.",
+                     callback=_help_when_bare, invoke_without_command=True)
 app.add_typer(receipts)
 app.add_typer(archive)
+app.add_typer(report)
 
 
 def _version(value: bool) -> None:
@@ -353,6 +356,28 @@ def demo(
 
     logs.configure("console", "warning")
     return demo_command(source, ledger, out, count, as_json=as_json)
+
+
+ReportFormat = StrEnum("ReportFormat", ["table", "csv", "json", "html"])  # type: ignore[misc]
+ReportFrom = Annotated[str | None, typer.Option("--from", metavar="YYYY-MM-DD", help="first day of the period")]
+Format = Annotated[ReportFormat, typer.Option("--format", help="how to print the report")]
+
+
+@report.command("payments")
+def report_payments(start: ReportFrom = None, end: Annotated[str | None, typer.Option(
+        "--to", metavar="YYYY-MM-DD", help="last day (default today)")] = None,
+        connection: Connection = None, fmt: Format = "table", config: ConfigFile = None) -> int:
+    """Per customer and currency: days to pay, lateness, open amount by age, DSO, segment."""
+    from .report_cmd import payments_command
+    return payments_command(_settings(config), start=start, end=end, connection=connection, fmt=str(fmt))
+
+
+@report.command("reconcile")
+def report_reconcile(start: ReportFrom = None, connection: Connection = None, fmt: Format = "table",
+                     config: ConfigFile = None) -> int:
+    """Compare the CRM, the receipts and the ledger at amount level; exit 1 on any drift."""
+    from .report_cmd import reconcile_command
+    return reconcile_command(_settings(config), start=start, connection=connection, fmt=str(fmt))
 
 
 def main(argv: list[str] | None = None) -> int:

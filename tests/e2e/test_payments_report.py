@@ -12,6 +12,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from pouracquit.app.cli import main
 from pouracquit.app.report_cmd import payments_command
 from pouracquit.sandbox.demo_data import demo_invoices, invoice_total
 
@@ -93,3 +94,7 @@ def test_payments_parameters_refused(make_rig, capsys) -> None:  # type: ignore[
         assert payments_command(settings, **kwargs) == 2
         err = capsys.readouterr().err
         assert words in err and err.count("\n") == 1, err
+    config = str(rig.write_config())
+    assert main(["report", "payments", "--to", "30/11/2026", "--config", config]) == 2
+    assert "--to '30/11/2026' is not a date" in capsys.readouterr().err
+    assert main(["report", "reconcile", "--format", "xml", "--config", config]) == 2

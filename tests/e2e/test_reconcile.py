@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from pouracquit.app.cli import main
 from pouracquit.app.report_cmd import reconcile_command
 from pouracquit.connectors.quickbooks import paid
 from pouracquit.state.tables import Receipt
@@ -48,7 +49,7 @@ def test_reconcile_clean_then_two_drifts(make_rig, capsys, monkeypatch) -> None:
     assert sorted((d["kind"], d["number"]) for d in drifts) == sorted(
         [("deleted_in_ledger", deleted.number), ("amount_differs", changed.number)])
     assert all(d["fix"] for d in drifts)
-    assert reconcile_command(settings) == 1
+    assert main(["report", "reconcile", "--config", str(rig.write_config())]) == 1
     text = capsys.readouterr().out
     assert f"invoice {deleted.number} (ledger {deleted.ledger_id})" in text
     assert f"{lowered:.2f} EUR paid" in text or f"{lowered:.2f} USD paid" in text
