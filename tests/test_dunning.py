@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
@@ -17,8 +18,10 @@ from engine_fakes import FakeLedger, FakeRenderer, FakeSource, wiring
 from security_support import offline_settings
 from sqlmodel import Session, select
 
+from pouracquit.common.errors import RetryableError
 from pouracquit.common.model import InvoiceStatus, Party
 from pouracquit.common.money import Money
+from pouracquit.connectors.base import SentEmail
 from pouracquit.connectors.hubspot.mapping import HubSpotMapper
 from pouracquit.connectors.salesforce.mapping import SalesforceMapper
 from pouracquit.connectors.zoho.mapping import ZohoMapper
@@ -207,6 +210,38 @@ def test_reminder_reaches_the_smtp_server_once(service: Service, catcher: MailCa
     assert row.status == "sent" and row.attempts == 1
     events = [e.kind for e in service.store.events(connection="c")]
     assert events.count("dunning_sent") == 1
+
+
+@dataclass
+class LoggingSource(FakeSource):
+    """A CRM with the EmailLog capability; ``down`` refuses that many log writes."""
+
+    logs: dict[str, SentEmail] = field(default_factory=dict)
+    down: int = 0
+
+    def log_email(self, ref: str, email: SentEmail, *, may_exist: bool) -> str:
+        if may_exist and email.key in self.logs:
+            return f"note-{email.key}"
+        if self.down:
+            self.down -= 1
+            raise RetryableError("CRM unavailable")
+        self.logs[email.key] = email
+        return f"note-{email.key}"
+
+
+def test_each_reminder_is_logged_on_the_crm_record_once(service: Service, catcher: MailCatcher) -> None:
+    crm = LoggingSource(down=1)
+    service._wirings["c"] = replace(service._wirings["c"], source=crm)
+    put(service, unpaid("inv-1"))
+    run_dunning(service, now=at(DUE + timedelta(days=1)))
+    assert not crm.logs and rows(service)[0].crm_log_id is None  # the CRM refused: kept for the next run
+    run_dunning(service, now=at(DUE + timedelta(days=2)))
+    (email,) = crm.logs.values()
+    assert email.key == f"dunning.{reminder_id('c', 'inv-1', 0)}" and email.to == "compta@lefevre.example"
+    assert rows(service)[0].crm_log_id == f"note-{email.key}"
+    run_dunning(service, now=at(DUE + timedelta(days=7)))
+    assert len(crm.logs) == 2 and len(catcher.messages) == 2
+    assert "Deuxième rappel" in [e.subject for e in crm.logs.values()][1]
 
 
 def test_private_customer_gets_no_professional_mentions(service: Service, catcher: MailCatcher) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from pouracquit.common.errors import ConfigError
+from pouracquit.connectors.base import EmailLog
 from pouracquit.core.credit import PARIS
 from pouracquit.core.delivery.smtp import Mailer
 from pouracquit.core.service import Service
@@ -15,7 +16,7 @@ from pouracquit.core.service import Service
 from .ladder import day_off
 from .letters import check_templates
 from .plan import Chase, plan
-from .send import DunningReport, Outbox, mark_interrupted, send_reminders
+from .send import DunningReport, Outbox, log_unlogged, mark_interrupted, send_reminders
 
 
 @dataclass
@@ -53,7 +54,10 @@ def run_dunning(service: Service, *, dry_run: bool = False, now: datetime | None
         if run.day_off and not dry_run:
             continue
         source = service.wiring(conn).source
+        crm = source if isinstance(source, EmailLog) and settings.email.log_on_crm else None
+        if outbox is not None and crm is not None:
+            log_unlogged(service.store, conn.name, crm, outbox.sender)
         run.plans[conn.name] = chases = plan(service.store, source, conn.name, cfg, today, dry_run=dry_run)
         if outbox is not None:
-            run.reports[conn.name] = send_reminders(service.store, chases, outbox, now)
+            run.reports[conn.name] = send_reminders(service.store, chases, outbox, now, crm)
     return run

@@ -9,6 +9,11 @@ the message (4xx, unreachable: it was not sent, the next run tries again);
 intent and the outcome leaves ``sending``: whether the server got the message
 is unknown, and a reminder is not worth a duplicate, so that step is never sent
 again (the next step still comes) and the row reads ``unknown`` in the report.
+
+A sent reminder is then logged on the CRM record where the source can (the
+EmailLog capability, ``email.log_on_crm``), carrying the reminder's key: a log
+lost to a crash or a CRM error is written by the next run, which looks for the
+key first.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from email.utils import format_datetime
 import structlog
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import Session, col, select
 
-from pouracquit.common.errors import ConfigError, one_line
+from pouracquit.common.errors import ConfigError, PouracquitError, one_line
+from pouracquit.connectors.base import EmailLog, SentEmail
 from pouracquit.core.delivery.settings import EmailSettings
 from pouracquit.core.delivery.smtp import Mailer, SmtpRejected, SmtpUnavailable
 from pouracquit.core.document.settings import Seller
@@ -145,7 +151,7 @@ def _row(chase: Chase, step: int, status: str, rid: str) -> DunningReminder:
     )
 
 
-def _outcome(store: Store, chase: Chase, rid: str, status: str, **fields: object) -> None:
+def _outcome(store: Store, chase: Chase, rid: str, status: str, **fields: object) -> DunningReminder:
     with store.unit() as u:
         row = u.session.get(DunningReminder, rid)
         assert row is not None
@@ -156,11 +162,45 @@ def _outcome(store: Store, chase: Chase, rid: str, status: str, **fields: object
         u.log(chase.connection, f"dunning_{status}", source_id=chase.source_id, step=chase.due.step + 1,
               template=chase.due.template, amount_due=f"{chase.amount_due} {chase.currency}",
               message_id=row.message_id, error=row.last_error)
+    return row
 
 
-def send_reminders(store: Store, chases: list[Chase], outbox: Outbox, now: datetime) -> DunningReport:
+def _log_on_crm(store: Store, crm: EmailLog, row: DunningReminder, email: SentEmail, *, may_exist: bool) -> None:
+    """Log one sent reminder on its CRM record; a failure leaves it for the next run."""
+    try:
+        log_id = crm.log_email(row.source_id, email, may_exist=may_exist)
+    except PouracquitError as exc:
+        log.warning("reminder not logged on the CRM record, will try again", connection=row.connection,
+                    source_id=row.source_id, error=one_line(str(exc)))
+        return
+    with store.unit() as u:
+        fresh = u.session.get(DunningReminder, row.id)
+        assert fresh is not None
+        fresh.crm_log_id = log_id
+        u.session.add(fresh)
+
+
+def log_unlogged(store: Store, connection: str, crm: EmailLog, sender: str) -> int:
+    """Log the reminders sent but not logged yet (a crash or a CRM error after the send)."""
+    with Session(store.engine) as session:
+        rows = list(session.exec(select(DunningReminder).where(
+            DunningReminder.connection == connection, DunningReminder.status == "sent",
+            col(DunningReminder.crm_log_id).is_(None))))
+    for row in rows:
+        sent_at = row.sent_at or row.updated_at
+        subject = f"Relance {row.step + 1} ({row.template})"
+        text = (f"{subject} envoyée le {sent_at:%d/%m/%Y} à {row.recipient} : {row.amount_due} {row.currency} "
+                f"dus depuis le {row.due_date:%d/%m/%Y}.")
+        email = SentEmail(key=f"dunning.{row.id}", message_id=row.message_id or "", sender=sender,
+                          to=row.recipient or "", subject=subject, text=text, sent_at=sent_at)
+        _log_on_crm(store, crm, row, email, may_exist=True)
+    return len(rows)
+
+
+def send_reminders(store: Store, chases: list[Chase], outbox: Outbox, now: datetime,
+                   crm: EmailLog | None = None) -> DunningReport:
     """Send each chase's step once; one failure never stops the others. ``now`` dates the
-    messages (the clock tests inject)."""
+    messages (the clock tests inject); ``crm`` logs each on its record."""
     report = DunningReport()
     for chase in chases:
         if chase.reason or chase.invoice is None:
@@ -188,7 +228,11 @@ def send_reminders(store: Store, chases: list[Chase], outbox: Outbox, now: datet
         except ConfigError as exc:  # the installation's to fix: the step is tried again after it
             _outcome(store, chase, rid, "retry", last_error=one_line(str(exc)))
             raise
-        _outcome(store, chase, rid, "sent", sent_at=now, message_id=message["Message-ID"])
+        row = _outcome(store, chase, rid, "sent", sent_at=now, message_id=message["Message-ID"])
         report.sent.append(chase)
+        if crm is not None:
+            _log_on_crm(store, crm, row, SentEmail(
+                key=f"dunning.{rid}", message_id=message["Message-ID"], sender=outbox.sender, to=to,
+                subject=str(message["Subject"]), text=letter.text, sent_at=now), may_exist=False)
         log.info("reminder sent", connection=chase.connection, source_id=chase.source_id, step=chase.due.step + 1)
     return report
