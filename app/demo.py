@@ -32,6 +32,7 @@ def _demo_settings(workdir: Path, launched: Launched) -> dict[str, Any]:
         "seller": DEMO_SELLER,
         "document": {"thank_you": "Merci pour votre confiance.", "verify_base_url": LOCAL_VERIFY_URL},
         "pipeline": {"vendor_backoff_seconds": 0.2, "backoff_seconds": 2.0},
+        "email": launched.mail.email_settings() if launched.mail else {},
         "connections": [launched.connection],
     }
 
@@ -65,6 +66,11 @@ def run_demo(source: str | None, ledger: str | None, out: Path, count: int) -> d
             "receipts_created": created,
             "attachments_crm": sum(1 for r in done if r.crm_attachment_id),
             "attachments_ledger": sum(1 for r in done if r.ledger_attachment_id),
+            # what the mail catcher received, and of it the messages with their PDF attached
+            "emails_sent": len(launched.mail.messages) if launched.mail else 0,
+            "emails_with_pdf": sum(1 for m in launched.mail.messages
+                                   if any(a["type"] == "application/pdf" for a in m["attachments"]))
+            if launched.mail else 0,
             "api_calls": calls,
             "api_calls_per_receipt": round(sum(calls.values()) / created, 2) if created else None,
             "failed": result.outcomes["failed"] + (1 if result.error else 0),
@@ -95,6 +101,7 @@ def demo_command(source: str | None, ledger: str | None, out: Path, count: int, 
             ("receipts created", summary["receipts_created"]),
             ("PDFs attached in the CRM", summary["attachments_crm"]),
             ("PDFs attached in the ledger", summary["attachments_ledger"]),
+            ("emails sent", summary["emails_sent"]),
             *((f"API calls, {vendor}", n) for vendor, n in summary["api_calls"].items()),
             ("API calls per receipt", summary["api_calls_per_receipt"]),
             ("failed", summary["failed"]),
@@ -118,9 +125,13 @@ def sandbox_command(source: str | None, ledger: str | None, write_config: str | 
     console = Console()
     for vendor, box in launched.sandboxes.items():
         console.print(f"{vendor} sandbox: {box.url}  (state: {box.url}/_sandbox/state)", markup=False)
+    if launched.mail is not None:
+        console.print(f"mail catcher: SMTP {launched.mail.smtp_host}:{launched.mail.smtp_port}  "
+                      f"(received: {launched.mail.url}/_sandbox/mail)", markup=False)
     if config:
         data = {"data_dir": "./pouracquit-data", "store": {"encryption_key": state_key(secrets)},
                 "seller": DEMO_SELLER, "document": {"verify_base_url": LOCAL_VERIFY_URL},
+                "email": launched.mail.email_settings() if launched.mail else {},
                 "connections": [launched.connection]}
         config.write_text(dumps(data), encoding="utf-8")
         console.print(f"config written to {config}: try `pouracquit sync --config {config}`", markup=False)

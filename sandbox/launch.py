@@ -18,6 +18,7 @@ from typing import Any
 from pouracquit.common.errors import ConfigError
 from pouracquit.connectors.registry import vendors
 
+from .mail import MailCatcher
 from .server import Sandbox
 
 
@@ -100,6 +101,8 @@ class Launched:
     source: Sandbox
     ledger: Sandbox
     connection: dict[str, Any] = field(default_factory=dict)
+    # the local mail catcher the [email] section sends to (sandbox/mail.py)
+    mail: MailCatcher | None = None
 
     @property
     def sandboxes(self) -> dict[str, Sandbox]:
@@ -108,6 +111,8 @@ class Launched:
     def stop(self) -> None:
         self.source.stop()
         self.ledger.stop()
+        if self.mail is not None:
+            self.mail.stop()
 
 
 def launch(source: str | None, ledger: str | None, secrets: Path, *, count: int = 60, seed: int = 7,
@@ -132,4 +137,4 @@ def launch(source: str | None, ledger: str | None, secrets: Path, *, count: int 
         "source": src.settings(boxes[0], secrets),
         "ledger": led.settings(boxes[1], secrets),
     }
-    return Launched(source=boxes[0], ledger=boxes[1], connection=connection)
+    return Launched(source=boxes[0], ledger=boxes[1], connection=connection, mail=MailCatcher().start())
