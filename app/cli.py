@@ -176,6 +176,19 @@ def backfill(
 
 
 @app.command()
+def dunning(
+    config: ConfigFile = None,
+    connection: Connection = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="list who would be chased today and with which step; send and write nothing")] = False,
+) -> int:
+    """Send today's reminders for overdue invoices, on the dunning ladder; exit 1 when some could not go out."""
+    from .dunning_cmd import dunning_command
+
+    return dunning_command(_settings(config), dry_run=dry_run, connection=connection)
+
+
+@app.command()
 def run(config: ConfigFile = None) -> int:
     """Run the background service with its admin HTTP API (health, metrics, status, webhooks)."""
     from pouracquit.core.service import Service

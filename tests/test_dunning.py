@@ -18,6 +18,9 @@ from engine_fakes import FakeLedger, FakeRenderer, FakeSource, wiring
 from security_support import offline_settings
 from sqlmodel import Session, select
 
+from pouracquit.app.cli import main
+from pouracquit.app.dunning_cmd import dunning_command
+from pouracquit.app.toml_out import dumps
 from pouracquit.common.errors import RetryableError
 from pouracquit.common.model import InvoiceStatus, Party
 from pouracquit.common.money import Money
@@ -346,3 +349,32 @@ def test_dry_run_writes_and_sends_nothing(service: Service, catcher: MailCatcher
     assert not catcher.messages and not rows(service)
     assert not [e for e in service.store.events(connection="c") if e.kind.startswith("dunning")]
     assert Event  # the audit trail is the one the store keeps
+
+
+# -- the command line -------------------------------------------------------------------------------
+def test_dunning_command_lists_then_sends(service: Service, catcher: MailCatcher, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    put(service, unpaid("inv-1"), unpaid("no-mail", email=""))
+    monkeypatch.setattr(Service, "open", classmethod(lambda cls, settings: service))
+    monkeypatch.setattr(service, "close", lambda: None)
+    today = at(DUE + timedelta(days=1))
+    clock = type("Clock", (), {"now": staticmethod(lambda tz: today)})
+    monkeypatch.setattr("pouracquit.core.dunning.run.datetime", clock)
+    assert dunning_command(service.settings, dry_run=True) == 0
+    out = capsys.readouterr().out
+    assert "F-inv-1" in out and "1/4 courtois" in out and "compta@lefevre.example" in out
+    assert "not chased: c F-no-mail: customer has no e-mail address" in out
+    assert "dry run: 1 reminder(s) would be sent, nothing written" in out and not catcher.messages
+    assert dunning_command(service.settings, dry_run=False) == 0
+    assert "reminders sent: 1" in capsys.readouterr().out and len(catcher.messages) == 1
+
+
+def test_dunning_off_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    settings = offline_settings(tmp_path, monkeypatch)
+    config = tmp_path / "pouracquit.toml"
+    config.write_text(dumps(settings.model_dump(mode="json", exclude_defaults=True, by_alias=True)))
+    assert main(["dunning", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("dunning.enabled is false: set it to true to send reminders (--dry-run lists them)")
+    assert "\n" not in err
