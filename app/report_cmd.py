@@ -18,7 +18,7 @@ from pouracquit.core.config import Settings
 from pouracquit.core.credit import PARIS
 from pouracquit.core.insight.facts import invoice_facts
 from pouracquit.core.insight.payments import InvoiceFacts, PaymentsReport, Period, analyse
-from pouracquit.core.insight.reconcile import Reconciliation, reconcile_connection
+from pouracquit.core.insight.reconcile import Reconciliation, reconcile_connection, record
 from pouracquit.core.insight.render import FORMATS, Format, render_payments, render_reconcile
 from pouracquit.core.service import Service
 
@@ -80,6 +80,7 @@ def payments_report(service: Service, request: ReportRequest,
 
 
 def reconcile_all(service: Service, request: ReportRequest) -> list[Reconciliation]:
+    """Reconcile each requested connection (nothing written: a page may ask often)."""
     return [reconcile_connection(service, name, request.start) for name in request.connections]
 
 
@@ -117,6 +118,8 @@ def reconcile_command(settings: Settings, *, start: str | None = None, connectio
     service = Service.open(settings)
     try:
         results = reconcile_all(service, request)
+        for result in results:  # the audit trail keeps what a person checked, and /metrics reports it
+            record(service, result)
     finally:
         service.close()
     sys.stdout.write(render_reconcile(results, request.fmt).rstrip("\n") + "\n")

@@ -10,11 +10,16 @@ never re-books or deletes on its own here: a drift is for a person.
 
 from __future__ import annotations
 
+import json
+import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
+
+import structlog
 
 from pouracquit.common.errors import ConfigError, PouracquitError
 from pouracquit.common.model import Invoice, InvoiceStatus
@@ -36,6 +41,8 @@ KINDS: dict[str, str] = {
     "voided_in_ledger": "booking voided in the ledger",
 }
 KEY_PREFIX = idempotency_key("")  # what every order key pouracquit writes starts with
+RECONCILED = "reconciled"  # the audit-trail entry each reconciliation leaves
+log = structlog.get_logger("pouracquit.reconcile")
 
 
 @dataclass(frozen=True)
@@ -209,3 +216,35 @@ def reconcile_connection(service: Service, name: str, since: date | None = None)
     result.receipts, result.bookings = len(receipts), len(bookings)
     result.drifts = compare(name, receipts, crm, bookings, since=since)
     return result
+
+
+def record(service: Service, result: Reconciliation) -> None:
+    """Leave the outcome in the audit trail: what /metrics reports and a person can look back on."""
+    with service.store.unit() as u:
+        u.log(result.connection, RECONCILED, drifts=len(result.drifts), error=result.error or None,
+              kinds=dict(Counter(d.kind for d in result.drifts)), receipts=result.receipts,
+              ledger_documents=result.bookings)
+    for drift in result.drifts:
+        log.warning("ledger out of step with the CRM", connection=result.connection, drift=drift.kind,
+                    invoice=drift.number or drift.source_id, ledger_ref=drift.ledger_ref, fix=drift.fix)
+    if result.error:
+        log.error("reconciliation failed", connection=result.connection, error=result.error)
+
+
+def reconcile_and_record(service: Service, name: str) -> Reconciliation:
+    """The daily job: reconcile everything the connection holds, then record it."""
+    result = reconcile_connection(service, name)
+    record(service, result)
+    return result
+
+
+def drift_samples(service: Service) -> list[tuple[dict[str, str], float]]:
+    """Per connection, the drifts its last reconciliation found (NaN when it could not
+    run); a connection never reconciled has no sample."""
+    samples = []
+    for conn in service.connections():
+        events = service.store.events(kind=RECONCILED, connection=conn.name)
+        if events:
+            data = json.loads(events[-1].data)
+            samples.append(({"connection": conn.name}, math.nan if data.get("error") else float(data["drifts"])))
+    return samples

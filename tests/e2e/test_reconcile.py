@@ -11,6 +11,7 @@ from decimal import Decimal
 from pouracquit.app.cli import main
 from pouracquit.app.report_cmd import reconcile_command
 from pouracquit.connectors.quickbooks import paid
+from pouracquit.core.insight.reconcile import drift_samples
 from pouracquit.state.tables import Receipt
 
 from .conftest import post_json
@@ -31,6 +32,7 @@ def test_reconcile_clean_then_two_drifts(make_rig, capsys, monkeypatch) -> None:
     clean = json.loads(capsys.readouterr().out)
     assert clean[0]["drifts"] == [] and clean[0]["receipts_checked"] >= 5
     assert clean[0]["ledger_documents"] >= clean[0]["receipts_checked"]
+    assert drift_samples(service) == [({"connection": "demo"}, 0.0)]
 
     deleted, changed = _done(service)[:2]
     ledger = service.wiring(settings.connection("demo")).ledger
@@ -49,6 +51,7 @@ def test_reconcile_clean_then_two_drifts(make_rig, capsys, monkeypatch) -> None:
     assert sorted((d["kind"], d["number"]) for d in drifts) == sorted(
         [("deleted_in_ledger", deleted.number), ("amount_differs", changed.number)])
     assert all(d["fix"] for d in drifts)
+    assert drift_samples(service) == [({"connection": "demo"}, 2.0)]  # what /metrics reports
     assert main(["report", "reconcile", "--config", str(rig.write_config())]) == 1
     text = capsys.readouterr().out
     assert f"invoice {deleted.number} (ledger {deleted.ledger_id})" in text
