@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date, datetime, time
 
 from pouracquit.common.errors import ConfigError, PouracquitError
 from pouracquit.core.config import Settings
@@ -21,6 +20,7 @@ from pouracquit.core.insight.payments import InvoiceFacts, PaymentsReport, Perio
 from pouracquit.core.insight.reconcile import Reconciliation, reconcile_connection, record
 from pouracquit.core.insight.render import FORMATS, Format, render_payments, render_reconcile
 from pouracquit.core.service import Service
+from pouracquit.core.survey import survey_scores
 
 PROG = "pouracquit"
 
@@ -64,9 +64,9 @@ def check_request(settings: Settings, *, start: str | None, end: str | None, con
     return ReportRequest(first, last, connections, fmt)  # type: ignore[arg-type]
 
 
-def payments_report(service: Service, request: ReportRequest,
-                    survey: dict[str, tuple[int, Decimal]] | None = None) -> PaymentsReport:
-    """The payments report over the requested connections (customers of all of them together)."""
+def payments_report(service: Service, request: ReportRequest) -> PaymentsReport:
+    """The payments report over the requested connections (customers of all of them together),
+    with each customer's satisfaction answers in the period."""
     facts: list[InvoiceFacts] = []
     unread: list[tuple[str, str]] = []
     for name in request.connections:
@@ -74,6 +74,9 @@ def payments_report(service: Service, request: ReportRequest,
         found, missing = invoice_facts(service.store, source, name)
         facts += found
         unread += [(f"{name}/{sid}", why) for sid, why in missing]
+    since = datetime.combine(request.start, time(0), PARIS) if request.start else None
+    only = request.connections[0] if len(request.connections) == 1 else None
+    survey = {s.customer: (s.answers, s.average) for s in survey_scores(service.store, only, since)}
     report = analyse(facts, Period(request.start, request.end), survey)
     report.unread = unread
     return report

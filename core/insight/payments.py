@@ -83,7 +83,7 @@ class CustomerRow:
     open_amount: Decimal = Decimal("0")
     ageing: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(BUCKETS, Decimal("0")))
     dso_days: int = 0
-    survey: tuple[int, Decimal] | None = None  # (answers, mean score), when a survey exists
+    survey: tuple[int, Decimal] | None = None  # (answers, mean score) of the satisfaction survey
 
     @property
     def segment(self) -> str:
@@ -101,8 +101,9 @@ class CustomerRow:
             return None
         return (self.open_amount / self.billed * self.dso_days).quantize(TENTH, rounding=ROUND_HALF_UP)
 
-    def figures(self) -> dict[str, object]:
-        """The row as the CSV and JSON carry it (strings for exact decimals)."""
+    def figures(self, survey: bool = False) -> dict[str, object]:
+        """The row as the CSV and JSON carry it (strings for exact decimals); with ``survey``,
+        the satisfaction answers and their mean score (blank when the customer gave none)."""
         days = sorted(self.days_to_pay)
         row: dict[str, object] = {
             "customer": self.customer, "currency": self.currency,
@@ -116,8 +117,8 @@ class CustomerRow:
             **{f"ageing_{b}": f"{self.ageing[b]:.2f}" for b in BUCKETS},
             "period_days": self.dso_days, "dso": "" if self.dso is None else str(self.dso),
         }
-        if self.survey is not None:
-            row["survey_answers"], row["survey_mean"] = self.survey[0], str(self.survey[1])
+        if survey:
+            row["survey_answers"], row["survey_mean"] = self.survey or ("", "")
         return row
 
 

@@ -34,7 +34,7 @@ _env = Environment(loader=PackageLoader("pouracquit.core.insight", "templates"),
 
 def _rows(report: PaymentsReport) -> list[dict[str, object]]:
     """Every customer row, then each currency's total row."""
-    return [r.figures() for r in (*report.rows, *report.totals)]
+    return [r.figures(report.survey) for r in (*report.rows, *report.totals)]
 
 
 def _period(report: PaymentsReport) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from pouracquit.app.cli import main
 from pouracquit.app.report_cmd import payments_command
 from pouracquit.sandbox.demo_data import demo_invoices, invoice_total
+from pouracquit.state.tables import SurveyAnswer
 
 COUNT = 14
 END = date(2026, 11, 30)
@@ -53,6 +54,9 @@ def test_payments_csv_matches_the_seed(make_rig, capsys) -> None:  # type: ignor
     rig = make_rig(count=COUNT)
     service = rig.service()
     rig.sync_until_settled(service)
+    answered = service.store.receipts("demo", "done", limit=1)[0]
+    with service.store.unit() as u:  # one satisfaction answer, as the survey page stores it
+        u.session.add(SurveyAnswer(receipt_id=answered.id, connection="demo", customer=answered.customer, score=4))
     capsys.readouterr()
     assert payments_command(rig.settings(), end=END.isoformat(), fmt="csv") == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
@@ -77,6 +81,8 @@ def test_payments_csv_matches_the_seed(make_rig, capsys) -> None:  # type: ignor
         assert row["segment"] == ("at_risk" if sum(want["buckets"][3:]) > 0 else
                                   "late" if sum(want["buckets"][1:]) > 0 or
                                   (to_pay and Decimal(want["late"]) / len(to_pay) > Decimal("0.25")) else "prompt")
+    assert {(k[0], r["survey_answers"], r["survey_mean"]) for k, r in got.items() if r["survey_answers"]} == {
+        (answered.customer, "1", "4.00")}
     # the totals per currency are the sums of the customer rows: the CSV alone gives them back
     for total in (r for r in rows if r["customer"] == "(all)"):
         mine = [r for r in got.values() if r["currency"] == total["currency"]]
