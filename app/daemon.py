@@ -13,12 +13,14 @@ from types import FrameType
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from pouracquit.core.credit import PARIS
 from pouracquit.core.pipeline import Pipeline
 from pouracquit.core.service import Service
 from pouracquit.core.sync import sync_connection
 from pouracquit.core.webhooks import ConnectionWorker, WebhookIntake
 
 from .admin import AdminServer
+from .dunning_cmd import daily_dunning
 
 log = structlog.get_logger("pouracquit.daemon")
 DRAIN_EVERY = 30.0
@@ -61,6 +63,10 @@ def build_scheduler(service: Service, jobs_by_name: dict[str, ConnectionJobs]) -
                           id=f"sync:{conn.name}", next_run_time=datetime.now(UTC))
         scheduler.add_job(jobs.drain, "interval", seconds=min(DRAIN_EVERY, conn.interval_seconds),
                           id=f"drain:{conn.name}")
+    dunning = service.settings.dunning
+    if dunning.enabled:  # once a day, at the configured time in France
+        scheduler.add_job(daily_dunning(service), "cron", hour=dunning.hour, minute=dunning.minute,
+                          timezone=PARIS, id="dunning")
     return scheduler
 
 

@@ -3,6 +3,9 @@ reminders sent (or, with --dry-run, nothing written and nothing sent)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import structlog
 from rich.console import Console
 from rich.table import Table
 
@@ -64,3 +67,22 @@ def dunning_command(settings: Settings, *, dry_run: bool, connection: str | None
         out.print(f"not sent: {c.connection} {c.number}: {why}", highlight=False)
     out.print(f"reminders sent: {sent}")
     return 1 if problems else 0
+
+
+def daily_dunning(service: Service) -> Callable[[], None]:
+    """The job `pouracquit run` schedules at dunning.hour:minute, Europe/Paris."""
+    log = structlog.get_logger("pouracquit.dunning")
+
+    def job() -> None:
+        if service.stop.is_set():
+            return
+        try:
+            run = run_dunning(service)
+        except Exception:  # logged with its traceback; tomorrow's run tries again
+            log.exception("dunning job crashed")
+            return
+        log.info("dunning run", day_off=run.day_off, sent=sum(len(r.sent) for r in run.reports.values()),
+                 retry=sum(len(r.retry) for r in run.reports.values()),
+                 failed=sum(len(r.failed) for r in run.reports.values()))
+
+    return job

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from security_support import offline_settings
 from sqlmodel import Session, select
 
 from pouracquit.app.cli import main
+from pouracquit.app.daemon import build_scheduler
 from pouracquit.app.dunning_cmd import dunning_command
 from pouracquit.app.toml_out import dumps
 from pouracquit.common.errors import RetryableError
@@ -28,6 +30,7 @@ from pouracquit.connectors.base import SentEmail
 from pouracquit.connectors.hubspot.mapping import HubSpotMapper
 from pouracquit.connectors.salesforce.mapping import SalesforceMapper
 from pouracquit.connectors.zoho.mapping import ZohoMapper
+from pouracquit.core.credit import PARIS
 from pouracquit.core.dunning.ladder import Due, day_off, step_due
 from pouracquit.core.dunning.plan import DISPUTED, plan
 from pouracquit.core.dunning.run import run_dunning
@@ -378,3 +381,12 @@ def test_dunning_off_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.
     err = capsys.readouterr().err.strip()
     assert err.endswith("dunning.enabled is false: set it to true to send reminders (--dry-run lists them)")
     assert "\n" not in err
+
+
+def test_pouracquit_run_schedules_dunning_daily_at_its_hour_in_paris(service: Service) -> None:
+    idle = {"c": SimpleNamespace(sync=lambda: None, drain=lambda: None)}
+    job = build_scheduler(service, idle).get_job("dunning")  # type: ignore[arg-type]
+    after = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # 10:00 in Paris: today's run has passed
+    assert job.trigger.get_next_fire_time(None, after) == datetime(2026, 12, 1, 9, 0, tzinfo=PARIS)
+    off = service.settings.model_copy(update={"dunning": DunningSettings()})
+    assert build_scheduler(Service(settings=off, store=service.store), idle).get_job("dunning") is None  # type: ignore[arg-type]
