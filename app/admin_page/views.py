@@ -5,7 +5,9 @@ Content-Security-Policy forbids both."""
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,11 +18,10 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from pouracquit.core.insight.render import STYLESHEET as REPORT_STYLES
 from pouracquit.core.service import Service
@@ -28,41 +29,29 @@ from pouracquit.core.service import Service
 from . import data
 from .i18n import LANG_COOKIE, LANGUAGES, choose, translator
 from .session import LOGIN_SECONDS, SESSION_SECONDS, LoginLimiter, Sessions, token_matches
+from .web import SecurityHeaders, read_form
 
 PREFIX = "/admin"
 HERE = Path(__file__).parent
 SESSION_COOKIE = "pouracquit_admin"
 LOGIN_COOKIE = "pouracquit_login"
-MAX_FORM_BYTES = 8 * 1024
-HEADERS = {
-    # nothing but this server's stylesheet and images; no script at all, forms post here only
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",  # not no-referrer: Chromium then sends "Origin: null" with our own forms
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
 LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
 
-class SecurityHeaders:
-    """Every answer of the page gets HEADERS, and is not cached unless it says otherwise."""
+Handler = Callable[["AdminPage", Request, str], Awaitable[Response]]
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
-                    headers[name] = value
-                if "cache-control" not in headers:
-                    headers["Cache-Control"] = "no-store"
-            await send(message)
+def signed_in(handler: Handler) -> Callable[[AdminPage, Request], Awaitable[Response]]:
+    """A page for a session only: without one, to the login form."""
 
-        await self.app(scope, receive, send_with_headers)
+    @functools.wraps(handler)
+    async def page(self: AdminPage, request: Request) -> Response:
+        sid = self._session(request)
+        if sid is None:
+            return RedirectResponse(f"{PREFIX}/login", 303)
+        return await handler(self, request, sid)
+
+    return page
 
 
 class Forbidden(Exception):
@@ -122,18 +111,9 @@ class AdminPage:
 
     async def _form(self, request: Request, sid: str | None) -> dict[str, str]:
         """The posted form, after the same-site and CSRF checks (a logged-in POST)."""
-        if request.headers.get("sec-fetch-site") == "cross-site":
+        form = await read_form(request)
+        if form is None:
             raise Forbidden
-        origin = request.headers.get("origin")
-        if origin and urllib.parse.urlsplit(origin).netloc != request.headers.get("host"):
-            raise Forbidden
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_FORM_BYTES:
-                raise Forbidden
-        fields = urllib.parse.parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
-        form = {key: values[0] for key, values in fields.items()}
         if sid is not None and not self.sessions.csrf_matches(self.sessions.csrf(sid), form.get("csrf")):
             raise Forbidden
         return form
@@ -197,15 +177,13 @@ class AdminPage:
     async def style(self, request: Request) -> Response:
         return Response(self.css, media_type="text/css", headers={"Cache-Control": "private, max-age=3600"})
 
-    async def connections(self, request: Request) -> Response:
-        if not (sid := self._session(request)):
-            return RedirectResponse(f"{PREFIX}/login", 303)
+    @signed_in
+    async def connections(self, request: Request, sid: str) -> Response:
         rows = await run_in_threadpool(data.connections, self.service)
         return self.render(request, "connections.html", sid=sid, connections=rows)
 
-    async def receipts(self, request: Request) -> Response:
-        if not (sid := self._session(request)):
-            return RedirectResponse(f"{PREFIX}/login", 303)
+    @signed_in
+    async def receipts(self, request: Request, sid: str) -> Response:
         q = request.query_params.get("q", "")[:200]
         status = request.query_params.get("status") or None
         connection = request.query_params.get("connection") or None
@@ -216,9 +194,8 @@ class AdminPage:
         return self.render(request, "receipts.html", sid=sid, receipts=found, q=q, status=status,
                            connection=connection, connection_names=known, limit=data.LIST_LIMIT)
 
-    async def receipt(self, request: Request) -> Response:
-        if not (sid := self._session(request)):
-            return RedirectResponse(f"{PREFIX}/login", 303)
+    @signed_in
+    async def receipt(self, request: Request, sid: str) -> Response:
         view = await run_in_threadpool(data.receipt_view, self.service, request.path_params["rid"])
         if view is None:
             return self.render(request, "message.html", 404, sid, message_key="not_found")
@@ -226,10 +203,9 @@ class AdminPage:
         return self.render(request, "receipt.html", sid=sid, view=view, r=view.receipt,
                            retried=outcome if outcome and outcome.isidentifier() else None)
 
-    async def reports(self, request: Request) -> Response:
+    @signed_in
+    async def reports(self, request: Request, sid: str) -> Response:
         """A report on demand (it reads the CRM or the ledger back): nothing runs until the form is sent."""
-        if not (sid := self._session(request)):
-            return RedirectResponse(f"{PREFIX}/login", 303)
         params = {name: request.query_params.get(name, "")[:40] or None
                   for name in ("kind", "from", "to", "connection")}
         kind = params["kind"] if params["kind"] in data.REPORTS else None
@@ -242,9 +218,8 @@ class AdminPage:
                            fragment=Markup(fragment), error=error, reports=data.REPORTS,  # noqa: S704
                            connection_names=[c.name for c in self.service.settings.connections])
 
-    async def pdf(self, request: Request) -> Response:
-        if not (sid := self._session(request)):
-            return RedirectResponse(f"{PREFIX}/login", 303)
+    @signed_in
+    async def pdf(self, request: Request, sid: str) -> Response:
         found = await run_in_threadpool(data.pdf, self.service, request.path_params["rid"])
         if found is None:
             return self.render(request, "message.html", 404, sid, message_key="not_found")
