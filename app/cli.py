@@ -241,6 +241,19 @@ def receipts_retry(receipt_id: ReceiptId, config: ConfigFile = None) -> int:
     return retry(_settings(config), receipt_id)
 
 
+@receipts.command("send")
+def receipts_send(
+    receipt_id: ReceiptId,
+    to: Annotated[str | None, typer.Option("--to", metavar="ADDRESS",
+                                           help="send to this address instead of the buyer's")] = None,
+    config: ConfigFile = None,
+) -> int:
+    """Send (or send again) a receipt's e-mail now; recorded in the audit trail."""
+    from .commands import receipts_send as send
+
+    return send(_settings(config), receipt_id, to)
+
+
 @receipts.command("pdf")
 def receipts_pdf(
     receipt_id: ReceiptId,

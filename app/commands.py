@@ -166,6 +166,23 @@ def find_receipt(service: Service, prefix: str) -> Receipt:
     raise Ambiguous(f"receipt id prefix {prefix!r} is ambiguous: {', '.join(ids[:5])}{more}")
 
 
+def receipts_send(settings: Settings, receipt_id: str, to: str | None) -> int:
+    """Send one receipt's e-mail now (core/delivery/on_demand.py); exit 1 when the server refused or was away."""
+    from pouracquit.common.errors import RetryableError
+    from pouracquit.core.delivery.on_demand import send_on_demand
+
+    service = Service.open(settings)
+    found = find_receipt(service, receipt_id)
+    try:
+        sent = send_on_demand(service, found, to)
+    except (PermanentError, RetryableError) as exc:
+        Console(stderr=True).print(f"receipt {found.id}: not sent: {exc}", markup=False)
+        return 1
+    Console().print(f"receipt {found.id}: e-mail sent to {sent.to} ({sent.message_id}, server: {sent.answer})",
+                    markup=False)
+    return 0
+
+
 def _receipt_json(service: Service, receipt_id: str) -> dict[str, object]:
     r = find_receipt(service, receipt_id)
     data = r.model_dump(exclude={"invoice_json"})
