@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pouracquit.core.disconnections import disconnected
+from pouracquit.core.dunning.send import dunning_counts
 from pouracquit.core.service import Service
+from pouracquit.core.survey import survey_counts
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -23,6 +25,7 @@ def connection_status(service: Service) -> dict[str, Any]:
     counts = service.store.receipt_counts()
     stale = service.store.stale_leases(datetime.now(UTC))
     out: dict[str, Any] = {}
+    reminders, answers = dunning_counts(service.store), survey_counts(service.store)
     for conn in service.settings.connections:
         state = states.get(conn.name)
         by_status = {s: n for (c, s), n in counts.items() if c == conn.name}
@@ -46,6 +49,9 @@ def connection_status(service: Service) -> dict[str, Any]:
             # a side whose vendor refused the token refresh, with what fixes it
             "disconnected": disconnected(service.store, conn.name),
             "receipts": by_status,
+            # dunning reminders by status (sent, retry, failed, skipped, unknown...) and survey answers
+            "dunning": reminders.get(conn.name, {}),
+            "survey": answers.get(conn.name, {"answers": 0}),
             "problems": problems,
             # held by a worker that stopped renewing its lease (killed?): free again once the lease ran out
             "stale_leases": [
@@ -58,10 +64,6 @@ def connection_status(service: Service) -> dict[str, Any]:
                 for e in service.store.events(kind="ledger_changed", connection=conn.name)
                 if json.loads(e.data).get("destructive")
             ][-20:],
-            # the buyers' e-mails by status (core/delivery), and those refused or skipped with the reason
-            "emails": {s: n for (c, s), n in service.store.email_counts().items() if c == conn.name},
-            "email_problems": [{"id": r.id, "source_id": r.source_id, "status": r.email_status, "to": r.email_to,
-                                "reason": r.email_error} for r in service.store.email_problems(conn.name)],
             "quarantined_records": [
                 {"source_id": q.source_id, "reason": q.reason, "last_seen": _iso(q.last_seen)}
                 for q in service.store.quarantined(conn.name)

@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 from pouracquit.app.cli import main
 from pouracquit.app.daemon import build_scheduler
 from pouracquit.app.dunning_cmd import dunning_command
+from pouracquit.app.status import connection_status
 from pouracquit.app.toml_out import dumps
 from pouracquit.common.errors import RetryableError
 from pouracquit.common.model import InvoiceStatus, Party
@@ -216,6 +217,7 @@ def test_reminder_reaches_the_smtp_server_once(service: Service, catcher: MailCa
     assert row.status == "sent" and row.attempts == 1
     events = [e.kind for e in service.store.events(connection="c")]
     assert events.count("dunning_sent") == 1
+    assert connection_status(service)["c"]["dunning"] == {"sent": 1}
 
 
 @dataclass

@@ -14,6 +14,7 @@ import pytest
 from security_support import offline_settings
 
 from pouracquit.app.admin import AdminServer
+from pouracquit.app.status import connection_status
 from pouracquit.common.errors import ConfigError
 from pouracquit.core.service import Service
 from pouracquit.core.survey import (
@@ -171,6 +172,7 @@ def test_the_survey_page_over_http(server: tuple[AdminServer, Service]) -> None:
     status, _, page = call(admin, "GET", path)
     assert status == 200 and "déjà été enregistrée" in page and 'name="token"' not in page
     assert [(s.customer, s.average) for s in survey_scores(service.store)] == [(HOSTILE, Decimal("4.00"))]
+    assert connection_status(service)["c"]["survey"] == {"answers": 1, "average": "4.00"}
 
 
 def test_bad_links_over_http(server: tuple[AdminServer, Service]) -> None:

@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -99,6 +99,17 @@ def compose(letter: Letter, chase: Chase, outbox: Outbox, message_id: str,
     msg.set_content(letter.text)
     msg.add_alternative(letter.html, subtype="html")
     return msg, to
+
+
+def dunning_counts(store: Store) -> dict[str, dict[str, int]]:
+    """Per connection, reminders by status, for /status."""
+    with Session(store.engine) as session:
+        rows = session.exec(select(DunningReminder.connection, DunningReminder.status, func.count())  # type: ignore[call-overload]
+                            .group_by(DunningReminder.connection, DunningReminder.status))
+        out: dict[str, dict[str, int]] = {}
+        for connection, status, count in rows:
+            out.setdefault(connection, {})[status] = int(count)
+        return out
 
 
 def mark_interrupted(store: Store, connection: str) -> int:
