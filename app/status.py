@@ -64,6 +64,10 @@ def connection_status(service: Service) -> dict[str, Any]:
                 for e in service.store.events(kind="ledger_changed", connection=conn.name)
                 if json.loads(e.data).get("destructive")
             ][-20:],
+            # the buyers' e-mails by status (core/delivery), and those refused or skipped with the reason
+            "emails": {s: n for (c, s), n in service.store.email_counts().items() if c == conn.name},
+            "email_problems": [{"id": r.id, "source_id": r.source_id, "status": r.email_status, "to": r.email_to,
+                                "reason": r.email_error} for r in service.store.email_problems(conn.name)],
             "quarantined_records": [
                 {"source_id": q.source_id, "reason": q.reason, "last_seen": _iso(q.last_seen)}
                 for q in service.store.quarantined(conn.name)
