@@ -3,10 +3,5 @@
 
 from pouracquit.connectors.registry import Vendor
 
-VENDOR = Vendor(
-    name="hubspot",
-    role="source",
-    connector="pouracquit.connectors.hubspot.source:HubSpotSource",
-    mapping="hubspot",
-    emulator="pouracquit.sandbox.hubspot.emulator",
-)
+VENDOR = Vendor(name="hubspot", role="source", connector="pouracquit.connectors.hubspot.source:HubSpotSource",
+                mapping="hubspot", emulator="pouracquit.sandbox.hubspot.emulator")

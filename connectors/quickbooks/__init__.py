@@ -3,10 +3,5 @@
 
 from pouracquit.connectors.registry import Vendor
 
-VENDOR = Vendor(
-    name="quickbooks",
-    role="ledger",
-    connector="pouracquit.connectors.quickbooks.ledger:QuickBooksLedger",
-    mapping="quickbooks",
-    emulator="pouracquit.sandbox.quickbooks.emulator",
-)
+VENDOR = Vendor(name="quickbooks", role="ledger", connector="pouracquit.connectors.quickbooks.ledger:QuickBooksLedger",
+                mapping="quickbooks", emulator="pouracquit.sandbox.quickbooks.emulator")

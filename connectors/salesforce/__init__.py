@@ -3,10 +3,5 @@
 
 from pouracquit.connectors.registry import Vendor
 
-VENDOR = Vendor(
-    name="salesforce",
-    role="source",
-    connector="pouracquit.connectors.salesforce.source:SalesforceSource",
-    mapping="salesforce",
-    emulator="pouracquit.sandbox.salesforce.emulator",
-)
+VENDOR = Vendor(name="salesforce", role="source", connector="pouracquit.connectors.salesforce.source:SalesforceSource",
+                mapping="salesforce", emulator="pouracquit.sandbox.salesforce.emulator")

@@ -3,10 +3,5 @@
 
 from pouracquit.connectors.registry import Vendor
 
-VENDOR = Vendor(
-    name="xero",
-    role="ledger",
-    connector="pouracquit.connectors.xero.ledger:XeroLedger",
-    mapping="xero",
-    emulator="pouracquit.sandbox.xero.emulator",
-)
+VENDOR = Vendor(name="xero", role="ledger", connector="pouracquit.connectors.xero.ledger:XeroLedger",
+                mapping="xero", emulator="pouracquit.sandbox.xero.emulator")

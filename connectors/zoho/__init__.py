@@ -3,10 +3,5 @@
 
 from pouracquit.connectors.registry import Vendor
 
-VENDOR = Vendor(
-    name="zoho",
-    role="source",
-    connector="pouracquit.connectors.zoho.source:ZohoSource",
-    mapping="zoho",
-    emulator="pouracquit.sandbox.zoho.emulator",
-)
+VENDOR = Vendor(name="zoho", role="source", connector="pouracquit.connectors.zoho.source:ZohoSource",
+                mapping="zoho", emulator="pouracquit.sandbox.zoho.emulator")
