@@ -9,10 +9,11 @@ every connection is in step.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import TypeVar
 
-from pouracquit.common.errors import ConfigError, PouracquitError
 from pouracquit.core.config import Settings
 from pouracquit.core.credit import PARIS
 from pouracquit.core.insight.facts import invoice_facts
@@ -23,6 +24,7 @@ from pouracquit.core.service import Service
 from pouracquit.core.survey import survey_scores
 
 PROG = "pouracquit"
+T = TypeVar("T")
 
 
 class BadParameter(ValueError):
@@ -87,43 +89,48 @@ def reconcile_all(service: Service, request: ReportRequest) -> list[Reconciliati
     return [reconcile_connection(service, name, request.start) for name in request.connections]
 
 
-def _refuse(command: str, message: str) -> int:
-    sys.stderr.write(f"{PROG}: report {command}: {message}\n")
-    return 2
+def _checked(command: str, settings: Settings, **params: str | None) -> ReportRequest | None:
+    """The request, or None once the bad parameter is said on one line of stderr."""
+    try:
+        return check_request(settings, start=params.get("start"), end=params.get("end"),
+                             connection=params.get("connection"), fmt=params.get("fmt") or "table")
+    except BadParameter as exc:
+        sys.stderr.write(f"{PROG}: report {command}: {exc}\n")
+        return None
+
+
+def _with_service(settings: Settings, work: Callable[[Service], T]) -> T:
+    service = Service.open(settings)
+    try:
+        return work(service)
+    finally:
+        service.close()
 
 
 def payments_command(settings: Settings, *, start: str | None = None, end: str | None = None,
                      connection: str | None = None, fmt: str = "table") -> int:
-    try:
-        request = check_request(settings, start=start, end=end, connection=connection, fmt=fmt)
-    except BadParameter as exc:
-        return _refuse("payments", str(exc))
-    service = Service.open(settings)
-    try:
-        sys.stdout.write(render_payments(payments_report(service, request), request.fmt).rstrip("\n") + "\n")
-    except ConfigError:
-        raise
-    except PouracquitError as exc:
-        sys.stderr.write(f"{PROG}: report payments: the CRM could not be read: {exc}\n")
-        return 1
-    finally:
-        service.close()
+    """Print the payments report; an invoice the CRM would not give is listed, not fatal."""
+    request = _checked("payments", settings, start=start, end=end, connection=connection, fmt=fmt)
+    if request is None:
+        return 2
+    report = _with_service(settings, lambda service: payments_report(service, request))
+    sys.stdout.write(render_payments(report, request.fmt).rstrip("\n") + "\n")
     return 0
+
+
+def _reconcile_and_record(service: Service, request: ReportRequest) -> list[Reconciliation]:
+    results = reconcile_all(service, request)
+    for result in results:  # the audit trail keeps what a person checked, and /metrics reports it
+        record(service, result)
+    return results
 
 
 def reconcile_command(settings: Settings, *, start: str | None = None, connection: str | None = None,
                       fmt: str = "table") -> int:
     """Exit 1 when anything drifts or a connection could not be reconciled, 0 when all are in step."""
-    try:
-        request = check_request(settings, start=start, end=None, connection=connection, fmt=fmt)
-    except BadParameter as exc:
-        return _refuse("reconcile", str(exc))
-    service = Service.open(settings)
-    try:
-        results = reconcile_all(service, request)
-        for result in results:  # the audit trail keeps what a person checked, and /metrics reports it
-            record(service, result)
-    finally:
-        service.close()
+    request = _checked("reconcile", settings, start=start, connection=connection, fmt=fmt)
+    if request is None:
+        return 2
+    results = _with_service(settings, lambda service: _reconcile_and_record(service, request))
     sys.stdout.write(render_reconcile(results, request.fmt).rstrip("\n") + "\n")
     return 1 if any(r.error or r.drifts for r in results) else 0
