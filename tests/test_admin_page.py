@@ -248,3 +248,16 @@ def test_report_parameters_are_checked_before_anything_runs(server: AdminServer)
     backwards = browser.send("GET", "/admin/reports?kind=payments&from=2026-11-02&to=2026-11-01")
     assert backwards.status == 400 and "is after" in backwards.body
     assert browser.send("GET", "/admin/reports?kind=other").status == 200  # a form, nothing run
+
+
+def test_a_retry_stopped_by_the_configuration_says_so(server: AdminServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T_STATE_KEY", "not-a-fernet-key")  # no connector is built without a usable store key
+    browser = Browser(server)
+    browser.login()
+    page = browser.send("GET", f"/admin/receipts/{FAILED_ID}")
+    answer = browser.send("POST", f"/admin/receipts/{FAILED_ID}/retry", {"csrf": csrf_of(page.body)})
+    assert answer.status == 303 and answer.header("location") == f"/admin/receipts/{FAILED_ID}?retried=config_error"
+    shown = browser.send("GET", answer.header("location") or "")
+    assert "pouracquit doctor" in shown.body and 'id="status">pending' in shown.body
+    [event] = server.service.store.events(FAILED_ID)
+    assert event.kind == "retry_requested" and '"by": "admin page"' in event.data

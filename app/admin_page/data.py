@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pouracquit.common.errors import PermanentError, PouracquitError
+import structlog
+
+from pouracquit.common.errors import ConfigError, PermanentError, PouracquitError
 from pouracquit.core.archive import Archive
 from pouracquit.core.audit import document_matches
 from pouracquit.core.insight.render import payments_html, reconcile_html
@@ -19,6 +21,7 @@ from pouracquit.state.tables import Event, Receipt
 from ..report_cmd import BadParameter, check_request, payments_report, reconcile_all
 from ..status import connection_status
 
+log = structlog.get_logger("pouracquit.admin")
 STATUSES = ("pending", "done", "failed", "quarantined")
 REPORTS = ("payments", "reconcile")
 RETRYABLE = frozenset({"failed", "quarantined", "pending"})
@@ -82,8 +85,9 @@ def pdf(service: Service, receipt_id: str) -> tuple[str, bytes] | None:
 def retry(service: Service, receipt_id: str) -> str:
     """What ``receipts retry`` does, on a person's order from the page: the
     receipt is due again with fresh attempts, and worked at once. The outcome
-    ("done", "retrying", "failed", "busy"...), or "unchanged" for a receipt
-    that is done or unknown."""
+    ("done", "retrying", "failed", "busy"...), "unchanged" for a receipt
+    that is done or unknown, "config_error" when the connection's settings are
+    refused (the receipt waits, due, for them to be fixed)."""
     with service.store.unit() as u:
         found = u.session.get(Receipt, receipt_id, with_for_update=True)
         if found is None or found.status not in RETRYABLE:
@@ -91,8 +95,12 @@ def retry(service: Service, receipt_id: str) -> str:
         row = u.update_receipt(found.id, None, status="pending", attempts=0, next_attempt_at=datetime.now(UTC))
         u.log(row.connection, "retry_requested", receipt_id=row.id, source_id=row.source_id, step=row.step,
               by="admin page")
-    conn = service.settings.connection(row.connection)
-    outcome, _ = Pipeline(service.wiring(conn), service.owner).process(row.id)
+    try:
+        wiring = service.wiring(service.settings.connection(row.connection))
+        outcome, _ = Pipeline(wiring, service.owner).process(row.id)
+    except ConfigError as exc:
+        log.warning("retry from the admin page stopped on the configuration", receipt_id=row.id, reason=str(exc))
+        return "config_error"
     return outcome
 
 

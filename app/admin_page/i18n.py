@@ -75,6 +75,9 @@ WORDS: dict[str, tuple[str, str]] = {
     "when": ("Date (UTC)", "When (UTC)"),
     "details": ("Détails", "Details"),
     "retry": ("Relancer", "Retry"),
+    "retried_config_error": ("Relance arrêtée : la configuration de la connexion est refusée "
+                             "(pouracquit doctor dit pourquoi).",
+                             "Retry stopped: the connection's configuration is refused (pouracquit doctor says why)."),
     "retried": ("Relance effectuée : {outcome}.", "Retried: {outcome}."),
     "not_found": ("Introuvable.", "Not found."),
     "receipt": ("Facture", "Receipt"),
