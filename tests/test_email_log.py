@@ -14,7 +14,11 @@ from support import DictTokens, fast_context
 
 from pouracquit.common.errors import PermanentError
 from pouracquit.connectors.base import CrmSource, EmailLog, SentEmail
+from pouracquit.connectors.hubspot.mapping import HubSpotMapper
 from pouracquit.connectors.registry import factory
+from pouracquit.connectors.salesforce.mapping import SalesforceMapper
+from pouracquit.connectors.zoho.mapping import ZohoMapper
+from pouracquit.mappings import load_mapping
 from pouracquit.sandbox.launch import emulator
 from pouracquit.sandbox.server import Sandbox
 
@@ -78,3 +82,24 @@ def test_salesforce_refuses_an_email_on_a_person_record(crm: tuple[Sandbox, Any]
     contact = next(iter(box.org.records["Contact"]))  # type: ignore[attr-defined]
     with pytest.raises(PermanentError, match="FIELD_INTEGRITY_EXCEPTION"):
         source.log_email(contact, sent(), may_exist=False)
+
+
+@pytest.mark.parametrize("vendor", ["hubspot", "salesforce", "zoho"])
+def test_the_buyer_address_is_the_companys_billing_email_when_mapped_else_the_contacts(vendor: str) -> None:
+    section = "company" if vendor == "hubspot" else "account"
+    contact = {"firstname": "Léa", "lastname": "Roy", "email": "lea@client.example", "First_Name": "Léa",
+               "Last_Name": "Roy", "Email": "lea@client.example", "FirstName": "Léa", "LastName": "Roy"}
+    company = {"name": "Client SA", "Name": "Client SA", "Account_Name": "Client SA",
+               "billing_email": "factures@client.example"}
+
+    def party(overrides: dict[str, Any]) -> str:
+        mapping = load_mapping(vendor, {section: overrides})
+        if vendor == "hubspot":
+            return HubSpotMapper(mapping)._party(contact, company, ("1", "2")).email
+        if vendor == "salesforce":
+            inv = mapping["invoice"]
+            return SalesforceMapper(mapping)._party({inv["account"]: company, inv["contact"]: contact}).email
+        return ZohoMapper(mapping)._party({}, company, contact).email
+
+    assert party({}) == "lea@client.example"
+    assert party({"email": "billing_email"}) == "factures@client.example"

@@ -114,7 +114,9 @@ class HubSpotMapper:
             city=self._get(props, section, "city"), country=self._get(props, section, "country") or country,
         )
         return Party(
-            name=name, kind=kind, email=self._get(contact, "contact", "email") if contact is not None else "",
+            # the e-mail the receipt goes to: the company's billing address when mapped and set, else the contact's
+            name=name, kind=kind, email=(self._get(company, "company", "email") if company is not None else "")
+            or (self._get(contact, "contact", "email") if contact is not None else ""),
             address=address,
             siren=self._get(company, "company", "siren") if company is not None else "",
             vat_number=self._get(company, "company", "vat_number") if company is not None else "",

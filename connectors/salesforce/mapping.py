@@ -118,7 +118,9 @@ class SalesforceMapper:
         if not name:
             raise BadRecord(f"the buyer ({section} {source.get('attributes', {}).get('url', '')}) has no name")
         return Party(
-            name=name, kind=kind, email=self._get(contact, "contact", "email"),
+            # the e-mail the receipt goes to: the account's billing address when mapped and set, else the contact's
+            name=name, kind=kind,
+            email=self._get(account, "account", "email") or self._get(contact, "contact", "email"),
             address=Address(line1=self._get(source, section, "line1"),
                             postal_code=self._get(source, section, "postal_code"),
                             city=self._get(source, section, "city"),

@@ -147,7 +147,9 @@ class ZohoMapper:
                               postal_code=self._text(props, section, "postal_code"),
                               city=self._text(props, section, "city"),
                               country=self._text(props, section, "country") or country)
-        return Party(name=name, kind=kind, email=self._text(contact, "contact", "email"), address=address,
+        # the e-mail the receipt goes to: the account's billing address when mapped and set, else the contact's
+        email = self._text(account, "account", "email") or self._text(contact, "contact", "email")
+        return Party(name=name, kind=kind, email=email, address=address,
                      siren=self._text(account, "account", "siren"),
                      vat_number=self._text(account, "account", "vat_number"), external_id=str(props.get("id") or ""))
 
