@@ -13,8 +13,9 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
@@ -105,6 +106,19 @@ def survey_link(settings: SurveySettings, base_url: str | None, receipt_id: str,
         raise ConfigError("survey.public_url: set it (or admin.public_url) to the address customers reach "
                           "the admin server at")
     return f"{base.rstrip('/')}/survey/{token}"
+
+
+def survey_links(settings: SurveySettings, base_url: str | None) -> Callable[[str], str] | None:
+    """What the receipt e-mail calls for its survey link (None when the survey is off);
+    a bad secret or a missing public URL is a ConfigError now, not at the first e-mail."""
+    if not settings.enabled:
+        return None
+    survey_link(settings, base_url, "0" * 20, datetime.now(UTC))
+
+    def link(receipt_id: str) -> str:
+        return survey_link(settings, base_url, receipt_id, datetime.now(UTC)) or ""
+
+    return link
 
 
 def answered(store: Store, receipt_id: str) -> bool:

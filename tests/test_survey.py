@@ -4,9 +4,11 @@ customer, and the page over real HTTP on the admin server (CSP, escaping, refusa
 from __future__ import annotations
 
 import http.client
+import re
 import urllib.parse
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +18,10 @@ from security_support import offline_settings
 from pouracquit.app.admin import AdminServer
 from pouracquit.app.status import connection_status
 from pouracquit.common.errors import ConfigError
+from pouracquit.connectors.base import Document
+from pouracquit.core.delivery.compose import Composer, Paper
+from pouracquit.core.delivery.settings import EmailSettings
+from pouracquit.core.document.settings import DocumentSettings, Seller
 from pouracquit.core.service import Service
 from pouracquit.core.survey import (
     SurveyRefused,
@@ -24,9 +30,11 @@ from pouracquit.core.survey import (
     sign,
     survey_counts,
     survey_link,
+    survey_links,
     survey_scores,
     verify,
 )
+from pouracquit.sandbox.launch import DEMO_SELLER
 from pouracquit.state.tables import Receipt
 
 SECRET = "k" * 40
@@ -79,6 +87,25 @@ def test_links(enabled: SurveySettings) -> None:
     assert survey_link(SurveySettings(), "https://x.example", RID, NOW) is None
     with pytest.raises(ConfigError, match=r"survey\.public_url"):
         survey_link(enabled, None, RID, NOW)
+
+
+def test_the_receipt_email_carries_the_survey_link(enabled: SurveySettings) -> None:
+    assert survey_links(SurveySettings(), "https://acquit.example.com") is None
+    with pytest.raises(ConfigError, match=r"survey\.public_url"):
+        survey_links(enabled, None)  # found at start-up, not at the first e-mail
+    composer = Composer(EmailSettings(enabled=True, sender="facturation@atelier-lumiere.example"),
+                        Seller.model_validate(DEMO_SELLER), DocumentSettings(),
+                        survey_links(enabled, "https://acquit.example.com"))
+    paper = Paper(receipt_id=RID, kind="receipt", number="F-1", amount=Decimal("240.00"), currency="EUR",
+                  issued_on=date(2026, 11, 30), buyer_name="Lefèvre SARL")
+    pdf = Document(name="facture.pdf", content=b"%PDF-1.7")
+    letter = composer.compose(paper, "compta@lefevre.example", pdf)
+    found = re.search(r"https://acquit\.example\.com/survey/(\S+)", letter.text)
+    assert found and verify(SECRET.encode(), found.group(1), datetime.now(UTC) + timedelta(days=29)) == RID
+    html = letter.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert f'href="{found.group()}"' in html
+    credit = composer.compose(replace(paper, kind="credit_note"), "compta@lefevre.example", pdf)
+    assert "/survey/" not in credit.text  # a credit note asks nothing
 
 
 def test_a_short_or_missing_secret_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ them under ``email/``), the seller's name and logo, the archived PDF attached.""
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -64,8 +65,10 @@ class Letter:
 class Composer:
     """Templates loaded once; ``compose`` only fills them."""
 
-    def __init__(self, email: EmailSettings, seller: Seller, document: DocumentSettings) -> None:
+    def __init__(self, email: EmailSettings, seller: Seller, document: DocumentSettings,
+                 survey: Callable[[str], str] | None = None) -> None:
         self.email, self.seller, self.document = email, seller, document
+        self.survey = survey  # a receipt id's satisfaction survey link (core/survey.py), when enabled
         try:
             self.sender = mailbox(email.sender or seller.email, "email.sender")
         except ValueError as exc:
@@ -105,6 +108,7 @@ class Composer:
             "thank_you": self.document.thank_you,
             "color": self.document.primary_color,
             "logo": _LOGO_CID if self.logo else "",
+            "survey_link": self.survey(paper.receipt_id) if self.survey and paper.kind == "receipt" else "",
         }
         subject = one_line(self.subject_t.render(values))
         envelope_to = s.redirect_to or to

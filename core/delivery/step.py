@@ -24,6 +24,7 @@ from pouracquit.state.tables import Receipt
 
 from ..config import Settings
 from ..credit import issue_date
+from ..survey import survey_links
 from .compose import Composer, Letter, Paper
 from .settings import EmailSettings, mailbox
 from .smtp import Mailer, SmtpRejected
@@ -70,7 +71,8 @@ class EmailStep:
         """The step for ``settings``; None when ``[email]`` is not enabled."""
         if not settings.email.enabled:
             return None
-        return cls(settings.email, Composer(settings.email, settings.seller, settings.document), source)
+        survey = survey_links(settings.survey, settings.admin.public_url)
+        return cls(settings.email, Composer(settings.email, settings.seller, settings.document, survey), source)
 
     def run(self, receipt: Receipt, invoice: Invoice, document: Callable[[], Document],
             record: Record) -> dict[str, Any]:
