@@ -154,7 +154,7 @@ class AdminPage:
         response = RedirectResponse(f"{PREFIX}/connections", 303)
         response.set_cookie(SESSION_COOKIE, self.sessions.open(), max_age=SESSION_SECONDS, path=PREFIX,
                             httponly=True, samesite="strict", secure=request.url.scheme == "https")
-        response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")
+        response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login", httponly=True, samesite="strict")
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -167,7 +167,7 @@ class AdminPage:
             return self._forbidden(request, sid)
         self.sessions.close(sid)
         response = RedirectResponse(f"{PREFIX}/login", 303)
-        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict")
         return response
 
     # -- pages -------------------------------------------------------------------

@@ -42,7 +42,7 @@ def _shot(page: Page, name: str) -> None:
 def test_admin_page_in_a_real_browser(make_rig: Callable, tmp_path: Path,  # type: ignore[type-arg]
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T_ADMIN_TOKEN", TOKEN)
-    rig = make_rig(count=8)
+    rig = make_rig(count=4)
     rig.config["admin"]["token"] = {"env": "T_ADMIN_TOKEN"}
     # the ledger refuses every booking: each receipt stops at ledger_record, its PDF archived
     rig.faults(rig.ledger, scripted=[{"kind": "error", "method": "POST", "path": "salesreceipt|/batch$",
