@@ -3,6 +3,11 @@ verification page /receipts/{id}/verify that receipts' QR codes open, and
 the vendors' webhooks on POST /webhooks/<vendor> (authenticated by their
 signatures, not by the admin token). HEAD works wherever GET does.
 
+/healthz: the process and its scheduler thread are alive (a restart fixes a
+503). /readyz: able to serve, i.e. the state store answers (a vendor being down
+or a stale connection does not make it 503: that would take the webhooks out of
+service too; /status and the metrics say it). See docs/operations.md.
+
 Bound to loopback by default. When ``admin.token`` is configured every route
 but /healthz and the verification page needs ``Authorization: Bearer <token>``, compared in constant
 time; a non-loopback bind without a token is refused at start-up, and so is an empty token.
@@ -37,7 +42,8 @@ from pouracquit.core.webhooks import WebhookIntake
 
 from .admin_http import HttpServer, bind
 from .admin_page import PREFIX, admin_page
-from .status import connection_status, metrics_text, readiness
+from .metrics import CONTENT_TYPE, Metrics
+from .status import connection_status, readiness
 from .survey_page import PREFIX as SURVEY_PREFIX
 from .survey_page import survey_app
 from .verify_page import verify_page
@@ -55,10 +61,6 @@ Reply = tuple[int, str, bytes]
 
 def _json(status: int, body: Any) -> Reply:
     return status, "application/json", json.dumps(body, indent=2, default=str).encode()
-
-
-def _alive() -> Reply:
-    return _json(200, {"status": "alive"})
 
 
 def _is_loopback(host: str) -> bool:
@@ -96,17 +98,25 @@ class TooLarge(Exception):
 
 
 class AdminServer:
-    """Serves the admin routes from a background thread."""
+    """Serves the admin routes from a background thread.
 
-    def __init__(self, service: Service, webhooks: WebhookIntake | None = None) -> None:
+    ``liveness`` says why the process is not alive (None: alive); the daemon
+    gives one that watches its scheduler thread. ``metrics``: the registry the
+    jobs feed (a fresh one by default)."""
+
+    def __init__(self, service: Service, webhooks: WebhookIntake | None = None, *, metrics: Metrics | None = None,
+                 liveness: Callable[[], str | None] = lambda: None) -> None:
         self.service = service
         self.webhooks = webhooks
+        self.metrics = metrics or Metrics(service)
+        self._liveness = liveness
         admin = service.settings.admin
         self._token = admin_token(admin)
+        # GET routes: path -> reply (add one here; every one but PUBLIC needs the token)
         self._routes: dict[str, Callable[[], Reply]] = {
-            "/healthz": _alive,
+            "/healthz": self._healthz,
             "/readyz": self._readyz,
-            "/metrics": lambda: (200, "text/plain; version=0.0.4", metrics_text(self.service).encode()),
+            "/metrics": lambda: (200, CONTENT_TYPE, self.metrics.exposition()),
             "/status": lambda: _json(200, connection_status(self.service)),
         }
         self._pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="admin")
@@ -121,6 +131,10 @@ class AdminServer:
     def url(self) -> str:
         host, port = self._sock.getsockname()[:2]
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def _healthz(self) -> Reply:
+        dead = self._liveness()
+        return _json(200, {"status": "alive"}) if dead is None else _json(503, {"status": "dead", "reason": dead})
 
     def _readyz(self) -> Reply:
         ready = readiness(self.service)
@@ -170,7 +184,7 @@ class AdminServer:
             raw_path += "?" + scope["query_string"].decode("latin-1")
         path = raw_path.split("?", 1)[0]
         if path == "/healthz" and request.method in ("GET", "HEAD"):
-            return _response(_alive())  # on the loop: alive even when the pool is busy
+            return _response(self._healthz())  # on the loop: alive even when the pool is busy
         if self._pending >= MAX_PENDING:
             return _response(_json(503, {"error": "busy: too many requests in progress"}), close=True,
                              extra={"Retry-After": "1"})

@@ -1,33 +1,66 @@
 """What the service knows about itself, for /status, /readyz, /metrics and
-the ``status`` command: one place computes it, every front-end shows it."""
+the ``status`` command: one place computes it, every front-end shows it.
+
+Freshness: a connection is *stale* when its last successful sync is older
+than ``STALE_INTERVALS`` of its intervals, give or take the passes' own
+durations (or it never had one). Staleness is
+reported (/status, metrics) for alerting; it never makes the service unready,
+since a vendor being down must not take the webhooks out of service."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from pouracquit.core.config import ConnectionSettings
 from pouracquit.core.disconnections import disconnected
 from pouracquit.core.dunning.send import dunning_counts
 from pouracquit.core.service import Service
 from pouracquit.core.survey import survey_counts
+from pouracquit.state.tables import ConnectionState
+
+STALE_INTERVALS = 3
 
 
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
 
 
-def connection_status(service: Service) -> dict[str, Any]:
-    """Per connection: last run and success, cursor, receipts by status, and
-    the pending, failed and quarantined ones with their reasons."""
+@dataclass(frozen=True)
+class Freshness:
+    """How recent a connection's last successful sync is."""
+
+    last_success_at: datetime | None
+    age_seconds: float | None
+    stale_after_seconds: float
+    stale: bool
+
+
+def freshness(conn: ConnectionSettings, state: ConnectionState | None, now: datetime) -> Freshness:
+    """Stale: enabled, and the last successful pass started longer ago than
+    STALE_INTERVALS intervals plus twice the last pass's duration (a pass may
+    outlast its interval: the one that read the data and the one reading the
+    next both count)."""
+    last = state.last_success_at if state else None
+    age = round((now - last).total_seconds(), 3) if last else None
+    window = STALE_INTERVALS * conn.interval_seconds + 2 * ((state.last_duration_s or 0.0) if state else 0.0)
+    return Freshness(last, age, window, conn.enabled and (age is None or age > window))
+
+
+def connection_status(service: Service, now: datetime | None = None) -> dict[str, Any]:
+    """Per connection: last run and success, freshness, cursor, receipts by
+    status, and the pending, failed and quarantined ones with their reasons."""
+    now = now or datetime.now(UTC)
     states = service.store.connection_states()
     counts = service.store.receipt_counts()
-    stale = service.store.stale_leases(datetime.now(UTC))
+    stale = service.store.stale_leases(now)
     out: dict[str, Any] = {}
     reminders, answers = dunning_counts(service.store), survey_counts(service.store)
     for conn in service.settings.connections:
         state = states.get(conn.name)
+        fresh = freshness(conn, state, now)
         by_status = {s: n for (c, s), n in counts.items() if c == conn.name}
         problems = [
             {"id": r.id, "source_id": r.source_id, "status": r.status, "step": r.step, "attempts": r.attempts,
@@ -42,7 +75,10 @@ def connection_status(service: Service) -> dict[str, Any]:
             "ledger": conn.ledger.vendor,
             "interval_seconds": conn.interval_seconds,
             "last_run_at": _iso(state.last_run_at if state else None),
-            "last_success_at": _iso(state.last_success_at if state else None),
+            "last_success_at": _iso(fresh.last_success_at),
+            "last_success_age_seconds": fresh.age_seconds,
+            "stale": fresh.stale,
+            "stale_after_seconds": fresh.stale_after_seconds,
             "last_error": state.last_error if state else None,
             "last_duration_s": state.last_duration_s if state else None,
             "cursor": state.cursor if state else None,
@@ -82,65 +118,13 @@ class Readiness:
     reasons: dict[str, str]
 
 
-def readiness(service: Service, now: datetime | None = None) -> Readiness:
-    """Ready when the store answers and every enabled connection synced
-    successfully within three of its intervals."""
-    now = now or datetime.now(UTC)
+def readiness(service: Service) -> Readiness:
+    """Ready to serve: the state store answers and the service is not stopping.
+    Vendors and sync freshness are left out on purpose (see the module's note)."""
+    if service.stop.is_set():
+        return Readiness(False, {"service": "stopping"})
     try:
         service.store.ping()
     except Exception as exc:  # noqa: BLE001 - any store failure means not ready
         return Readiness(False, {"store": f"state store unreachable: {type(exc).__name__}"})
-    states = service.store.connection_states()
-    reasons: dict[str, str] = {}
-    for conn in service.connections():
-        state = states.get(conn.name)
-        window = timedelta(seconds=3 * conn.interval_seconds)
-        if state is None or state.last_success_at is None:
-            reasons[conn.name] = "no successful sync yet" + (f" (last error: {state.last_error})" if state and
-                                                                state.last_error else "")
-        elif now - state.last_success_at > window:
-            reasons[conn.name] = (f"last successful sync {state.last_success_at.isoformat()} is older than "
-                                  f"3 intervals ({int(window.total_seconds())} s)"
-                                  + (f"; last error: {state.last_error}" if state.last_error else ""))
-    return Readiness(not reasons, reasons)
-
-
-def metrics_text(service: Service, now: datetime | None = None) -> str:
-    """Prometheus exposition text."""
-    now = now or datetime.now(UTC)
-    lines: list[str] = []
-
-    def family(name: str, kind: str, doc: str, samples: list[tuple[dict[str, str], float]]) -> None:
-        lines.append(f"# HELP {name} {doc}")
-        lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-            lines.append(f"{name}{{{label_text}}} {value}" if label_text else f"{name} {value}")
-
-    counts = service.store.receipt_counts()
-    family("pouracquit_receipts", "gauge", "Receipts by connection and status.",
-           [({"connection": c, "status": s}, n) for (c, s), n in sorted(counts.items())])
-    family("pouracquit_api_calls_total", "counter", "Vendor API calls made by this process.",
-           [({"vendor": v}, n) for v, n in sorted(service.meter.snapshot().items())])
-    errors = service.meter.error_snapshot()
-    family("pouracquit_api_errors_total", "counter", "Vendor API errors by vendor and error class.",
-           [({"vendor": v, "error": e}, n) for (v, e), n in sorted(errors.items())])
-    states = service.store.connection_states()
-    family("pouracquit_sync_duration_seconds", "gauge", "Duration of the last sync pass.",
-           [({"connection": n}, s.last_duration_s or 0.0) for n, s in sorted(states.items())])
-    family("pouracquit_cursor_lag_seconds", "gauge", "Seconds since the cursor last advanced successfully.",
-           [({"connection": n}, round((now - s.last_success_at).total_seconds(), 3))
-            for n, s in sorted(states.items()) if s.last_success_at])
-    family("pouracquit_quarantined_records", "gauge", "CRM records refused by the mapping.",
-           [({"connection": c.name}, len(service.store.quarantined(c.name))) for c in service.settings.connections])
-    family("pouracquit_connection_disconnected", "gauge",
-           "1 while the vendor of this side refuses the token refresh (run pouracquit connect), else 0.",
-           [({"connection": c.name, "side": side}, int(side in lost))
-            for c in service.settings.connections
-            for lost in (disconnected(service.store, c.name),)
-            for side in ("source", "ledger")])
-    return "\n".join(lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return Readiness(True, {})

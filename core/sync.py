@@ -74,7 +74,8 @@ def store_problem(exc: SQLAlchemyError) -> str:
     return f"state store error: {reason}"
 
 
-def _record_run(service: Service, name: str, started: datetime, duration: float, error: str | None) -> None:
+def record_run(service: Service, name: str, started: datetime, duration: float, error: str | None) -> None:
+    """A pass that ended, with its error; also for one that crashed out of sync_connection (the daemon records it)."""
     with service.store.unit() as u:
         state = u.connection_state(name)
         state.last_run_at = started
@@ -131,7 +132,7 @@ def sync_connection(
     result.duration = time.monotonic() - clock
     if not dry_run:
         try:
-            _record_run(service, name, started, result.duration, result.error)
+            record_run(service, name, started, result.duration, result.error)
         except SQLAlchemyError as exc:
             result.error = result.error or store_problem(exc)
     blog.info("sync finished", seen=result.seen, receipts=len(result.planned), rejected=len(result.rejected),

@@ -12,7 +12,8 @@ import pytest
 import requests
 from support import DictTokens
 
-from pouracquit.app.status import connection_status, metrics_text
+from pouracquit.app.metrics import Metrics
+from pouracquit.app.status import connection_status
 from pouracquit.common.calls import RetryPolicy
 from pouracquit.common.errors import ConfigError
 from pouracquit.connectors.quickbooks.ledger import QuickBooksLedger
@@ -63,14 +64,14 @@ def _ledger(service: Service, sb: QuickBooksSandbox, tokens: DictTokens) -> Quic
         "refresh_token": {"env": "QB_REFRESH_TOKEN"}, "minor_version": 75}, ctx)
 
 
-def _gauge(service: Service, side: str) -> str:
+def _gauge(service: Service, side: str) -> float:
     prefix = f'pouracquit_connection_disconnected{{connection="main",side="{side}"}} '
-    [line] = [line for line in metrics_text(service).splitlines() if line.startswith(prefix)]
-    return line.removeprefix(prefix)
+    [line] = [line for line in Metrics(service).exposition().decode().splitlines() if line.startswith(prefix)]
+    return float(line.removeprefix(prefix))
 
 
 def test_lost_token_answer_shows_the_disconnection_at_once(sandbox: QuickBooksSandbox, service: Service) -> None:
-    assert _gauge(service, "ledger") == "0" and _gauge(service, "source") == "0"
+    assert _gauge(service, "ledger") == 0 and _gauge(service, "source") == 0
     # QuickBooks rotates the token, then the answer never arrives: the retry presents the retired one.
     requests.post(sandbox.url + "/_sandbox/faults", timeout=5, json={
         "scripted": [{"kind": "drop", "method": "POST", "path": "tokens/bearer", "count": 1}]}).raise_for_status()
@@ -83,7 +84,7 @@ def test_lost_token_answer_shows_the_disconnection_at_once(sandbox: QuickBooksSa
     assert lost["ledger"]["vendor"] == "quickbooks"
     assert lost["ledger"]["fix"] == "pouracquit connect quickbooks --connection main"
     assert "invalid_grant" in lost["ledger"]["reason"]
-    assert _gauge(service, "ledger") == "1" and _gauge(service, "source") == "0"
+    assert _gauge(service, "ledger") == 1 and _gauge(service, "source") == 0
 
     # Every later pass meets the same refusal: the trail records the loss once.
     with pytest.raises(ConfigError):
@@ -95,7 +96,7 @@ def test_lost_token_answer_shows_the_disconnection_at_once(sandbox: QuickBooksSa
     tokens.put(TOKEN_NAME, "granted-again")
     _ledger(service, sandbox, tokens).api.query("customer.find", "select * from Customer")
     assert disconnected(service.store, "main") == {}
-    assert _gauge(service, "ledger") == "0"
+    assert _gauge(service, "ledger") == 0
 
 
 def test_invalid_client_points_at_the_app_credentials(service: Service) -> None:

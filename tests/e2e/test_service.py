@@ -52,16 +52,22 @@ def test_service_syncs_reports_and_stops_on_sigterm(make_rig, tmp_path: Path) ->
         wait_for(lambda: _alive(base))
         assert fetch(base + "/status")[0] == 401
         assert fetch(base + "/status", "wrong")[0] == 401
-        wait_for(lambda: fetch(base + "/readyz", "admin-s3cret-token")[0] == 200, timeout=90)
+        assert fetch(base + "/readyz", "admin-s3cret-token")[0] == 200  # the store answers: ready before any sync
+        wait_for(lambda: json.loads(fetch(base + "/status", "admin-s3cret-token")[1])["demo"]["last_success_at"],
+                 timeout=90)
         status = json.loads(fetch(base + "/status", "admin-s3cret-token")[1])["demo"]
-        assert status["last_success_at"] and status["cursor"]
+        assert status["cursor"] and status["stale"] is False and status["last_success_age_seconds"] >= 0
         wait_for(lambda: json.loads(fetch(base + "/status", "admin-s3cret-token")[1])["demo"]["receipts"]
                  .get("done", 0) == len(_paid(rig)), timeout=90)
         code, metrics = fetch(base + "/metrics", "admin-s3cret-token")
         assert code == 200
         assert 'pouracquit_receipts{connection="demo",status="done"}' in metrics
         assert 'pouracquit_api_calls_total{vendor="quickbooks"}' in metrics
-        assert "pouracquit_sync_duration_seconds" in metrics and "pouracquit_cursor_lag_seconds" in metrics
+        assert 'pouracquit_sync_duration_seconds_bucket{connection="demo",le="1.0"}' in metrics
+        assert 'pouracquit_sync_runs_total{connection="demo",result="ok"}' in metrics
+        assert 'pouracquit_sync_stale{connection="demo"} 0.0' in metrics
+        assert 'pouracquit_sync_last_success_age_seconds{connection="demo"}' in metrics
+        assert "pouracquit_build_info{version=" in metrics and "process_resident_memory_bytes" in metrics
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
@@ -78,16 +84,15 @@ def test_service_syncs_reports_and_stops_on_sigterm(make_rig, tmp_path: Path) ->
     assert receipt_lines and all(r["connection"] == "demo" and r["receipt_id"] for r in receipt_lines)
 
 
-def test_readyz_is_503_with_reasons_before_any_sync(make_rig) -> None:  # type: ignore[no-untyped-def]
+def test_ready_before_any_sync_and_status_says_stale(make_rig) -> None:  # type: ignore[no-untyped-def]
     from pouracquit.app.admin import AdminServer
 
     rig = make_rig(count=1)
     service = rig.service()
     admin = AdminServer(service).start()
     try:
-        code, body = fetch(admin.url + "/readyz")
-        assert code == 503
-        assert json.loads(body)["reasons"]["demo"].startswith("no successful sync yet")
+        assert fetch(admin.url + "/readyz")[0] == 200  # a connection that never synced is stale, not unready
+        assert json.loads(fetch(admin.url + "/status")[1])["demo"]["stale"] is True
         assert fetch(admin.url + "/healthz")[0] == 200
     finally:
         admin.stop()

@@ -82,8 +82,10 @@ def test_webhook_payment_to_receipt_latency_and_bad_signatures(make_rig, tmp_pat
 
 
 def _ready(base: str) -> bool:
+    """Serving, and the first poll is done (/readyz alone answers as soon as the store does)."""
     try:
-        return fetch(base + "/readyz")[0] == 200
+        return fetch(base + "/readyz")[0] == 200 and bool(json.loads(fetch(base + "/status")[1])["demo"]
+                                                          ["last_success_at"])
     except OSError:
         return False
 
