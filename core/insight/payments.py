@@ -26,9 +26,9 @@ BUCKET_LABELS = {"not_due": "not due", "1_30": "1–30 days", "31_60": "31–60 
 LATE_SHARE = Decimal("0.25")
 SEGMENT_RULES = {
     "at_risk": "at risk of default: some amount is more than 60 days past its due date",
-    "late": f"late: not at risk, and more than {LATE_SHARE:.0%} of paid invoices were paid after their due "
-            "date or some amount is past due",
-    "prompt": "prompt: neither of the above",
+    "late": f"not at risk, and more than {LATE_SHARE:.0%} of paid invoices were paid after their due date "
+            "or some amount is past due",
+    "prompt": "neither of the above",
 }
 ALL = "(all)"  # the customer name of a currency's total row
 TENTH = Decimal("0.1")

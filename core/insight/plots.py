@@ -1,4 +1,4 @@
-"""The payments report's plots as inline SVG, drawn by matplotlib's Agg-free SVG backend.
+"""The payments report's plots as inline SVG, drawn by matplotlib's SVG backend (no display, no raster).
 
 The SVG carries no ``style`` attribute nor ``<style>`` element: matplotlib's inline
 styles are turned into SVG presentation attributes, so a page served under a strict
@@ -42,19 +42,21 @@ def _attributes(match: re.Match[str]) -> str:
     return "".join(pairs)
 
 
-def _svg(fig: Figure) -> str:
+def _svg(fig: Figure, label: str) -> str:
     buffer = io.StringIO()
     with plt.rc_context({"svg.hashsalt": "pouracquit"}):
         fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     plt.close(fig)
     text = _STYLE_ELEMENT.sub("", _PROLOGUE.sub("", buffer.getvalue(), count=1))
-    text = text.replace("<svg ", '<svg stroke-linejoin="round" stroke-linecap="butt" role="img" ', 1)
+    root = f'<svg stroke-linejoin="round" stroke-linecap="butt" role="img" aria-label="{label}" '
+    text = text.replace("<svg ", root, 1)
     return _STYLE_ATTR.sub(_attributes, text)
 
 
 def _figure(title: str) -> tuple[Figure, plt.Axes]:
     fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=72)
     ax.set_title(title, fontsize=11)
+    fig.set_label(title)
     return fig, ax
 
 
@@ -67,7 +69,7 @@ def days_to_pay(report: PaymentsReport) -> str:
         ax.legend(fontsize=8)
     ax.set_xlabel("days from invoice to full payment")
     ax.set_ylabel("invoices")
-    return _svg(fig)
+    return _svg(fig, fig.get_label())
 
 
 def ageing(report: PaymentsReport) -> str:
@@ -81,7 +83,7 @@ def ageing(report: PaymentsReport) -> str:
                   [BUCKET_LABELS[b] for b in BUCKETS], fontsize=8)
     if report.totals:
         ax.legend(fontsize=8)
-    return _svg(fig)
+    return _svg(fig, fig.get_label())
 
 
 def monthly(report: PaymentsReport) -> str:
@@ -92,7 +94,7 @@ def monthly(report: PaymentsReport) -> str:
     if report.monthly:
         ax.legend(fontsize=8)
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-    return _svg(fig)
+    return _svg(fig, fig.get_label())
 
 
 def all_plots(report: PaymentsReport) -> dict[str, str]:

@@ -86,7 +86,7 @@ def render_payments(report: PaymentsReport, fmt: Format) -> str:
         return out.getvalue()
     if fmt == "html":
         return payments_html(report)
-    rules = "\n".join(f"  {rule}" for rule in report.segment_rules.values())
+    rules = "\n".join(f"  {name}: {rule}" for name, rule in report.segment_rules.items())
     left = "".join(f"\nleft out {sid}: {why}" for sid, why in report.unread)
     return (f"Payments {_period(report)} (per currency, never converted)\n"
             + _text_table(_TABLE, [[r[c] for c in _TABLE] for r in rows]) + f"\nSegments:\n{rules}{left}")
