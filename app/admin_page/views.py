@@ -8,11 +8,12 @@ from __future__ import annotations
 import functools
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import structlog
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
@@ -31,6 +32,7 @@ from .i18n import LANG_COOKIE, LANGUAGES, choose, translator
 from .session import LOGIN_SECONDS, SESSION_SECONDS, LoginLimiter, Sessions, token_matches
 from .web import SecurityHeaders, read_form
 
+log = structlog.get_logger("pouracquit.admin")
 PREFIX = "/admin"
 HERE = Path(__file__).parent
 SESSION_COOKIE = "pouracquit_admin"
@@ -62,7 +64,7 @@ def _when(value: datetime | str | None) -> str:
     if value is None:
         return "—"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _duration(seconds: float | None) -> str:
@@ -138,19 +140,22 @@ class AdminPage:
         return self._login_page(request)
 
     async def login(self, request: Request) -> Response:
-        wait = self.limiter.hit(request.client.host if request.client else "?")
+        words, client = translator(self._lang(request)), request.client.host if request.client else "?"
+        wait = self.limiter.hit(client)
         if wait is not None:
-            return self._login_page(request, 429, error=translator(self._lang(request))["too_many"].format(
-                seconds=wait), headers={"Retry-After": str(wait)})
+            log.warning("admin page login refused: too many attempts", client=client)
+            return self._login_page(request, 429, words["too_many"].format(seconds=wait), {"Retry-After": str(wait)})
         try:
             form = await self._form(request, None)
         except Forbidden:
-            return self._login_page(request, 403, error=translator(self._lang(request))["form_expired"])
+            return self._login_page(request, 403, words["form_expired"])
         nonce = request.cookies.get(LOGIN_COOKIE) or ""
         if not nonce or not self.sessions.csrf_matches(self.sessions.login_csrf(nonce), form.get("csrf")):
-            return self._login_page(request, 403, error=translator(self._lang(request))["form_expired"])
+            return self._login_page(request, 403, words["form_expired"])
         if not token_matches(form.get("token", ""), self.token):
-            return self._login_page(request, 401, error=translator(self._lang(request))["wrong_token"])
+            log.warning("admin page login refused: wrong token", client=client)
+            return self._login_page(request, 401, words["wrong_token"])
+        log.info("admin page login", client=client)
         response = RedirectResponse(f"{PREFIX}/connections", 303)
         response.set_cookie(SESSION_COOKIE, self.sessions.open(), max_age=SESSION_SECONDS, path=PREFIX,
                             httponly=True, samesite="strict", secure=request.url.scheme == "https")
