@@ -29,6 +29,7 @@ from pouracquit.core.webhooks import ConnectionWorker, WebhookIntake
 from .admin import AdminServer
 from .dunning_cmd import daily_dunning
 from .metrics import Metrics
+from .report_cmd import RECONCILE_HOUR, RECONCILE_MINUTE, daily_reconcile
 
 log = structlog.get_logger("pouracquit.daemon")
 DRAIN_EVERY = 30.0
@@ -87,6 +88,8 @@ def build_scheduler(service: Service, jobs_by_name: dict[str, ConnectionJobs]) -
                           id=f"sync:{conn.name}", next_run_time=datetime.now(UTC))
         scheduler.add_job(jobs.drain, "interval", seconds=min(DRAIN_EVERY, conn.interval_seconds),
                           id=f"drain:{conn.name}")
+        scheduler.add_job(daily_reconcile(service, conn.name, jobs.lock), "cron", hour=RECONCILE_HOUR,
+                          minute=RECONCILE_MINUTE, timezone=PARIS, id=f"reconcile:{conn.name}")
     dunning = service.settings.dunning
     if dunning.enabled:  # once a day, at the configured time in France
         scheduler.add_job(daily_dunning(service), "cron", hour=dunning.hour, minute=dunning.minute,

@@ -38,6 +38,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from pouracquit.core.disconnections import disconnected
+from pouracquit.core.insight.reconcile import drift_samples
 from pouracquit.core.service import Service
 
 from .status import freshness
@@ -98,6 +99,9 @@ class Metrics:
             for job in ("sync", "drain"):
                 self.job_crashes.labels(connection=conn.name, job=job)
         self.gauges: list[StoreGauge] = []
+        self.add_gauge("pouracquit_reconciliation_drift", "Drifts between the CRM, the receipts and the ledger "
+                       "found by the last reconciliation (NaN when it could not read a side).", ("connection",),
+                       drift_samples)
         self.registry.register(_StoreCollector(self))
 
     def add_gauge(self, name: str, documentation: str, labels: tuple[str, ...],

@@ -9,22 +9,28 @@ every connection is in step.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import TypeVar
 
+import structlog
+
 from pouracquit.core.config import Settings
 from pouracquit.core.credit import PARIS
 from pouracquit.core.insight.facts import invoice_facts
 from pouracquit.core.insight.payments import InvoiceFacts, PaymentsReport, Period, analyse
-from pouracquit.core.insight.reconcile import Reconciliation, reconcile_connection, record
+from pouracquit.core.insight.reconcile import Reconciliation, reconcile_and_record, reconcile_connection, record
 from pouracquit.core.insight.render import FORMATS, Format, render_payments, render_reconcile
 from pouracquit.core.service import Service
 from pouracquit.core.survey import survey_scores
 
 PROG = "pouracquit"
 T = TypeVar("T")
+# When `pouracquit run` reconciles, Europe/Paris: before the working day, so that the drift is on
+# /metrics and in the log when people arrive, and after the night's syncs.
+RECONCILE_HOUR, RECONCILE_MINUTE = 5, 30
 
 
 class BadParameter(ValueError):
@@ -134,3 +140,22 @@ def reconcile_command(settings: Settings, *, start: str | None = None, connectio
     results = _with_service(settings, lambda service: _reconcile_and_record(service, request))
     sys.stdout.write(render_reconcile(results, request.fmt).rstrip("\n") + "\n")
     return 1 if any(r.error or r.drifts for r in results) else 0
+
+
+def daily_reconcile(service: Service, name: str, lock: threading.Lock) -> Callable[[], None]:
+    """The job `pouracquit run` schedules at RECONCILE_HOUR:RECONCILE_MINUTE, Europe/Paris: under the
+    connection's lock, so that no receipt is caught half-way between the ledger and the CRM."""
+    log = structlog.get_logger("pouracquit.reconcile")
+
+    def job() -> None:
+        if service.stop.is_set():
+            return
+        with lock:
+            try:
+                result = reconcile_and_record(service, name)
+            except Exception:  # logged with its traceback; tomorrow's run tries again
+                log.exception("reconcile job crashed", connection=name)
+                return
+        log.info("reconciled", connection=name, drifts=len(result.drifts), error=result.error or None)
+
+    return job

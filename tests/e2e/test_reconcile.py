@@ -6,10 +6,13 @@ naming exactly those two, each with its fix."""
 from __future__ import annotations
 
 import json
+import threading
 from decimal import Decimal
 
 from pouracquit.app.cli import main
-from pouracquit.app.report_cmd import reconcile_command
+from pouracquit.app.daemon import ConnectionJobs, build_scheduler
+from pouracquit.app.metrics import Metrics
+from pouracquit.app.report_cmd import daily_reconcile, reconcile_command
 from pouracquit.connectors.quickbooks import paid
 from pouracquit.core.insight.reconcile import drift_samples
 from pouracquit.state.tables import Receipt
@@ -51,7 +54,14 @@ def test_reconcile_clean_then_two_drifts(make_rig, capsys, monkeypatch) -> None:
     assert sorted((d["kind"], d["number"]) for d in drifts) == sorted(
         [("deleted_in_ledger", deleted.number), ("amount_differs", changed.number)])
     assert all(d["fix"] for d in drifts)
-    assert drift_samples(service) == [({"connection": "demo"}, 2.0)]  # what /metrics reports
+    assert drift_samples(service) == [({"connection": "demo"}, 2.0)]
+    metrics = Metrics(service)
+    assert b'pouracquit_reconciliation_drift{connection="demo"} 2.0' in metrics.exposition()
+    # `pouracquit run` schedules the same check daily, under the connection's lock
+    scheduler = build_scheduler(service, {"demo": ConnectionJobs(service, "demo", metrics)})
+    assert scheduler.get_job("reconcile:demo") is not None
+    daily_reconcile(service, "demo", threading.Lock())()
+    assert len(service.store.events(kind="reconciled", connection="demo")) == 3
     assert main(["report", "reconcile", "--config", str(rig.write_config())]) == 1
     text = capsys.readouterr().out
     assert f"invoice {deleted.number} (ledger {deleted.ledger_id})" in text
