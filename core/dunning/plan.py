@@ -20,13 +20,13 @@ from sqlmodel import Session, col, select
 from pouracquit.common.errors import BadRecord, PouracquitError, one_line
 from pouracquit.common.model import Invoice, InvoiceStatus
 from pouracquit.connectors.base import CrmSource
-from pouracquit.core.delivery.settings import mailbox
+from pouracquit.core.delivery.step import buyer_address
 from pouracquit.state.store import Store
 from pouracquit.state.tables import DunningCase, DunningReminder, Snapshot
 from pouracquit.state.types import utcnow
 
 from .ladder import Due, step_due
-from .settings import DunningSettings
+from .settings import DunningSettings, Step
 
 log = structlog.get_logger("pouracquit.dunning")
 
@@ -142,29 +142,23 @@ def plan(store: Store, source: CrmSource, connection: str, settings: DunningSett
             log.warning("invoice not read for dunning", connection=connection, source_id=sid, error=one_line(str(exc)))
             out.append(Chase(connection, sid, Due(-1, "", 0), reason=f"not read from the CRM: {one_line(str(exc))}"))
             continue
-        out.append(_chase(connection, invoice, today, settings.steps, written.get(sid, set())))
+        if (chase := _chase(connection, invoice, today, settings.steps, written.get(sid, set()))) is not None:
+            out.append(chase)
     if fresh and not dry_run:
         _remember(store, connection, fresh, now)
-    return [c for c in out if c.due.step >= 0 or c.reason]
+    return out
 
 
-def _chase(connection: str, invoice: Invoice, today: date, steps: Sequence, written: set[int]) -> Chase:  # type: ignore[type-arg]
-    """The chase of one freshly read invoice: its step today, or the reason it is not chased."""
-    sid = invoice.source_id
-    base = dict(number=invoice.number or sid, customer=invoice.customer.name, currency=invoice.currency,
-                amount_due=invoice.balance_due.amount, due_date=invoice.due_date, invoice=invoice)
+def _chase(connection: str, invoice: Invoice, today: date, steps: Sequence[Step], written: set[int]) -> Chase | None:
+    """The chase of one freshly read invoice: its step today, or the reason it is not chased;
+    None when no step is due after all (the due date moved in the CRM)."""
     reason = stop_reason(invoice)
     due = step_due(invoice.due_date, today, steps, written) if invoice.due_date else None
-    if not reason and due is None:
-        reason = "no step due any more (the due date moved in the CRM)"
-    due = due or Due(-1, "", 0)
-    if reason:
-        return Chase(connection, sid, due, reason=reason, **base)  # type: ignore[arg-type]
-    try:
-        recipient = mailbox(invoice.customer.email, "customer.email") if invoice.customer.email else ""
-    except ValueError as exc:
-        return Chase(connection, sid, due, reason=f"{exc}: correct it in the CRM", **base)  # type: ignore[arg-type]
-    if not recipient:
-        return Chase(connection, sid, due, reason="customer has no e-mail address in the CRM (customer.email)",
-                     **base)  # type: ignore[arg-type]
-    return Chase(connection, sid, due, recipient=recipient, **base)  # type: ignore[arg-type]
+    if due is None and not reason:
+        return None
+    if not reason and not invoice.customer.email.strip():
+        reason = "customer has no e-mail address in the CRM: fill the contact's (or company's) e-mail (customer.email)"
+    recipient, why = buyer_address(invoice) if not reason else (None, reason)
+    return Chase(connection, invoice.source_id, due or Due(-1, "", 0), number=invoice.number or invoice.source_id,
+                 customer=invoice.customer.name, recipient=recipient or "", amount_due=invoice.balance_due.amount,
+                 currency=invoice.currency, due_date=invoice.due_date, reason=why, invoice=invoice)
