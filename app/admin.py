@@ -41,7 +41,7 @@ from pouracquit.core.service import Service
 from pouracquit.core.webhooks import WebhookIntake
 
 from .admin_http import HttpServer, bind
-from .admin_page import PREFIX, admin_page
+from .admin_page import admin_page
 from .metrics import CONTENT_TYPE, Metrics
 from .status import connection_status, readiness
 from .survey_page import PREFIX as SURVEY_PREFIX
@@ -122,7 +122,7 @@ class AdminServer:
         self._pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="admin")
         self._pending = 0  # touched on the event loop only
         self._sock = bind(*admin.address)
-        app = Starlette(routes=[Mount(PREFIX, app=admin_page(service, self._token)),  # the HTML page, its own auth
+        app = Starlette(routes=[*admin_page(service, self._token),  # the HTML page at PREFIX, its own auth
                                 Mount(SURVEY_PREFIX, app=survey_app(service)),  # public, like the verify page
                                 Route("/{path:path}", self._endpoint, methods=METHODS)])
         self._http = HttpServer(app, self._sock)

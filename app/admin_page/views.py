@@ -21,8 +21,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.routing import BaseRoute, Mount, Route
 
 from pouracquit.core.insight.render import STYLESHEET as REPORT_STYLES
 from pouracquit.core.service import Service
@@ -245,11 +244,12 @@ class AdminPage:
         return RedirectResponse(f"{PREFIX}/receipts/{urllib.parse.quote(rid)}?retried={outcome}", 303)
 
 
-def admin_page(service: Service, token: str | None) -> ASGIApp:
-    """The page's ASGI app, to mount at PREFIX. Without an admin token nobody can log in."""
+def admin_page(service: Service, token: str | None) -> list[BaseRoute]:
+    """The page's routes for the admin server: its app mounted at PREFIX, and PREFIX
+    itself sent there. Without an admin token nobody can log in."""
     page = AdminPage(service, token)
     rid = "{rid:str}"
-    return SecurityHeaders(Starlette(routes=[
+    app = SecurityHeaders(Starlette(routes=[
         Route("/", page.home),
         Route("/login", page.login_form, methods=["GET"]),
         Route("/login", page.login, methods=["POST"]),
@@ -262,3 +262,4 @@ def admin_page(service: Service, token: str | None) -> ASGIApp:
         Route(f"/receipts/{rid}/pdf", page.pdf),
         Route(f"/receipts/{rid}/retry", page.retry, methods=["POST"]),
     ]))
+    return [Route(PREFIX, lambda request: RedirectResponse(f"{PREFIX}/", 308)), Mount(PREFIX, app=app)]
