@@ -245,9 +245,7 @@ def receipts_retry(settings: Settings, receipt_id: str) -> int:
         out.print(f"receipt {found.id} is already done", markup=False)
         return 0
     with service.store.unit() as u:
-        row = u.session.get(Receipt, found.id)
-        assert row is not None
-        row.status, row.attempts, row.next_attempt_at = "pending", 0, datetime.now(UTC)
+        row = u.update_receipt(found.id, None, status="pending", attempts=0, next_attempt_at=datetime.now(UTC))
         u.log(row.connection, "retry_requested", receipt_id=row.id, source_id=row.source_id, step=row.step)
     conn = settings.connection(found.connection)
     outcome, error = Pipeline(service.wiring(conn), service.owner).process(found.id)
