@@ -105,6 +105,8 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AdminSer
 
 def test_login_sets_a_signed_httponly_samesite_expiring_cookie(server: AdminServer) -> None:
     browser = Browser(server)
+    assert browser.send("GET", "/admin").header("location") == "/admin/"
+    assert browser.send("GET", "/admin/").header("location") == "/admin/login"
     assert browser.send("GET", "/admin/connections").header("location") == "/admin/login"
     answer = browser.login()
     assert answer.status == 303 and answer.header("location") == "/admin/connections"
