@@ -196,6 +196,14 @@ def crm_now(service: Service, name: str, stored: dict[str, Snapshot]) -> dict[st
     return out
 
 
+def _ledger_since(receipts: list[Issued], since: date | None) -> date | None:
+    """How far back the ledger is read for the receipts paid since ``since``: a document is
+    dated its payment's day, or its invoice's (an Invoice booked with its payments), never before."""
+    if since is None:
+        return None
+    return min([since, *(i.invoice.issue_date for i in receipts if paid_day(i.invoice) >= since)])
+
+
 def reconcile_connection(service: Service, name: str, since: date | None = None) -> Reconciliation:
     """Compare one connection's CRM, store and ledger; vendor failures become ``error``."""
     conn = service.settings.connection(name)
@@ -207,7 +215,7 @@ def reconcile_connection(service: Service, name: str, since: date | None = None)
     try:
         receipts = list(issued(service.store, name))
         crm = crm_now(service, name, snapshots(service.store, name))
-        bookings = list(ledger.paid_state(since))
+        bookings = list(ledger.paid_state(_ledger_since(receipts, since)))
     except ConfigError:
         raise
     except PouracquitError as exc:

@@ -36,6 +36,8 @@ def test_reconcile_clean_then_two_drifts(make_rig, capsys, monkeypatch) -> None:
     assert clean[0]["drifts"] == [] and clean[0]["receipts_checked"] >= 5
     assert clean[0]["ledger_documents"] >= clean[0]["receipts_checked"]
     assert drift_samples(service) == [({"connection": "demo"}, 0.0)]
+    assert reconcile_command(settings, start="2026-04-01", fmt="json") == 0  # a period: still in step
+    assert json.loads(capsys.readouterr().out)[0]["receipts_checked"] == clean[0]["receipts_checked"]
 
     deleted, changed = _done(service)[:2]
     ledger = service.wiring(settings.connection("demo")).ledger
@@ -61,7 +63,7 @@ def test_reconcile_clean_then_two_drifts(make_rig, capsys, monkeypatch) -> None:
     scheduler = build_scheduler(service, {"demo": ConnectionJobs(service, "demo", metrics)})
     assert scheduler.get_job("reconcile:demo") is not None
     daily_reconcile(service, "demo", threading.Lock())()
-    assert len(service.store.events(kind="reconciled", connection="demo")) == 3
+    assert len(service.store.events(kind="reconciled", connection="demo")) == 4
     assert main(["report", "reconcile", "--config", str(rig.write_config())]) == 1
     text = capsys.readouterr().out
     assert f"invoice {deleted.number} (ledger {deleted.ledger_id})" in text
@@ -77,3 +79,15 @@ def test_reconcile_clean_on_xero(make_rig, capsys) -> None:  # type: ignore[no-u
     result = json.loads(capsys.readouterr().out)[0]
     assert result["drifts"] == [] and result["receipts_checked"] == len(_done(service)) >= 3
     assert result["ledger_documents"] >= result["receipts_checked"]
+
+
+def test_reconcile_clean_in_invoice_payment_mode(make_rig, capsys) -> None:  # type: ignore[no-untyped-def]
+    rig = make_rig(count=8)
+    rig.launched.connection["ledger"]["mode"] = "invoice_payment"
+    service = rig.service()
+    rig.sync_until_settled(service)
+    capsys.readouterr()
+    # an Invoice carries its issue date, before the payment: a period still finds it
+    assert reconcile_command(rig.settings(), start="2026-03-01", fmt="json") == 0, capsys.readouterr().out
+    done = _done(service)
+    assert done and all(r.ledger_id and r.ledger_id.startswith("Invoice:") for r in done)
