@@ -42,7 +42,9 @@ class Commands(TyperGroup):
 
     def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
         try:
-            return super().invoke(ctx)
+            code = super().invoke(ctx)
+            sys.stdout.flush()  # in a pipe the output is buffered: a reader gone shows here, not at exit
+            return code
         except ConfigError as exc:
             _say(f"configuration error: {exc}")
             return 2

@@ -117,3 +117,20 @@ def test_an_ambiguous_prefix_names_the_candidates(config: Path, capsys: pytest.C
 def test_a_prefix_with_sql_wildcards_matches_literally(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["receipts", "pdf", "%", "--config", str(config)]) == 1
     assert "no receipt '%'" in capsys.readouterr().err
+
+
+def test_an_unusable_record_directory_is_one_line_before_any_pass(config: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sync", "--config", str(config), "--record", "/proc/no/such/dir"]) == 2
+    assert capsys.readouterr().err == ("pouracquit: configuration error: --record /proc/no/such/dir: cannot create "
+                                       "the directory: No such file or directory\n")
+
+
+def test_a_reader_gone_is_a_quiet_exit_141(config: Path) -> None:
+    """`receipts list | head -0`: the pipe is closed before the list is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "pouracquit.app.cli", "receipts", "list", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == ""
