@@ -50,6 +50,7 @@ class ReceiptView:
     receipt: Receipt
     archive_ok: bool
     trail: list[Trail]
+    invoice: dict[str, Any]  # what the CRM said when the payment was seen (dates, payments)
 
     @property
     def retryable(self) -> bool:
@@ -67,7 +68,8 @@ def receipt_view(service: Service, receipt_id: str) -> ReceiptView | None:
     if receipt is None or receipt.id != receipt_id:
         return None
     return ReceiptView(receipt=receipt, archive_ok=document_matches(service.store, receipt, service.settings.archive),
-                       trail=[_trail(e) for e in service.store.events(receipt.id)])
+                       trail=[_trail(e) for e in service.store.events(receipt.id)],
+                       invoice=json.loads(receipt.invoice_json))
 
 
 def pdf(service: Service, receipt_id: str) -> tuple[str, bytes] | None:

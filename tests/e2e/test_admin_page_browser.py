@@ -10,6 +10,7 @@ tests/e2e/test_admin_page_browser.py``).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -90,6 +91,7 @@ def test_admin_page_in_a_real_browser(make_rig: Callable, tmp_path: Path,  # typ
             rows.first.locator("td").first.locator("a").click()
             expect(page.locator("#number")).to_have_text(done.number or "")
             expect(page.locator("#status")).to_have_text("done")
+            expect(page.locator(".payment").first).to_contain_text(json.loads(done.invoice_json)["payments"][0]["reference"])
             _shot(page, "receipt")
             with page.expect_download() as caught:
                 page.click("#pdf")
