@@ -5,11 +5,13 @@ Replies can be scripted to play a difficult server (``POST /_sandbox/mail/faults
 or ``MailCatcher.script``): ``{"stage": "rcpt"|"data"|"mail", "code": 451,
 "text": "4.7.1 Try again later", "count": 1}``. ``tls`` serves implicit TLS
 (port-465 style), ``starttls`` offers STARTTLS; ``login`` requires that user and
-password (over TLS, as real servers do).
+password (over TLS, as real servers do). ``data_delay`` plays a slow relay: DATA is
+answered that many seconds later, and a message whose client left meanwhile is not kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from dataclasses import dataclass
@@ -82,6 +84,11 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if (reply := self.catcher.take("data")) is not None:
             return reply
+        if self.catcher.data_delay:  # a slow relay (content scanning) before it answers DATA
+            await asyncio.sleep(self.catcher.data_delay)
+            if server.transport is None or server.transport.is_closing():
+                # the client went away before the answer: a server delivers only what it acknowledged
+                return "451 4.4.2 connection lost before the answer"
         with self.catcher.lock:
             self.catcher.messages.append(received(envelope))
             self.catcher.raw.append(bytes(envelope.original_content or b""))
@@ -102,6 +109,7 @@ class MailCatcher(Sandbox):
         self.messages: list[dict[str, Any]] = []
         self.raw: list[bytes] = []
         self.script: list[Reply] = []
+        self.data_delay = 0.0  # seconds before DATA is answered
         self._tls, self._starttls, self._login = tls, starttls, login
         self._controller: Controller | None = None
         self.route("GET", r"/_sandbox/mail", "sandbox_mail", lambda r: Response(body=self.listing()))

@@ -280,3 +280,16 @@ def test_bad_email_settings_are_refused_with_the_key(extra: dict[str, Any], mess
 
     with pytest.raises(ValidationError, match=message):
         EmailSettings(**extra)
+
+
+def test_the_sellers_logo_travels_inline_and_the_html_names_it(tmp_path: Path) -> None:
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    settings = EmailSettings(enabled=True, host="127.0.0.1", security="none")
+    composer = Composer(settings, SELLER, DocumentSettings(logo=logo))
+    mail = composer.compose(Paper("r1", "receipt", "F-1", Decimal("240.00"), "EUR", date(2026, 3, 1), "Lefèvre"),
+                            "compta@lefevre.example", Document(name="F-1.pdf", content=b"%PDF"))
+    parts = {part.get_content_type(): part for part in mail.message.walk()}
+    assert parts["image/png"]["Content-ID"] == "<logo@pouracquit>"
+    assert 'src="cid:logo@pouracquit"' in parts["text/html"].get_content()
+    assert "240,00" in parts["text/plain"].get_content()
