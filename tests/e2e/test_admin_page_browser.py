@@ -62,7 +62,8 @@ def test_admin_page_in_a_real_browser(make_rig: Callable, tmp_path: Path,  # typ
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                          args=["--no-sandbox", "--disable-gpu"])
-            context = browser.new_context(accept_downloads=True, locale="fr-FR",
+            # JavaScript off: the page must work without it
+            context = browser.new_context(accept_downloads=True, locale="fr-FR", java_script_enabled=False,
                                           viewport={"width": 1200, "height": 800})
             page = context.new_page()
             refused: list[str] = []  # what the Content-Security-Policy blocked
