@@ -5,12 +5,11 @@ escaped (Jinja2 autoescape), no script, the admin page's strict
 Content-Security-Policy (its own stylesheet is the only resource). The form
 carries the signed token in a hidden field: it is the proof of having got the
 e-mail and single use (core/survey.py), so no session or CSRF cookie is
-needed; a cross-site POST is refused anyway.
+needed; a cross-site POST is refused anyway (the admin page's own form reading).
 """
 
 from __future__ import annotations
 
-import urllib.parse
 from datetime import UTC, datetime
 
 from jinja2 import DictLoader, Environment
@@ -23,10 +22,9 @@ from starlette.routing import Route
 from pouracquit.core.service import Service
 from pouracquit.core.survey import MAX_COMMENT, SurveyRefused, answered, record_answer, secret_of, verify
 
-from .admin_page.views import SecurityHeaders
+from .admin_page.web import SecurityHeaders, read_form
 
 PREFIX = "/survey"
-MAX_FORM_BYTES = 8 * 1024
 
 STYLE = """body { font-family: "DejaVu Sans", sans-serif; max-width: 36rem; margin: 2rem auto; padding: 0 1rem;
 color: #1b2733; } h1 { font-size: 1.3rem; } fieldset { border: 0; padding: 0; display: flex; gap: 1rem; }
@@ -120,19 +118,6 @@ class SurveyPage:
         return self._page(200 if fresh else 409, message=self.words["thanks" if fresh else "done"])
 
 
-async def _form(request: Request) -> dict[str, str] | None:
-    """The posted fields, or None for a cross-site POST or an oversized body."""
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    fields = urllib.parse.parse_qs(body.decode("utf-8", "replace"), max_num_fields=5)
-    return {key: values[0] for key, values in fields.items()}
-
-
 def survey_app(service: Service) -> SecurityHeaders:
     """The ASGI app the admin server mounts at PREFIX; public, like the verify page."""
     page = SurveyPage(service)
@@ -141,7 +126,7 @@ def survey_app(service: Service) -> SecurityHeaders:
         return await run_in_threadpool(page.show, request.path_params["token"])
 
     async def answer(request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request, max_fields=5)
         if form is None:
             return Response("refused", status_code=403, media_type="text/plain")
         return await run_in_threadpool(page.answer, form)
