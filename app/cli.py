@@ -1,5 +1,5 @@
-"""The ``pouracquit`` command: sync, backfill, run, receipts, status, render,
-archive, connect, doctor, check, keygen, sandbox, demo.
+"""The ``pouracquit`` command: sync, backfill, dunning, run, status, receipts,
+report, render, archive, check, connect, doctor, keygen, sandbox, demo.
 
 Each command imports what it needs when it runs, so ``keygen``, ``--help`` or
 a configuration error answer without loading the PDF renderer or the SDKs.
@@ -8,8 +8,10 @@ names nothing) is one line on stderr and exit 2 (exit 1 for a thing not
 found), never a traceback.
 
 Adding a command: a function under ``@app.command()`` (or under a group such
-as ``@receipts.command()``) that returns its exit code; a group of its own is
-a ``typer.Typer()`` in its module, registered here with ``app.add_typer``.
+as ``@receipts.command()`` in app/cli_receipts.py) that returns its exit code,
+with its options from app/cli_options.py; a group of its own is
+``cli_options.group(...)`` in its module, registered here with ``app.add_typer``.
+Choices are a ``StrEnum`` (this Typer vendors click: there is no click_type).
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ import typer
 from typer.core import TyperGroup
 
 from pouracquit.common.errors import ConfigError
-from pouracquit.core.config import Settings, load_settings
 
 from . import logs
+from .cli_options import ConfigFile, Connection, group, help_when_bare, settings_of
+from .cli_receipts import receipts
+from .cli_reports import report
 from .refusals import Refused
 
 PROG = "pouracquit"
-DEFAULT_CONFIG = "pouracquit.toml"
 
 
 class Commands(TyperGroup):
@@ -61,26 +64,12 @@ def _say(line: str) -> None:
     sys.stderr.write(f"{PROG}: {line}\n")
 
 
-def _help_when_bare(ctx: typer.Context) -> None:
-    """A group named alone (``pouracquit``, ``pouracquit receipts``): its help, exit 2."""
-    if ctx.invoked_subcommand is None:
-        print(ctx.get_help())
-        raise typer.Exit(2)
-
-
 app = typer.Typer(cls=Commands, name=PROG, invoke_without_command=True, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
-receipts = typer.Typer(name="receipts", help="Inspect and retry receipts; export one's PDF.",
-                       callback=_help_when_bare, invoke_without_command=True)
-archive = typer.Typer(name="archive", help="The archive of documents and its audit chain.",
-                      callback=_help_when_bare, invoke_without_command=True)
-report = typer.Typer(name="report", help="Payment behaviour per customer; CRM ↔ ledger reconciliation.",
-                     callback=_help_when_bare, invoke_without_command=True)
+archive = group("archive", "The archive of documents and its audit chain.")
 app.add_typer(receipts)
 app.add_typer(archive)
 app.add_typer(report)
-
-
 def _version(value: bool) -> None:
     if value:
         try:
@@ -98,29 +87,12 @@ def _top(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Paid invoices in a CRM become Factur-X receipts, archived, booked in the ledger and attached."""
-    _help_when_bare(ctx)
-
-
-# -- shared parameters ------------------------------------------------------------
-ConfigFile = Annotated[Path | None, typer.Option(
-    "--config", envvar="POURACQUIT_CONFIG", show_envvar=False, metavar="FILE",
-    help=f"TOML config file (default $POURACQUIT_CONFIG or ./{DEFAULT_CONFIG})")]
-Connection = Annotated[str | None, typer.Option("--connection", help="only this connection")]
-
-
-class ReceiptStatus(StrEnum):
-    pending = "pending"
-    done = "done"
-    failed = "failed"
-    quarantined = "quarantined"
+    help_when_bare(ctx)
 
 
 class CheckLevel(StrEnum):
     xsd = "xsd"
     schematron = "schematron"
-
-
-ReceiptId = Annotated[str, typer.Argument(metavar="ID", help="receipt id, or a prefix only it starts with")]
 
 
 def _day(text: str) -> date:
@@ -140,12 +112,6 @@ def _count(text: str) -> int:
     return value
 
 
-def _settings(config: Path | None) -> Settings:
-    settings = load_settings(config or Path(DEFAULT_CONFIG))
-    logs.configure(settings.log.format, settings.log.level)
-    return settings
-
-
 # -- the engine -------------------------------------------------------------------
 @app.command()
 def sync(
@@ -159,7 +125,7 @@ def sync(
     """Run one pass over every connection and exit (1 when something needs a person)."""
     from .commands import sync_command
 
-    return sync_command(_settings(config), connection=connection, dry_run=dry_run, record=record)
+    return sync_command(settings_of(config), connection=connection, dry_run=dry_run, record=record)
 
 
 @app.command()
@@ -174,7 +140,7 @@ def backfill(
     """Make the documents of invoices paid before a connection's start date."""
     from .commands import backfill_command
 
-    return backfill_command(_settings(config), connection, since, book=not no_ledger)
+    return backfill_command(settings_of(config), connection, since, book=not no_ledger)
 
 
 @app.command()
@@ -187,7 +153,7 @@ def dunning(
     """Send today's reminders for overdue invoices, on the dunning ladder; exit 1 when some could not go out."""
     from .dunning_cmd import dunning_command
 
-    return dunning_command(_settings(config), dry_run=dry_run, connection=connection)
+    return dunning_command(settings_of(config), dry_run=dry_run, connection=connection)
 
 
 @app.command()
@@ -197,7 +163,7 @@ def run(config: ConfigFile = None) -> int:
 
     from .daemon import run_service
 
-    settings = _settings(config)
+    settings = settings_of(config)
     if settings.log.format == "auto":
         logs.configure("json", settings.log.level)
     return run_service(Service.open(settings))
@@ -210,63 +176,8 @@ def status(config: ConfigFile = None) -> int:
 
     from .status import connection_status
 
-    print(json.dumps(connection_status(Service.open(_settings(config))), indent=2, default=str))
+    print(json.dumps(connection_status(Service.open(settings_of(config))), indent=2, default=str))
     return 0
-
-
-# -- receipts ---------------------------------------------------------------------
-@receipts.command("list")
-def receipts_list(
-    config: ConfigFile = None,
-    connection: Connection = None,
-    status: Annotated[ReceiptStatus | None, typer.Option("--status", help="only receipts in this status")] = None,
-) -> int:
-    """List receipts (a table on a terminal, tab-separated lines in a pipe) and quarantined records."""
-    from .commands import receipts_list as list_them
-
-    return list_them(_settings(config), connection, status.value if status else None)
-
-
-@receipts.command("show")
-def receipts_show(receipt_id: ReceiptId, config: ConfigFile = None) -> int:
-    """Print one receipt, its invoice and its events as JSON."""
-    from .commands import receipts_show as show
-
-    return show(_settings(config), receipt_id)
-
-
-@receipts.command("retry")
-def receipts_retry(receipt_id: ReceiptId, config: ConfigFile = None) -> int:
-    """Run a failed or waiting receipt's pipeline again now."""
-    from .commands import receipts_retry as retry
-
-    return retry(_settings(config), receipt_id)
-
-
-@receipts.command("send")
-def receipts_send(
-    receipt_id: ReceiptId,
-    to: Annotated[str | None, typer.Option("--to", metavar="ADDRESS",
-                                           help="send to this address instead of the buyer's")] = None,
-    config: ConfigFile = None,
-) -> int:
-    """Send (or send again) a receipt's e-mail now; recorded in the audit trail."""
-    from .commands import receipts_send as send
-
-    return send(_settings(config), receipt_id, to)
-
-
-@receipts.command("pdf")
-def receipts_pdf(
-    receipt_id: ReceiptId,
-    out: Annotated[Path | None, typer.Option("--out", metavar="FILE",
-                                             help="the file to write (default: the document's own name)")] = None,
-    config: ConfigFile = None,
-) -> int:
-    """Copy a receipt's PDF out of the archive, checked against its hash."""
-    from .commands import receipts_pdf as export
-
-    return export(_settings(config), receipt_id, out)
 
 
 # -- documents and the archive ----------------------------------------------------
@@ -283,7 +194,7 @@ def render(
     """Render one document from a JSON invoice (for template work)."""
     from .render_cmd import render_command
 
-    return render_command(_settings(config), invoice, out, number)
+    return render_command(settings_of(config), invoice, out, number)
 
 
 @archive.command("verify")
@@ -292,7 +203,7 @@ def archive_verify(config: ConfigFile = None) -> int:
     from pouracquit.core.audit import audit
     from pouracquit.core.service import Service
 
-    settings = _settings(config)
+    settings = settings_of(config)
     report = audit(Service.open(settings).store, settings.archive)
     for finding in report.findings:
         print(f"{finding.where}: {finding.problem}")
@@ -328,7 +239,7 @@ def connect(
     """Authorise pouracquit at a vendor (OAuth) and keep its tokens."""
     from .connect import connect_command
 
-    return connect_command(_settings(config), vendor, connection=connection, port=port,
+    return connect_command(settings_of(config), vendor, connection=connection, port=port,
                            open_browser=not no_browser)
 
 
@@ -337,7 +248,7 @@ def doctor(config: ConfigFile = None, connection: Connection = None) -> int:
     """Check every connection's setup against the live vendors; exit 1 on a problem."""
     from .doctor import doctor_command
 
-    return doctor_command(_settings(config), connection=connection)
+    return doctor_command(settings_of(config), connection=connection)
 
 
 @app.command()
@@ -384,28 +295,6 @@ def demo(
 
     logs.configure("console", "warning")
     return demo_command(source, ledger, out, count, as_json=as_json)
-
-
-ReportFormat = StrEnum("ReportFormat", ["table", "csv", "json", "html"])  # type: ignore[misc]
-ReportFrom = Annotated[str | None, typer.Option("--from", metavar="YYYY-MM-DD", help="first day of the period")]
-Format = Annotated[ReportFormat, typer.Option("--format", help="how to print the report")]
-
-
-@report.command("payments")
-def report_payments(start: ReportFrom = None, end: Annotated[str | None, typer.Option(
-        "--to", metavar="YYYY-MM-DD", help="last day (default today)")] = None,
-        connection: Connection = None, fmt: Format = "table", config: ConfigFile = None) -> int:
-    """Per customer and currency: days to pay, lateness, open amount by age, DSO, segment."""
-    from .report_cmd import payments_command
-    return payments_command(_settings(config), start=start, end=end, connection=connection, fmt=str(fmt))
-
-
-@report.command("reconcile")
-def report_reconcile(start: ReportFrom = None, connection: Connection = None, fmt: Format = "table",
-                     config: ConfigFile = None) -> int:
-    """Compare the CRM, the receipts and the ledger at amount level; exit 1 on any drift."""
-    from .report_cmd import reconcile_command
-    return reconcile_command(_settings(config), start=start, connection=connection, fmt=str(fmt))
 
 
 def main(argv: list[str] | None = None) -> int:

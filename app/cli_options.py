@@ -1,0 +1,44 @@
+"""What the commands of ``pouracquit`` share: the options every command
+spells the same way, loading the settings, and a group's bare-call help.
+
+A command group in its own module builds its ``typer.Typer`` with ``group``
+and takes its options from here; app/cli.py registers it with ``app.add_typer``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pouracquit.core.config import Settings, load_settings
+
+from . import logs
+
+DEFAULT_CONFIG = "pouracquit.toml"
+
+ConfigFile = Annotated[Path | None, typer.Option(
+    "--config", envvar="POURACQUIT_CONFIG", show_envvar=False, metavar="FILE",
+    help=f"TOML config file (default $POURACQUIT_CONFIG or ./{DEFAULT_CONFIG})")]
+Connection = Annotated[str | None, typer.Option("--connection", help="only this connection")]
+ReceiptId = Annotated[str, typer.Argument(metavar="ID", help="receipt id, or a prefix only it starts with")]
+
+
+def settings_of(config: Path | None) -> Settings:
+    """The settings ``--config`` names (its default otherwise), with logging set up from them."""
+    settings = load_settings(config or Path(DEFAULT_CONFIG))
+    logs.configure(settings.log.format, settings.log.level)
+    return settings
+
+
+def help_when_bare(ctx: typer.Context) -> None:
+    """A group named alone (``pouracquit``, ``pouracquit receipts``): its help, exit 2."""
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+        raise typer.Exit(2)
+
+
+def group(name: str, help_text: str) -> typer.Typer:
+    """A command group (``pouracquit NAME ...``) that prints its help when named alone."""
+    return typer.Typer(name=name, help=help_text, callback=help_when_bare, invoke_without_command=True)
