@@ -148,6 +148,12 @@ class Settings(_Section):
     connections: list[ConnectionSettings] = Field(min_length=1)
 
     @model_validator(mode="after")
+    def _dunning_sends_email(self) -> Settings:
+        if self.dunning.enabled and not self.email.enabled:
+            raise ValueError("dunning.enabled needs email.enabled: reminders are sent through [email]")
+        return self
+
+    @model_validator(mode="after")
     def _unique_names(self) -> Settings:
         names = [c.name for c in self.connections]
         dupes = sorted({n for n in names if names.count(n) > 1})

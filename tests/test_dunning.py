@@ -25,7 +25,7 @@ from pouracquit.app.daemon import build_scheduler
 from pouracquit.app.dunning_cmd import dunning_command
 from pouracquit.app.status import connection_status
 from pouracquit.app.toml_out import dumps
-from pouracquit.common.errors import RetryableError
+from pouracquit.common.errors import ConfigError, RetryableError
 from pouracquit.common.model import InvoiceStatus, Party
 from pouracquit.common.money import Money
 from pouracquit.connectors.base import SentEmail
@@ -87,6 +87,20 @@ def test_days_off() -> None:
 def test_ladder_must_increase() -> None:
     with pytest.raises(ValueError, match="increasing after_days"):
         DunningSettings(steps=[Step(after_days=7, template="ferme"), Step(after_days=1, template="courtois")])
+
+
+def test_bad_dunning_settings_are_one_line_naming_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match=r"^test: dunning: template 'amical' has no file amical\.en\.txt in "):
+        offline_settings(tmp_path, monkeypatch, dunning={"language": "en", "steps": [
+            {"after_days": 3, "template": "amical"}]})
+    (tmp_path / "amical.en.txt").write_text("Subject: Hello {{ number }}\n\nPlease pay {{ amount_due }}.\n")
+    custom = offline_settings(tmp_path, monkeypatch, dunning={"language": "en", "template_dir": str(tmp_path),
+                                                              "steps": [{"after_days": 3, "template": "amical"}]})
+    assert custom.dunning.steps[0].template == "amical"
+    with pytest.raises(ConfigError, match=r"dunning\.enabled needs email\.enabled"):
+        offline_settings(tmp_path, monkeypatch, dunning={"enabled": True})
+    with pytest.raises(ConfigError, match=r"dunning\.holidays_subdivision: unknown French subdivision '67'"):
+        offline_settings(tmp_path, monkeypatch, dunning={"holidays_subdivision": "67"})
 
 
 @pytest.mark.parametrize(("vendor", "mapper", "field", "raw"), [

@@ -16,18 +16,17 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from pouracquit.common.errors import ConfigError
 from pouracquit.common.model import Invoice
 from pouracquit.core.document.mentions import is_business
 from pouracquit.core.document.settings import Seller
 from pouracquit.core.document.wording import Wording
 
 from .ladder import Due
+from .settings import TEMPLATES
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "document" / "templates" / "dunning"
 _SPACES = re.compile(r"\s+")
 
 
@@ -46,18 +45,6 @@ def _environment(template_dir: Path | None) -> SandboxedEnvironment:
     # sandboxed: a template may come from the user's folder; autoescaped for the .html layout only
     return SandboxedEnvironment(loader=ChoiceLoader(loaders), undefined=StrictUndefined, trim_blocks=True,
                                 lstrip_blocks=True, autoescape=lambda name: bool(name and name.endswith(".html")))
-
-
-def check_templates(tones: list[str], language: str, template_dir: Path | None) -> None:
-    """ConfigError naming the first ladder template that cannot be found."""
-    env = _environment(template_dir)
-    for tone in tones:
-        try:
-            env.get_template(f"{tone}.{language}.txt")
-        except TemplateNotFound:
-            where = f"{template_dir} or {TEMPLATES}" if template_dir else str(TEMPLATES)
-            raise ConfigError(f"dunning.steps: template {tone!r} has no file {tone}.{language}.txt "
-                              f"in {where}") from None
 
 
 def one_line(value: str) -> str:

@@ -14,7 +14,6 @@ from pouracquit.core.delivery.smtp import Mailer
 from pouracquit.core.service import Service
 
 from .ladder import day_off
-from .letters import check_templates
 from .plan import Chase, plan
 from .send import DunningReport, Outbox, log_unlogged, mark_interrupted, send_reminders
 
@@ -38,13 +37,10 @@ def run_dunning(service: Service, *, dry_run: bool = False, now: datetime | None
     now = now or datetime.now(UTC)
     today = now.astimezone(PARIS).date()
     run = DunningRun(today=today, day_off=day_off(today, cfg))
-    check_templates(sorted({s.template for s in cfg.steps}), cfg.language, cfg.template_dir)
     outbox = None
     if not dry_run:
         if not cfg.enabled:
             raise ConfigError("dunning.enabled is false: set it to true to send reminders (--dry-run lists them)")
-        if not settings.email.enabled:
-            raise ConfigError("email.enabled is false: reminders are sent through [email]")
         outbox = Outbox(Mailer(settings.email), settings.email, settings.seller, cfg,
                         accent=settings.document.primary_color)
         outbox.sender  # noqa: B018 - a missing sender is a ConfigError before any intent is written

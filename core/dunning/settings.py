@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+TEMPLATES = Path(__file__).resolve().parent.parent / "document" / "templates" / "dunning"
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -42,11 +44,20 @@ class DunningSettings(_Section):
     # a folder of templates named like the shipped ones, tried before them
     template_dir: Path | None = None
 
+    @property
+    def template_folders(self) -> list[Path]:
+        return [self.template_dir, TEMPLATES] if self.template_dir is not None else [TEMPLATES]
+
     @model_validator(mode="after")
     def _ladder(self) -> DunningSettings:
         days = [s.after_days for s in self.steps]
         if days != sorted(set(days)):
             raise ValueError(f"steps must have increasing after_days, got {days}")
+        for step in self.steps:  # a missing tone is found at start-up, not on the day it falls due
+            name = f"{step.template}.{self.language}.txt"
+            if not any((folder / name).is_file() for folder in self.template_folders):
+                raise ValueError(f"template {step.template!r} has no file {name} in "
+                                 f"{' or '.join(str(f) for f in self.template_folders)}")
         return self
 
     @field_validator("holidays_subdivision")
