@@ -293,3 +293,22 @@ def test_the_sellers_logo_travels_inline_and_the_html_names_it(tmp_path: Path) -
     assert parts["image/png"]["Content-ID"] == "<logo@pouracquit>"
     assert 'src="cid:logo@pouracquit"' in parts["text/html"].get_content()
     assert "240,00" in parts["text/plain"].get_content()
+
+
+def test_a_server_down_loses_nothing_and_each_email_goes_once_when_it_returns(
+        store: Store, tmp_path: Path, make_invoice: Make) -> None:
+    port = free_port()
+    settings = EmailSettings(enabled=True, host="127.0.0.1", port=port, security="none", timeout_seconds=2)
+    source = FakeSource()
+    source.put(*(make_invoice(f"s{i}", number=f"F-{i}") for i in range(3)))
+    run(store, tmp_path, source, settings, drains=2)  # nobody listens: every send is refused, to retry
+    assert {(r.status, r.step, r.email_status) for r in store.receipts()} == {("pending", "email", None)}
+    assert all("unreachable" in (r.last_error or "") for r in store.receipts())
+    box = MailCatcher(smtp_port=port).start()
+    try:
+        run(store, tmp_path, source, settings, drains=2)
+        assert sorted(m["rcpt_tos"][0] for m in box.messages) == ["compta@lefevre.example"] * 3
+        assert len({m["message_id"] for m in box.messages}) == 3
+        assert {r.email_status for r in store.receipts()} == {"sent"}
+    finally:
+        box.stop()
