@@ -267,6 +267,20 @@ def test_each_reminder_is_logged_on_the_crm_record_once(service: Service, catche
     assert "Deuxième rappel" in [e.subject for e in crm.logs.values()][1]
 
 
+def test_test_sends_go_to_redirect_to_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           catcher: MailCatcher) -> None:
+    settings = offline_settings(tmp_path, monkeypatch, dunning={"enabled": True}, email={
+        **catcher.email_settings(), "redirect_to": "me@atelier-lumiere.example", "bcc": ["expert@cabinet.example"]})
+    svc = Service.open(settings)
+    svc._wirings["c"] = wiring(svc.store, tmp_path, FakeSource(), FakeLedger(), FakeRenderer())
+    put(svc, unpaid("inv-1"))
+    run_dunning(svc, now=at(DUE + timedelta(days=1)))
+    svc.close()
+    (msg,) = catcher.messages
+    assert msg["rcpt_tos"] == ["me@atelier-lumiere.example"]  # no Bcc copy in a test send
+    assert msg["subject"].startswith("[test: compta@lefevre.example] Rappel : facture F-inv-1")
+
+
 def test_private_customer_gets_no_professional_mentions(service: Service, catcher: MailCatcher) -> None:
     put(service, unpaid("p").model_copy(update={"customer": Party(name="Zoë Martin", kind="person",
                                                                     email="zoe@example.org")}))
