@@ -8,6 +8,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -34,9 +35,9 @@ from pouracquit.connectors.salesforce.mapping import SalesforceMapper
 from pouracquit.connectors.zoho.mapping import ZohoMapper
 from pouracquit.core.credit import PARIS
 from pouracquit.core.dunning.ladder import Due, day_off, step_due
-from pouracquit.core.dunning.plan import DISPUTED, plan
+from pouracquit.core.dunning.plan import DISPUTED, Chase, plan
 from pouracquit.core.dunning.run import run_dunning
-from pouracquit.core.dunning.send import reminder_id
+from pouracquit.core.dunning.send import _intent, reminder_id
 from pouracquit.core.dunning.settings import DunningSettings, Step
 from pouracquit.core.intake import snapshot_of
 from pouracquit.core.service import Service
@@ -170,6 +171,21 @@ def test_due_dates_are_read_again_only_after_a_change(store: Any, crm: FakeSourc
         assert plan(store, crm, "conn", DunningSettings(), day) == []
     assert reads == ["a"]  # the second day used the due date read the first
     assert plan(store, crm, "conn", DunningSettings(), date(2026, 11, 4), dry_run=True) == []
+
+
+def test_an_intent_is_taken_once(store: Any) -> None:
+    chase = Chase("conn", "inv-1", Due(1, "ferme", 7, (0,)), recipient="a@b.example", amount_due=Decimal("240.00"),
+                  currency="EUR", due_date=DUE)
+    rid = _intent(store, chase)
+    assert rid == reminder_id("conn", "inv-1", 1)
+    assert _intent(store, chase) is None  # a second process, a replayed run
+    with Session(store.engine) as session:
+        written = {r.step: r.status for r in session.exec(select(DunningReminder))}
+    assert written == {0: "skipped", 1: "sending"}
+    with store.unit() as u:  # the server answered 4xx: the step may be taken again, by one attempt
+        row = u.session.get(DunningReminder, rid)
+        row.status = "retry"
+    assert _intent(store, chase) == rid and _intent(store, chase) is None
 
 
 # -- sending over SMTP ------------------------------------------------------------------------------
