@@ -1,7 +1,6 @@
 """One dunning run over the configured connections: what `pouracquit dunning` and the
 daily job of `pouracquit run` call."""
 
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,7 +9,6 @@ from datetime import UTC, date, datetime
 from pouracquit.common.errors import ConfigError
 from pouracquit.connectors.base import EmailLog
 from pouracquit.core.credit import PARIS
-from pouracquit.core.delivery.smtp import Mailer
 from pouracquit.core.service import Service
 
 from .ladder import day_off
@@ -41,9 +39,7 @@ def run_dunning(service: Service, *, dry_run: bool = False, now: datetime | None
     if not dry_run:
         if not cfg.enabled:
             raise ConfigError("dunning.enabled is false: set it to true to send reminders (--dry-run lists them)")
-        outbox = Outbox(Mailer(settings.email), settings.email, settings.seller, cfg,
-                        accent=settings.document.primary_color)
-        outbox.sender  # noqa: B018 - a missing sender is a ConfigError before any intent is written
+        outbox = Outbox.of(settings)
     for conn in service.connections(only):
         if not dry_run:
             run.interrupted += mark_interrupted(service.store, conn.name)

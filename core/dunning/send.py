@@ -32,7 +32,8 @@ from sqlmodel import Session, col, select
 
 from pouracquit.common.errors import ConfigError, PouracquitError, one_line
 from pouracquit.connectors.base import EmailLog, SentEmail
-from pouracquit.core.delivery.settings import EmailSettings
+from pouracquit.core.config import Settings
+from pouracquit.core.delivery.settings import EmailSettings, mailbox
 from pouracquit.core.delivery.smtp import Mailer, SmtpRejected, SmtpUnavailable
 from pouracquit.core.document.settings import Seller
 from pouracquit.state.store import Store
@@ -70,14 +71,18 @@ class Outbox:
     email: EmailSettings
     seller: Seller
     dunning: DunningSettings
+    sender: str
     accent: str = "#1f3a5f"
 
-    @property
-    def sender(self) -> str:
-        sender = self.email.sender or self.seller.email
-        if not sender:
-            raise ConfigError("email.sender: set it (or seller.email): reminders need a From address")
-        return sender
+    @classmethod
+    def of(cls, settings: Settings) -> Outbox:
+        """A bad sender is a ConfigError here, before any intent is written."""
+        try:
+            sender = mailbox(settings.email.sender or settings.seller.email, "email.sender")
+        except ValueError as exc:
+            raise ConfigError(f"email.sender: {exc} (set email.sender or seller.email)") from None
+        return cls(Mailer(settings.email), settings.email, settings.seller, settings.dunning, sender,
+                   settings.document.primary_color)
 
 
 def compose(letter: Letter, chase: Chase, outbox: Outbox, message_id: str,
