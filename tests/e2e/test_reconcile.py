@@ -6,6 +6,7 @@ naming exactly those two, each with its fix."""
 from __future__ import annotations
 
 import json
+import math
 import threading
 from decimal import Decimal
 
@@ -79,6 +80,11 @@ def test_reconcile_clean_on_xero(make_rig, capsys) -> None:  # type: ignore[no-u
     result = json.loads(capsys.readouterr().out)[0]
     assert result["drifts"] == [] and result["receipts_checked"] == len(_done(service)) >= 3
     assert result["ledger_documents"] >= result["receipts_checked"]
+    # a ledger that answers only 5xx: not "in step", and the metric says it could not tell
+    rig.faults(rig.ledger, error_rate=1.0)
+    assert reconcile_command(rig.settings(vendor_retry_attempts=1)) == 1
+    assert "demo: not reconciled: " in capsys.readouterr().out
+    assert math.isnan(drift_samples(service)[0][1])
 
 
 def test_reconcile_clean_in_invoice_payment_mode(make_rig, capsys) -> None:  # type: ignore[no-untyped-def]
