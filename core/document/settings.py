@@ -9,6 +9,7 @@ prints no VAT number).
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,12 @@ from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumError
 
 from pouracquit.common import identifiers
+
+
+def _cores() -> int:
+    """The cores this process may run on, at most 8 (more render workers than that only cost memory)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(usable, 8)
 
 
 class _Frozen(BaseModel):
@@ -142,9 +149,10 @@ class DocumentSettings(_Frozen):
     footer: str = ""
     template_dir: Path | None = None
     verify_base_url: str = ""
-    # 0: render in the service's own process; N >= 2: on N worker processes, for syncs
-    # large enough that one core of rendering would be the bottleneck
-    render_processes: int = Field(default=0, ge=0, le=64)
+    # 0: render in the service's own process; N >= 2: on N worker processes. By default one
+    # per core (at most 8) when the machine has more than one: a page costs ~0.15 s of CPU
+    # in WeasyPrint (docs/benchmarks.md), so one core of rendering bounds a large sync
+    render_processes: int = Field(default_factory=lambda: _cores() if _cores() > 1 else 0, ge=0, le=64)
     # every document is checked against the official Factur-X rules before it leaves:
     # "schematron" (XSD + EN16931 + French CTC, ~50 ms), "xsd" (~3 ms) or "off";
     # the key is `validate` ("validate" would shadow a pydantic BaseModel method)
