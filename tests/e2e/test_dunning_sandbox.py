@@ -53,6 +53,11 @@ def test_a_month_of_dunning_on_the_sandbox(make_rig: Callable[..., Rig]) -> None
         steps = sorted(step for sid, step in sent if sid == snap.source_id)
         # J+1, J+7, J+15 before the payment on J+20; J+30 too for the others
         assert steps == ([0, 1, 2] if snap is payer else [0, 1, 2, 3]), (snap.source_id, steps)
+    # each reminder is logged once on its HubSpot invoice, as a note carrying its key
+    notes = [n["properties"]["hs_note_body"] for n in rig.source.dump_state()["notes"]]  # type: ignore[attr-defined]
+    assert sorted(m["message_id"] for m in reminders) == sorted(
+        line.removeprefix("Message-ID : ") for body in notes for line in body.splitlines()
+        if line.startswith("Message-ID : <dunning."))
     # the payer's receipt went out after its payment, through the same mail server
     assert len(mail.messages) - len(reminders) == receipts_mailed + 1
     paid = [r for r in service.store.receipts("demo", "done") if r.source_id == payer.source_id]
