@@ -297,6 +297,18 @@ def demo(
     return demo_command(source, ledger, out, count, as_json=as_json)
 
 
+def _command_path(top: object, argv: list[str] | None) -> str:
+    """``pouracquit receipts list`` from the words of ``argv`` that name commands
+    (for the errors the option parser raises without saying where)."""
+    words, command = [PROG], top
+    for word in sys.argv[1:] if argv is None else argv:
+        command = getattr(command, "commands", {}).get(word)
+        if command is None:
+            break
+        words.append(word)
+    return " ".join(words)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: the process's); returns the exit code."""
     command = typer.main.get_command(app)
@@ -307,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(exc.format_message().replace("Value error, ", "").split())
         ctx = getattr(exc, "ctx", None)
         if exc.exit_code == 2:  # a usage error: unknown option or command, bad or missing value
-            where = ctx.command_path if ctx is not None else PROG
+            where = ctx.command_path if ctx is not None else _command_path(command, argv)
             sys.stderr.write(f"{where}: {message} (see `{where} --help`)\n")
         else:
             _say(message)

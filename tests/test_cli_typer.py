@@ -53,6 +53,7 @@ def test_every_command_has_its_help(path: list[str], capsys: pytest.CaptureFixtu
     (["connect", "hubspot", "--port", "eighty"], "Invalid value for '--port'"),
     (["check", "--level", "xs", "a.pdf"], "Invalid value for '--level'"),
     (["demo", "--count", "many"], "expected a number of invoices"),
+    (["receipts", "list", "--connection"], "pouracquit receipts list: Option '--connection' requires an argument"),
 ])
 def test_usage_mistakes_are_one_line_and_exit_2(argv: list[str], says: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
