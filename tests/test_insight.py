@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date
 from decimal import Decimal as D
 
@@ -147,3 +148,14 @@ def test_quickbooks_document_read_back() -> None:
     void = booking("SalesReceipt", {"Id": "9", "TotalAmt": 0, "PrivateNote": f"Voided {note}"}, "EUR")
     assert void.state == "voided" and void.key == "pa-abc"
     assert booking("RefundReceipt", {"Id": "3", "TotalAmt": 5}, "EUR").kind == "credit_note"
+
+
+def test_every_format_carries_the_survey_columns() -> None:
+    rows = [facts("1", "A", date(2026, 1, 1), "10", payments=((date(2026, 1, 2), D(10)),)),
+            facts("2", "B", date(2026, 1, 1), "10", status="open")]
+    report = analyse(rows, Period(None, date(2026, 2, 1)), {"A": (2, D("4.50"))})
+    parsed = json.loads(render_payments(report, "json"))["customers"]
+    assert [(r["customer"], r["survey_answers"], r["survey_mean"]) for r in parsed] == [
+        ("A", 2, "4.50"), ("B", "", ""), ("(all)", "", "")]
+    assert next(csv.DictReader(io.StringIO(render_payments(report, "csv"))))["survey_mean"] == "4.50"
+    assert "survey_mean" in payments_html(report)

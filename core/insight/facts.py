@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from sqlmodel import Session, col, select
 
-from pouracquit.common.errors import ConfigError, PouracquitError
+from pouracquit.common.errors import BadRecord, ConfigError, PouracquitError
 from pouracquit.common.model import Invoice
 from pouracquit.connectors.base import CrmSource
 from pouracquit.state.store import Store
@@ -79,16 +79,23 @@ def invoice_facts(store: Store, source: CrmSource, connection: str) -> tuple[lis
             printed[item.receipt.source_id] = item.invoice
     out: list[InvoiceFacts] = []
     unread: list[tuple[str, str]] = []
+    down = ""  # once the CRM itself fails (not one record), the rest is not asked for
     for sid, snap in sorted(seen.items()):
         if snap.status in ("draft", "void"):
             continue
         if sid in printed:
             out.append(facts_of(printed[sid], snap.status, snap.amount_paid))
             continue
+        if down:
+            unread.append((sid, down))
+            continue
         try:
             out.append(facts_of(source.get(sid)))
         except ConfigError:
             raise
-        except PouracquitError as exc:
+        except BadRecord as exc:
             unread.append((sid, f"{type(exc).__name__}: {exc}"))
+        except PouracquitError as exc:
+            down = f"not read, the CRM failed: {type(exc).__name__}: {exc}"
+            unread.append((sid, down))
     return out, unread

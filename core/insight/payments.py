@@ -118,7 +118,8 @@ class CustomerRow:
             "period_days": self.dso_days, "dso": "" if self.dso is None else str(self.dso),
         }
         if survey:
-            row["survey_answers"], row["survey_mean"] = self.survey or ("", "")
+            answers, mean = self.survey or ("", "")
+            row["survey_answers"], row["survey_mean"] = answers, str(mean)
         return row
 
 

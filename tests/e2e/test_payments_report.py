@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections import defaultdict
 from datetime import date
@@ -88,6 +89,15 @@ def test_payments_csv_matches_the_seed(make_rig, capsys) -> None:  # type: ignor
         mine = [r for r in got.values() if r["currency"] == total["currency"]]
         assert Decimal(total["open_amount"]) == sum(Decimal(r["open_amount"]) for r in mine)
         assert Decimal(total["billed"]) == sum(Decimal(r["billed"]) for r in mine)
+    # the CRM down: the paid invoices still come from the store, the open ones are listed as left out
+    rig.faults(rig.source, error_rate=1.0)
+    assert payments_command(rig.settings(vendor_retry_attempts=1), end=END.isoformat(), fmt="json") == 0
+    report = json.loads(capsys.readouterr().out)
+    opened = sum(1 for d in demo_invoices(COUNT) if d["status"] in ("open", "partially_paid"))
+    assert len(report["left_out"]) == opened
+    assert all(r["reason"].startswith("not read, the CRM failed") for r in report["left_out"])
+    assert sum(r["paid_invoices"] for r in report["customers"] if r["customer"] != "(all)") == sum(
+        len(w["to_pay"]) for w in expected.values())
 
 
 def test_payments_parameters_refused(make_rig, capsys) -> None:  # type: ignore[no-untyped-def]
