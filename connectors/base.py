@@ -124,6 +124,21 @@ class EmailLog(Protocol):
 
 
 @runtime_checkable
+class BatchEmailLog(Protocol):
+    """Optional source capability: log many sent e-mails per API call.
+
+    Offered only e-mails no earlier attempt may have logged (claimed in the
+    store just before). The answer maps an e-mail's key to the logged record's
+    id, or to a PermanentError for that e-mail alone; one missing from the
+    answer is logged later one by one with ``may_exist``, which finds it if the
+    batch did write it."""
+
+    email_log_batch_size: int
+
+    def log_emails(self, entries: Sequence[tuple[str, SentEmail]]) -> dict[str, str | PermanentError]: ...
+
+
+@runtime_checkable
 class Ledger(Protocol):
     """Where the paid receipt is booked."""
 

@@ -128,6 +128,8 @@ class Pipeline:
                     break
                 tried.update(due)
                 self._drain_batch(due, tally)
+            if self.w.email is not None:  # the e-mails sent are logged on the CRM in batches where it can
+                self.w.email.flush(self.w.store, self.w.connection, self.w.policy.lease_seconds)
         finally:
             self.heartbeat.close()
         report.ledger_down = self.ledger_down

@@ -16,7 +16,7 @@ import pytest
 from engine_fakes import FakeLedger, FakeRenderer, FakeSource, wiring
 from sqlalchemy import update
 
-from pouracquit.common.errors import ConfigError, RetryableError
+from pouracquit.common.errors import ConfigError, PermanentError, RetryableError
 from pouracquit.common.model import Invoice, Party
 from pouracquit.connectors.base import Document, SentEmail
 from pouracquit.core.delivery.compose import Composer, Letter, Paper
@@ -52,6 +52,27 @@ class LoggingSource(FakeSource):
         return f"log-{len(self.logged) - 1}"
 
 
+@dataclass
+class BatchLoggingSource(LoggingSource):
+    """A CRM that logs many e-mails per call; ``lose_answer`` plays a batch call whose
+    answer was lost after the CRM wrote."""
+
+    email_log_batch_size: int = 2
+    batch_calls: int = 0
+    lose_answer: int = 0
+
+    def log_emails(self, entries: list[tuple[str, SentEmail]]) -> dict[str, str | PermanentError]:
+        self.batch_calls += 1
+        answer: dict[str, str | PermanentError] = {}
+        for ref, email in entries:
+            self.logged.append((ref, email))
+            answer[email.key] = f"log-{len(self.logged) - 1}"
+        if self.lose_answer:
+            self.lose_answer -= 1
+            raise RetryableError("connection reset after the batch was written")
+        return answer
+
+
 @pytest.fixture
 def catcher() -> Iterator[MailCatcher]:
     box = MailCatcher().start()
@@ -66,7 +87,7 @@ def email_settings(box: MailCatcher, **extra: Any) -> EmailSettings:
 
 def run(store: Store, tmp: Path, source: FakeSource, settings: EmailSettings, *, drains: int = 1,
         ledger: FakeLedger | None = None, mailer: Mailer | None = None, until: str | None = None) -> Pipeline:
-    w = wiring(store, tmp, source, ledger or FakeLedger(), FakeRenderer(), backoff_seconds=0.01)
+    w = wiring(store, tmp, source, ledger or FakeLedger(), FakeRenderer(), backoff_seconds=0.01, lease_seconds=0.05)
     w.email = EmailStep(settings, Composer(settings, SELLER, DocumentSettings()), source, mailer)
     for page in source.changes(None):
         with store.unit() as u:
@@ -312,3 +333,18 @@ def test_a_server_down_loses_nothing_and_each_email_goes_once_when_it_returns(
         assert {r.email_status for r in store.receipts()} == {"sent"}
     finally:
         box.stop()
+
+
+def test_a_crm_that_logs_in_batches_gets_the_emails_after_the_drain_once_even_when_an_answer_is_lost(
+        store: Store, tmp_path: Path, catcher: MailCatcher, make_invoice: Make) -> None:
+    source = BatchLoggingSource(lose_answer=1)
+    source.put(*(make_invoice(f"s{i}", number=f"F-{i}") for i in range(3)))
+    run(store, tmp_path, source, email_settings(catcher))
+    # the first batch was written but its answer lost: claimed, left for a lookup
+    assert len(source.logged) == 2 and {r.email_log_id for r in store.receipts()} >= {None}
+    time.sleep(0.15)  # past the claim's staleness (two leases)
+    run(store, tmp_path, source, email_settings(catcher))
+    receipts = store.receipts()
+    assert len(catcher.messages) == 3 and len(source.logged) == 3  # the lost batch was found, not written again
+    assert sorted(r.email_log_id or "" for r in receipts) == ["log-0", "log-1", "log-2"]
+    assert len([e for e in store.events(kind="email_logged")]) == 3

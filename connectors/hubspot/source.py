@@ -116,8 +116,7 @@ class HubSpotSource:
     role: ClassVar[Literal["source"]] = "source"
     vendor: ClassVar[str] = "hubspot"
     from .doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
-    from .email_log import log_email  # a sent e-mail noted on the invoice (connectors.base.EmailLog)
-    from .email_log import log_email  # a sent e-mail noted on the invoice (connectors.base.EmailLog)
+    from .email_log import email_log_batch_size, log_email, log_emails  # e-mails noted (base.EmailLog, BatchEmailLog)
 
     def __init__(self, settings: HubSpotSettings, ctx: ConnectorContext) -> None:
         self.settings = settings

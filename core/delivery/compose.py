@@ -94,8 +94,9 @@ class Composer:
         suffix = f".r{resend}" if resend else ""
         return f"<pouracquit.{receipt_id}{suffix}@{self.domain}>"
 
-    def compose(self, paper: Paper, to: str, attachment: Document, *, resend: int = 0) -> Letter:
-        """The e-mail of ``paper`` for ``to`` (a checked address), its PDF attached."""
+    def compose(self, paper: Paper, to: str, attachment: Document | None, *, resend: int = 0) -> Letter:
+        """The e-mail of ``paper`` for ``to`` (a checked address), its PDF attached (None:
+        the words only, for the CRM's log of an e-mail already sent)."""
         s, w = self.email, self.wording
         values = {
             "credit": paper.kind == "credit_note",
@@ -132,8 +133,9 @@ class Composer:
             maintype, _, subtype = kind.partition("/")
             msg.get_payload()[1].add_related(self.logo, maintype=maintype, subtype=subtype,
                                              cid=f"<{_LOGO_CID}>")
-        maintype, _, subtype = attachment.media_type.partition("/")
-        msg.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=attachment.name)
+        if attachment is not None:
+            maintype, _, subtype = attachment.media_type.partition("/")
+            msg.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=attachment.name)
         # test sends reach the test address only: no copy to the accountant
         bcc = () if s.redirect_to else tuple(s.bcc)
         return Letter(message=msg, sender=self.sender, to=envelope_to, recipient=to, bcc=bcc,

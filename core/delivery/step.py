@@ -11,15 +11,17 @@ stays booked; a buyer without an address is skipped with the reason. Both show i
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from pouracquit.common.errors import PermanentError
+from pouracquit.common.errors import PermanentError, PouracquitError
 from pouracquit.common.model import CreditReference, Invoice
-from pouracquit.connectors.base import CrmSource, Document, EmailLog, SentEmail
+from pouracquit.connectors.base import BatchEmailLog, CrmSource, Document, EmailLog, SentEmail
+from pouracquit.state.store import Store
 from pouracquit.state.tables import Receipt
 
 from ..config import Settings
@@ -65,6 +67,8 @@ class EmailStep:
         self.settings, self.composer = settings, composer
         self.mailer = mailer or Mailer(settings)
         self.crm = source if settings.log_on_crm and isinstance(source, EmailLog) else None
+        # a CRM that logs many e-mails per call gets them from ``flush`` after each drain, not one by one
+        self.batch = source if self.crm is not None and isinstance(source, BatchEmailLog) else None
 
     @classmethod
     def of(cls, settings: Settings, source: CrmSource) -> EmailStep | None:
@@ -101,12 +105,55 @@ class EmailStep:
     def _log(self, receipt: Receipt, letter: Letter, sent_at: datetime, *, may_exist: bool) -> dict[str, Any]:
         """The sent e-mail on the CRM record. A refusal for good is noted, not fatal:
         the e-mail itself went out."""
-        if self.crm is None:
+        if self.crm is None or self.batch is not None:
             return {}
-        email = SentEmail(key=letter.message_id.strip("<>"), message_id=letter.message_id, sender=letter.sender,
-                          to=letter.to, subject=letter.subject, text=letter.text, sent_at=sent_at,
-                          attachment=receipt.document_name or "")
         try:
-            return {"email_log_id": self.crm.log_email(receipt.source_id, email, may_exist=may_exist)}
+            return {"email_log_id": self.crm.log_email(receipt.source_id, sent_email(receipt, letter, sent_at),
+                                                       may_exist=may_exist)}
         except PermanentError as exc:
             return {"email_error": f"sent, but not logged on the CRM record: {exc}"}
+
+    def flush(self, store: Store, connection: str, lease_seconds: float) -> None:
+        """Log on the CRM, ``email_log_batch_size`` per call, the e-mails ``connection`` sent
+        and did not log yet. Each is claimed in the store before the call; one claimed by
+        an attempt that never settled (a crash) is looked up before it is logged again.
+        A CRM that fails leaves them for the next drain."""
+        if self.batch is None:
+            return
+        claim = f"claim:{uuid.uuid4().hex[:16]}"
+        stale_before = datetime.now(UTC) - timedelta(seconds=2 * lease_seconds)
+        try:
+            while True:
+                fresh, stale = store.claim_email_logs(connection, claim, self.batch.email_log_batch_size,
+                                                      stale_before)
+                if not fresh and not stale:
+                    return
+                emails = {r.id: (r.source_id, self._logged(r)) for r in fresh + stale}
+                answers = self.batch.log_emails([emails[r.id] for r in fresh]) if fresh else {}
+                for r in stale:
+                    ref, email = emails[r.id]
+                    try:
+                        answers[email.key] = self.batch.log_email(ref, email, may_exist=True)
+                    except PermanentError as exc:
+                        answers[email.key] = exc
+                by_key = {email.key: rid for rid, (_, email) in emails.items()}
+                store.settle_email_logs(
+                    claim, {by_key[k]: a for k, a in answers.items() if k in by_key and isinstance(a, str)},
+                    {by_key[k]: str(a) for k, a in answers.items() if k in by_key and not isinstance(a, str)})
+        except (PouracquitError, OSError) as exc:  # the CRM is struggling: the next drain logs them
+            log.warning("e-mails not logged on the CRM yet", connection=connection, error=str(exc))
+
+    def _logged(self, receipt: Receipt) -> SentEmail:
+        """The CRM's log of an e-mail sent earlier, its words composed again."""
+        invoice = Invoice.model_validate_json(receipt.invoice_json)
+        letter = self.composer.compose(paper_of(receipt, invoice), receipt.email_to or "", None)
+        assert receipt.email_message_id is not None
+        return sent_email(receipt, letter, receipt.email_sent_at or datetime.now(UTC), receipt.email_message_id)
+
+
+def sent_email(receipt: Receipt, letter: Letter, sent_at: datetime, message_id: str = "") -> SentEmail:
+    """What the CRM logs of ``letter``: its key is the Message-ID (``message_id`` when the
+    e-mail went out under another one than a fresh composition gives)."""
+    message_id = message_id or letter.message_id
+    return SentEmail(key=message_id.strip("<>"), message_id=message_id, sender=letter.sender, to=letter.to,
+                     subject=letter.subject, text=letter.text, sent_at=sent_at, attachment=receipt.document_name or "")
