@@ -85,7 +85,7 @@ def connection_status(service: Service, now: datetime | None = None) -> dict[str
             # a side whose vendor refused the token refresh, with what fixes it
             "disconnected": disconnected(service.store, conn.name),
             "receipts": by_status,
-            # dunning reminders by status (sent, retry, failed, skipped, unknown...) and survey answers
+            # dunning reminders by status (sent, retry, failed, unknown...) and survey answers
             "dunning": reminders.get(conn.name, {}),
             "survey": answers.get(conn.name, {"answers": 0}),
             "problems": problems,

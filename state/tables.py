@@ -204,7 +204,7 @@ class DunningReminder(SQLModel, table=True):
     source_id: str = Field(max_length=200)
     step: int
     template: str = Field(max_length=40)
-    # sending | sent | retry (a transient SMTP error) | failed | skipped (a later step was due) | unknown
+    # sending | sent | retry (a transient SMTP error: sent again) | failed (5xx) | unknown (a kill mid-send)
     status: str = Field(index=True, max_length=20)
     recipient: str | None = Field(default=None, sa_column=Column(Text))
     amount_due: Decimal = Field(sa_type=ExactDecimal)

@@ -62,16 +62,25 @@ def unpaid(source_id: str = "inv-1", *, due: date | None = DUE, email: str = "co
 
 
 # -- the ladder and the calendar ---------------------------------------------------------------
-@pytest.mark.parametrize(("today", "done", "expected"), [
-    (DUE, set(), None),                                        # due today: not late yet
-    (DUE + timedelta(days=1), set(), Due(0, "courtois", 1)),
-    (DUE + timedelta(days=3), {0}, None),                      # step 1 sent, step 2 not reached
-    (DUE + timedelta(days=7), {0}, Due(1, "ferme", 7)),
-    (DUE + timedelta(days=9), set(), Due(1, "ferme", 9, (0,))),  # after a pause: the latest step only
-    (DUE + timedelta(days=40), {0, 1, 2, 3}, None),              # the ladder is over
+def on(*days: int) -> dict[int, date]:
+    """Steps 0, 1... written on these days after the due date."""
+    return {step: DUE + timedelta(days=d) for step, d in enumerate(days)}
+
+
+@pytest.mark.parametrize(("late", "written", "expected"), [
+    (0, {}, None),                                   # due today: not late yet
+    (1, {}, Due(0, "courtois", 1)),
+    (3, on(1), None),                                # step 1 sent, step 2 not reached
+    (7, on(1), Due(1, "ferme", 7)),
+    (9, on(3), Due(1, "ferme", 9)),                  # step 1 went out late (a weekend): 6 days later
+    (8, on(3), None),
+    (9, {}, Due(0, "courtois", 9)),                  # found late: the courteous one first, never skipped
+    (200, {}, Due(0, "courtois", 200)),
+    (205, on(200), None), (206, on(200), Due(1, "ferme", 206)),
+    (40, on(1, 7, 15, 30), None),                    # the ladder is over
 ])
-def test_step_due(today: date, done: set[int], expected: Due | None) -> None:
-    assert step_due(DUE, today, LADDER, done) == expected
+def test_step_due(late: int, written: dict[int, date], expected: Due | None) -> None:
+    assert step_due(DUE, DUE + timedelta(days=late), LADDER, written) == expected
 
 
 def test_days_off() -> None:
@@ -145,7 +154,7 @@ def test_plan_chases_and_says_why_not(store: Any, crm: FakeSource) -> None:
     seen(store, crm, unpaid("voided"))
     crm.put(unpaid("voided", status=InvoiceStatus.VOID))
     chases = {c.source_id: c for c in plan(store, crm, "conn", DunningSettings(), date(2026, 11, 10))}
-    assert chases["late"].reason == "" and chases["late"].due == Due(1, "ferme", 8, (0,))
+    assert chases["late"].reason == "" and chases["late"].due == Due(0, "courtois", 8)
     assert chases["late"].recipient == "compta@lefevre.example"
     assert str(chases["late"].amount_due) == "240.00" and chases["late"].currency == "EUR"
     assert "disputed" in chases["disputed"].reason
@@ -174,18 +183,17 @@ def test_due_dates_are_read_again_only_after_a_change(store: Any, crm: FakeSourc
 
 
 def test_an_intent_is_taken_once(store: Any) -> None:
-    chase = Chase("conn", "inv-1", Due(1, "ferme", 7, (0,)), recipient="a@b.example", amount_due=Decimal("240.00"),
+    chase = Chase("conn", "inv-1", Due(1, "ferme", 7), recipient="a@b.example", amount_due=Decimal("240.00"),
                   currency="EUR", due_date=DUE)
-    rid = _intent(store, chase)
+    rid = _intent(store, chase, at(DUE + timedelta(days=7)))
     assert rid == reminder_id("conn", "inv-1", 1)
-    assert _intent(store, chase) is None  # a second process, a replayed run
-    with Session(store.engine) as session:
-        written = {r.step: r.status for r in session.exec(select(DunningReminder))}
-    assert written == {0: "skipped", 1: "sending"}
+    assert _intent(store, chase, at(DUE + timedelta(days=7))) is None  # a second process, a replayed run
     with store.unit() as u:  # the server answered 4xx: the step may be taken again, by one attempt
         row = u.session.get(DunningReminder, rid)
+        assert row is not None and row.status == "sending"
         row.status = "retry"
-    assert _intent(store, chase) == rid and _intent(store, chase) is None
+    later = at(DUE + timedelta(days=8))
+    assert _intent(store, chase, later) == rid and _intent(store, chase, later) is None
 
 
 # -- sending over SMTP ------------------------------------------------------------------------------
@@ -357,7 +365,7 @@ def test_a_crash_after_the_intent_never_sends_that_step_twice(service: Service, 
     with service.store.unit() as u:
         u.session.add(DunningReminder(id=reminder_id("c", "inv-1", 0), connection="c", source_id="inv-1", step=0,
                                       template="courtois", status="sending", amount_due="240.00", currency="EUR",
-                                      due_date=DUE, attempts=1,
+                                      due_date=DUE, attempts=1, created_at=at(DUE + timedelta(days=1)),
                                       updated_at=at(DUE + timedelta(days=1)) - timedelta(hours=1)))
     run = run_dunning(service, now=at(DUE + timedelta(days=1)))
     assert run.interrupted == 1 and not catcher.messages

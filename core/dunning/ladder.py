@@ -5,7 +5,7 @@ Pure functions of dates: the selection and its tests need neither a store nor a 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -34,24 +34,29 @@ def day_off(day: date, settings: DunningSettings) -> str | None:
 
 @dataclass(frozen=True)
 class Due:
-    """The step to send today (its index in the ladder) and the earlier ones it passes over."""
+    """The step to send today: its index in the ladder, its tone, how late the invoice is."""
 
     step: int
     template: str
     days_late: int
-    passed_over: tuple[int, ...] = ()
 
 
-def step_due(due_date: date, today: date, steps: Sequence[Step], done: Collection[int]) -> Due | None:
-    """The latest step reached by ``today`` that was never written (sent, skipped...), or None.
+def step_due(due_date: date, today: date, steps: Sequence[Step], written: Mapping[int, date]) -> Due | None:
+    """The next step of the ladder if it is due today, else None. ``written``: the steps
+    already written for this invoice (sent, failed, unknown) and the day each was.
 
-    After a pause (days off, the service stopped) only the latest reached step goes out:
-    the earlier unsent ones are passed over, never sent late beside a firmer one.
+    The steps go out in order, each at ``after_days`` past the due date and never sooner
+    after the previous one than the ladder spaces them: an invoice found long overdue
+    (dunning just switched on, the service stopped for weeks) starts with the courteous
+    reminder, never with the formal notice, and a day off shifts the following steps.
     """
     late = (today - due_date).days
-    reached = [i for i, step in enumerate(steps) if late >= step.after_days]
-    if not reached or reached[-1] in done:
+    following = [i for i in range(len(steps)) if i not in written]
+    if not following or late < steps[following[0]].after_days:
         return None
-    last = reached[-1]
-    return Due(step=last, template=steps[last].template, days_late=late,
-               passed_over=tuple(i for i in reached[:-1] if i not in done))
+    step = following[0]
+    if step > 0 and written:
+        gap = steps[step].after_days - steps[step - 1].after_days
+        if (today - max(written.values())).days < gap:
+            return None
+    return Due(step=step, template=steps[step].template, days_late=late)

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from pouracquit.common.errors import BadRecord, PouracquitError, one_line
 from pouracquit.common.model import Invoice, InvoiceStatus
 from pouracquit.connectors.base import CrmSource
+from pouracquit.core.credit import PARIS
 from pouracquit.core.delivery.step import buyer_address
 from pouracquit.state.store import Store
 from pouracquit.state.tables import DunningCase, DunningReminder, Snapshot
@@ -36,7 +37,7 @@ log = structlog.get_logger("pouracquit.dunning")
 DISPUTED = "pouracquit:disputed"
 _NOT_DISPUTED = frozenset({"", "false", "0", "no", "non", "off", "none", "null"})
 # a step written and not to be sent again by a later run; "retry" steps are tried again
-WRITTEN = ("sending", "sent", "failed", "skipped", "unknown")
+WRITTEN = ("sending", "sent", "failed", "unknown")
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,16 @@ def open_snapshots(store: Store, connection: str) -> list[Snapshot]:
         return list(session.exec(query))
 
 
-def steps_written(store: Store, connection: str) -> dict[str, set[int]]:
-    """Per invoice, the ladder steps already written (sent, being sent, skipped...)."""
+def steps_written(store: Store, connection: str) -> dict[str, dict[int, date]]:
+    """Per invoice, the ladder steps already written (sent, being sent, failed...) and the
+    day (in France) each was first attempted."""
     with Session(store.engine) as session:
-        rows = session.exec(select(DunningReminder.source_id, DunningReminder.step).where(
-            DunningReminder.connection == connection, col(DunningReminder.status).in_(WRITTEN)))
-        written: dict[str, set[int]] = {}
-        for source_id, step in rows:
-            written.setdefault(source_id, set()).add(step)
+        rows = session.exec(select(DunningReminder.source_id, DunningReminder.step, DunningReminder.created_at)
+                            .where(DunningReminder.connection == connection,
+                                   col(DunningReminder.status).in_(WRITTEN)))
+        written: dict[str, dict[int, date]] = {}
+        for source_id, step, created_at in rows:
+            written.setdefault(source_id, {})[step] = created_at.astimezone(PARIS).date()
         return written
 
 
@@ -132,7 +135,7 @@ def plan(store: Store, source: CrmSource, connection: str, settings: DunningSett
                 due_date = case.due_date
             if due_date is None:
                 continue
-            due = step_due(due_date, today, settings.steps, written.get(sid, set()))
+            due = step_due(due_date, today, settings.steps, written.get(sid, {}))
             if due is None:
                 continue
             if invoice is None:  # read fresh: it may have been paid since the last sync
@@ -142,14 +145,15 @@ def plan(store: Store, source: CrmSource, connection: str, settings: DunningSett
             log.warning("invoice not read for dunning", connection=connection, source_id=sid, error=one_line(str(exc)))
             out.append(Chase(connection, sid, Due(-1, "", 0), reason=f"not read from the CRM: {one_line(str(exc))}"))
             continue
-        if (chase := _chase(connection, invoice, today, settings.steps, written.get(sid, set()))) is not None:
+        if (chase := _chase(connection, invoice, today, settings.steps, written.get(sid, {}))) is not None:
             out.append(chase)
     if fresh and not dry_run:
         _remember(store, connection, fresh, now)
     return out
 
 
-def _chase(connection: str, invoice: Invoice, today: date, steps: Sequence[Step], written: set[int]) -> Chase | None:
+def _chase(connection: str, invoice: Invoice, today: date, steps: Sequence[Step],
+           written: dict[int, date]) -> Chase | None:
     """The chase of one freshly read invoice: its step today, or the reason it is not chased;
     None when no step is due after all (the due date moved in the CRM)."""
     reason = stop_reason(invoice)

@@ -130,41 +130,30 @@ def mark_interrupted(store: Store, connection: str) -> int:
         return int(result.rowcount or 0)
 
 
-def _intent(store: Store, chase: Chase) -> str | None:
-    """Commit the step's intent (and mark the earlier steps it passes over); None when
-    another attempt wrote this step already. A ``retry`` step is taken back by one run only."""
+def _intent(store: Store, chase: Chase, now: datetime) -> str | None:
+    """Commit the step's intent; None when another attempt wrote this step already.
+    A ``retry`` step is taken back by one attempt only."""
     rid = reminder_id(chase.connection, chase.source_id, chase.due.step)
+    assert chase.due_date is not None
     try:
         with store.unit() as u:
-            for step in chase.due.passed_over:
-                sid = reminder_id(chase.connection, chase.source_id, step)
-                earlier = u.session.get(DunningReminder, sid)
-                if earlier is None:
-                    u.session.add(_row(chase, step, "skipped", sid))
-                elif earlier.status == "retry":
-                    earlier.status, earlier.updated_at = "skipped", utcnow()
             if u.session.get(DunningReminder, rid) is None:
-                u.session.add(_row(chase, chase.due.step, "sending", rid))
+                # created_at is the day the step went out, which spaces the next one (ladder.py)
+                u.session.add(DunningReminder(
+                    id=rid, connection=chase.connection, source_id=chase.source_id, step=chase.due.step,
+                    template=chase.due.template, status="sending", recipient=chase.recipient,
+                    amount_due=chase.amount_due, currency=chase.currency, due_date=chase.due_date, attempts=1,
+                    created_at=now))
                 return rid
             taken = u.session.exec(  # type: ignore[call-overload]
                 update(DunningReminder)
                 .where(col(DunningReminder.id) == rid, col(DunningReminder.status) == "retry")
                 .values(status="sending", recipient=chase.recipient, amount_due=chase.amount_due,
-                        attempts=DunningReminder.attempts + 1, updated_at=utcnow())
+                        attempts=DunningReminder.attempts + 1, created_at=now, updated_at=utcnow())
             )
             return rid if taken.rowcount == 1 else None
     except IntegrityError:  # another process wrote the same step first
         return None
-
-
-def _row(chase: Chase, step: int, status: str, rid: str) -> DunningReminder:
-    assert chase.due_date is not None
-    return DunningReminder(
-        id=rid, connection=chase.connection, source_id=chase.source_id, step=step, status=status,
-        template=chase.due.template if step == chase.due.step else "", recipient=chase.recipient,
-        amount_due=chase.amount_due, currency=chase.currency, due_date=chase.due_date,
-        attempts=1 if status == "sending" else 0,
-    )
 
 
 def _outcome(store: Store, chase: Chase, rid: str, status: str, **fields: object) -> DunningReminder:
@@ -222,7 +211,7 @@ def send_reminders(store: Store, chases: list[Chase], outbox: Outbox, now: datet
         if chase.reason or chase.invoice is None:
             report.not_chased.append(chase)
             continue
-        rid = _intent(store, chase)
+        rid = _intent(store, chase, now)
         if rid is None:
             continue  # written by another attempt: never twice
         letter = reminder_letter(chase.invoice, chase.due, chase.amount_due, seller=outbox.seller,
