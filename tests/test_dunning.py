@@ -34,6 +34,7 @@ from pouracquit.connectors.hubspot.mapping import HubSpotMapper
 from pouracquit.connectors.salesforce.mapping import SalesforceMapper
 from pouracquit.connectors.zoho.mapping import ZohoMapper
 from pouracquit.core.credit import PARIS
+from pouracquit.core.delivery.smtp import Mailer
 from pouracquit.core.dunning.ladder import Due, day_off, step_due
 from pouracquit.core.dunning.plan import DISPUTED, Chase, plan
 from pouracquit.core.dunning.run import run_dunning
@@ -372,6 +373,30 @@ def test_a_crash_after_the_intent_never_sends_that_step_twice(service: Service, 
     assert rows(service)[0].status == "unknown"
     run_dunning(service, now=at(DUE + timedelta(days=7)))  # the next step still comes
     assert [m["subject"].split(":")[0] for m in catcher.messages] == ["Deuxième rappel "]
+
+
+def test_killed_after_the_server_took_it_the_step_is_not_sent_again(service: Service, catcher: MailCatcher,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    put(service, unpaid("inv-1"))
+    real_send = Mailer.send
+
+    def send_then_die(self: Mailer, *args: Any, **kwargs: Any) -> Any:
+        real_send(self, *args, **kwargs)  # the server has the message...
+        raise SystemExit(137)  # ...and the process dies before recording it
+
+    monkeypatch.setattr(Mailer, "send", send_then_die)
+    with pytest.raises(SystemExit):
+        run_dunning(service, now=at(DUE + timedelta(days=1)))
+    monkeypatch.setattr(Mailer, "send", real_send)
+    assert len(catcher.messages) == 1 and rows(service)[0].status == "sending"
+    run_dunning(service, now=at(DUE + timedelta(days=1)) + timedelta(hours=2))  # restarted at once
+    assert len(catcher.messages) == 1
+    with service.store.unit() as u:  # a quarter of an hour later the step reads unknown
+        row = u.session.get(DunningReminder, reminder_id("c", "inv-1", 0))
+        assert row is not None
+        row.updated_at -= timedelta(minutes=16)
+    assert run_dunning(service, now=at(DUE + timedelta(days=2))).interrupted == 1
+    assert len(catcher.messages) == 1 and rows(service)[0].status == "unknown"
 
 
 def test_a_month_of_daily_runs_sends_each_step_once_and_none_after_payment(
