@@ -27,7 +27,7 @@ from pouracquit.sandbox.oauth import TokenIssuer
 from pouracquit.sandbox.server import Handler, HttpError, RateRule, Request, Response, Sandbox
 
 from . import associations, batch, files, oauth
-from .search import run_search, validation_error
+from .search import SortedIndex, run_search, validation_error
 from .seed import seed_demo, seed_raw
 from .store import OBJECT_TYPES, Store
 from .webhooks import WebhookSender
@@ -67,6 +67,7 @@ class HubSpotSandbox(Sandbox):
         self.issued: set[str] = set()
         self._revoked: set[str] = set()
         self._searches: deque[float] = deque()
+        self._indexes: dict[str, tuple[int, SortedIndex]] = {}
         api = self._api
         self.route("POST", r"/oauth/2026-03/token", "oauth_token",
                    lambda r: oauth.token(self, r, versioned=True))
@@ -250,12 +251,22 @@ class HubSpotSandbox(Sandbox):
     def _search(self, request: Request) -> Response:
         body = request.json()
         with self.lock:
-            records = [r for r in self.store.objects[request.params["type"]].values() if not r["archived"]]
-            page, total, next_after = run_search(records, body, cap=self.SEARCH_CAP)
+            records = self.store.objects[request.params["type"]]
+            page, total, next_after = run_search((r for r in records.values() if not r["archived"]), body,
+                                                 cap=self.SEARCH_CAP, index=self._index(request.params["type"]))
             result: dict[str, Any] = {"total": total, "results": [self.view(r, body.get("properties")) for r in page]}
         if next_after is not None:
             result["paging"] = {"next": {"after": str(next_after), "link": f"?after={next_after}"}}
         return Response(body=result)
+
+    def _index(self, object_type: str) -> SortedIndex:
+        """Records by last modification, rebuilt after a change: the order every change feed reads in."""
+        built = self._indexes.get(object_type)
+        if built is None or built[0] != self.store.version:
+            built = (self.store.version, SortedIndex.build("hs_lastmodifieddate",
+                                                           self.store.objects[object_type].values()))
+            self._indexes[object_type] = built
+        return built[1]
 
     def _list(self, request: Request) -> Response:
         limit, offset = int(request.arg("limit", "10") or 10), int(request.arg("after", "0") or 0)

@@ -80,6 +80,7 @@ class Store:
     association_types: dict[tuple[str, str], tuple[int, str]] = field(default_factory=_portal_types)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(90_000_001))
     _last_ms: int = 0
+    version: int = 0  # bumped by every create and update: what a search index was built on
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def new_id(self) -> str:
@@ -103,6 +104,7 @@ class Store:
             props.update(hs_object_id=oid, hs_createdate=stamp, hs_lastmodifieddate=stamp)
             record = {"id": oid, "properties": props, "createdAt": stamp, "updatedAt": stamp, "archived": False}
             self.objects.setdefault(object_type, {})[oid] = record
+            self.version += 1
             return record
 
     def update(self, object_type: str, object_id: str, properties: dict[str, Any], *,
@@ -114,6 +116,7 @@ class Store:
             self._last_ms = max(self._last_ms, ms)
             record["properties"].update({k: None if v is None else str(v) for k, v in properties.items()})
             record["properties"]["hs_lastmodifieddate"] = record["updatedAt"] = iso_ms(ms)
+            self.version += 1
             return record
 
     def associate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
