@@ -31,7 +31,7 @@ from typer.core import TyperGroup
 from pouracquit.common.errors import ConfigError
 
 from . import logs
-from .cli_options import ConfigFile, Connection, group, help_when_bare, settings_of
+from .cli_options import ConfigFile, Connection, group, help_when_bare, made_dir, settings_of
 from .cli_receipts import receipts
 from .cli_reports import report
 from .refusals import Refused
@@ -125,6 +125,8 @@ def sync(
     """Run one pass over every connection and exit (1 when something needs a person)."""
     from .commands import sync_command
 
+    if record is not None:
+        made_dir(Path(record), "--record")
     return sync_command(settings_of(config), connection=connection, dry_run=dry_run, record=record)
 
 
@@ -278,6 +280,8 @@ def sandbox(
     """Run the vendor emulators alone, seeded with demo data, until interrupted."""
     from .demo import sandbox_command
 
+    if write_config is not None:
+        made_dir(Path(write_config).resolve().parent, "--write-config")
     logs.configure("console", "warning")
     return sandbox_command(source, ledger, write_config, count)
 
@@ -293,6 +297,7 @@ def demo(
     """Run one sync on the built-in sandboxes and print a summary."""
     from .demo import demo_command
 
+    made_dir(out, "--out")
     logs.configure("console", "warning")
     return demo_command(source, ledger, out, count, as_json=as_json)
 

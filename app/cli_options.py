@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from pouracquit.common.errors import ConfigError
 from pouracquit.core.config import Settings, load_settings
 
 from . import logs
@@ -42,3 +43,13 @@ def help_when_bare(ctx: typer.Context) -> None:
 def group(name: str, help_text: str) -> typer.Typer:
     """A command group (``pouracquit NAME ...``) that prints its help when named alone."""
     return typer.Typer(name=name, help=help_text, callback=help_when_bare, invoke_without_command=True)
+
+
+def made_dir(path: Path, option: str) -> Path:
+    """``path`` as a directory, made now: one that cannot be is one line (exit 2)
+    before any work, not a traceback after it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot create the directory: {exc.strerror or exc}") from None
+    return path

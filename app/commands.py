@@ -65,11 +65,6 @@ def sync_command(settings: Settings, connection: str | None, dry_run: bool, reco
     ``record``: a directory where every vendor exchange is written, redacted (core.recording)."""
     from pouracquit.core.recording import recording
 
-    if record is not None:  # made now: a directory that cannot be must not cost a whole pass first
-        try:
-            Path(record).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"--record {record}: cannot create the directory: {exc.strerror or exc}") from None
     service = _open(settings, dry_run)
     err = Console(stderr=True)
     out = Console()

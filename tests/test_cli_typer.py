@@ -120,11 +120,16 @@ def test_a_prefix_with_sql_wildcards_matches_literally(config: Path, capsys: pyt
     assert "no receipt '%'" in capsys.readouterr().err
 
 
-def test_an_unusable_record_directory_is_one_line_before_any_pass(config: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sync", "--config", str(config), "--record", "/proc/no/such/dir"]) == 2
-    assert capsys.readouterr().err == ("pouracquit: configuration error: --record /proc/no/such/dir: cannot create "
-                                       "the directory: No such file or directory\n")
+@pytest.mark.parametrize(("argv", "option"), [
+    (["sync", "--record", "/proc/no/such/dir"], "--record /proc/no/such/dir"),
+    (["demo", "--out", "/proc/no/such/dir"], "--out /proc/no/such/dir"),
+    (["sandbox", "--write-config", "/proc/no/such/dir/try.toml"], "--write-config /proc/no/such/dir"),
+])
+def test_an_unusable_directory_is_one_line_before_any_work(argv: list[str], option: str, config: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (f"pouracquit: configuration error: {option}: cannot create the directory: "
+                                       "No such file or directory\n")
 
 
 def test_a_reader_gone_is_a_quiet_exit_141(config: Path) -> None:
