@@ -70,6 +70,15 @@ def test_reconcile_clean_then_two_drifts(make_rig, capsys, monkeypatch) -> None:
     assert f"invoice {deleted.number} (ledger {deleted.ledger_id})" in text
     assert f"{lowered:.2f} EUR paid" in text or f"{lowered:.2f} USD paid" in text
 
+    # a third: an invoice marked open again in the CRM while its booking says paid
+    reopened = _done(service)[2]
+    post_json(f"{rig.source.url}/_sandbox/hubspot/invoices/{reopened.source_id}",
+              {"properties": {"hs_invoice_status": "open"}})
+    assert reconcile_command(settings, fmt="json") == 1
+    drifts = json.loads(capsys.readouterr().out)[0]["drifts"]
+    assert ("paid_in_ledger_open_in_crm", reopened.number) in [(d["kind"], d["number"]) for d in drifts]
+    assert len(drifts) == 3
+
 
 def test_reconcile_clean_on_xero(make_rig, capsys) -> None:  # type: ignore[no-untyped-def]
     rig = make_rig(count=8, ledger="xero")
