@@ -3,7 +3,6 @@ customer, and the page over real HTTP on the admin server (CSP, escaping, refusa
 
 from __future__ import annotations
 
-import http.client
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from security_support import offline_settings
+from test_admin_page import Browser
 
 from pouracquit.app.admin import AdminServer
 from pouracquit.app.status import connection_status
@@ -154,18 +154,9 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Ad
 
 def call(admin: AdminServer, method: str, path: str, form: dict[str, str] | None = None,
          headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
-    host, port = admin.url.removeprefix("http://").rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    sent = dict(headers or {})
-    body = None
-    if form is not None:
-        body = urllib.parse.urlencode(form)
-        sent["Content-Type"] = "application/x-www-form-urlencoded"
-    conn.request(method, path, body=body, headers=sent)
-    resp = conn.getresponse()
-    answer = resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode()
-    conn.close()
-    return answer
+    """One request without cookies, through the admin page tests' bare client."""
+    answer = Browser(admin).send(method, path, form, headers)
+    return answer.status, {k.lower(): v for k, v in answer.headers}, answer.body
 
 
 def test_the_survey_page_over_http(server: tuple[AdminServer, Service]) -> None:
