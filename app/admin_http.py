@@ -78,19 +78,20 @@ class DeadlineProtocol(H11Protocol):
             self.transport.close()
 
 
-class UvicornLogs(logging.Handler):
-    """uvicorn's own warnings and errors as structlog lines (JSON in the service)."""
+class StdlibLogs(logging.Handler):
+    """A library's own warnings and errors (uvicorn, APScheduler) as structlog
+    lines: JSON in the service like every other line."""
 
     def emit(self, record: logging.LogRecord) -> None:
         method = log.error if record.levelno >= logging.ERROR else log.warning
         method(record.getMessage(), source=record.name)
 
 
-def _route_uvicorn_logs() -> None:
-    logger = logging.getLogger("uvicorn")
-    if not any(isinstance(h, UvicornLogs) for h in logger.handlers):
-        handler = UvicornLogs(level=logging.WARNING)
-        logger.addHandler(handler)
+def route_stdlib_logs(name: str) -> None:
+    """Send the standard-library logger ``name`` (and its children) through structlog."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(h, StdlibLogs) for h in logger.handlers):
+        logger.addHandler(StdlibLogs(level=logging.WARNING))
     logger.propagate = False  # never also on stderr through logging's last-resort handler
 
 
@@ -107,7 +108,7 @@ class HttpServer:
     """An ASGI app on uvicorn in a daemon thread; ``stop`` finishes requests in progress."""
 
     def __init__(self, app: Any, sock: socket.socket) -> None:
-        _route_uvicorn_logs()
+        route_stdlib_logs("uvicorn")
         self._sock = sock
         config = Config(
             app, http=DeadlineProtocol, ws="none", lifespan="off", loop="asyncio", log_config=None,

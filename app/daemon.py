@@ -27,6 +27,7 @@ from pouracquit.core.sync import record_run, sync_connection
 from pouracquit.core.webhooks import ConnectionWorker, WebhookIntake
 
 from .admin import AdminServer
+from .admin_http import route_stdlib_logs
 from .dunning_cmd import daily_dunning
 from .metrics import Metrics
 from .report_cmd import RECONCILE_HOUR, RECONCILE_MINUTE, daily_reconcile
@@ -81,6 +82,7 @@ class ConnectionJobs:
 
 
 def build_scheduler(service: Service, jobs_by_name: dict[str, ConnectionJobs]) -> BackgroundScheduler:
+    route_stdlib_logs("apscheduler")  # "run skipped: still running" and job errors, as JSON lines too
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
     for conn in service.connections():
         jobs = jobs_by_name[conn.name]
