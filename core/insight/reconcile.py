@@ -42,6 +42,7 @@ KINDS: dict[str, str] = {
 }
 KEY_PREFIX = idempotency_key("")  # what every order key pouracquit writes starts with
 RECONCILED = "reconciled"  # the audit-trail entry each reconciliation leaves
+SHOW = "see it with `pouracquit receipts show {}`"
 log = structlog.get_logger("pouracquit.reconcile")
 
 
@@ -99,85 +100,108 @@ def _money(amount: Decimal, currency: str) -> str:
     return f"{amount:.2f} {currency}"
 
 
+class _Comparison:
+    """One connection's three views and the drifts found between them so far."""
+
+    def __init__(self, connection: str, receipts: list[Issued], crm: dict[str, CrmState],
+                 bookings: Iterable[LedgerBooking], since: date | None) -> None:
+        self.connection, self.receipts, self.crm = connection, receipts, crm
+        self.by_ref = {b.ref: b for b in bookings}
+        self.in_period = [i for i in receipts if since is None or paid_day(i.invoice) >= since]
+        self.latest = {i.receipt.source_id: i for i in self.in_period if i.receipt.kind == "receipt"}
+        self.drifts: list[Drift] = []
+
+    def add(self, kind: str, item: Issued | None, ref: str, detail: str, fix: str, *, source_id: str = "",
+            number: str = "") -> None:
+        if item is not None:
+            source_id, number = item.receipt.source_id, item.receipt.number or item.invoice.number
+        self.drifts.append(Drift(self.connection, kind, source_id, number, ref, detail, fix))
+
+    def bookings_gone_or_off(self) -> None:
+        """Each booked receipt or credit note against its ledger document."""
+        for item in self.in_period:
+            r = item.receipt
+            if not (r.book and r.status == "done" and r.ledger_id):
+                continue
+            what, states = r.kind.replace("_", " "), _money(r.amount, r.currency)
+            booking = self.by_ref.get(r.ledger_id)
+            if booking is None or booking.state != "booked":
+                voided = booking is not None and booking.state == "voided"
+                self.add("voided_in_ledger" if voided else "deleted_in_ledger", item, r.ledger_id,
+                         f"the {what} of {states} is {'voided' if voided else 'no longer'} in the ledger",
+                         f"book it again by hand in the ledger if the payment stands ({SHOW.format(r.id)}), "
+                         "otherwise cancel the payment in the CRM so that a credit note follows")
+            elif booking.amount != r.amount or booking.currency != r.currency:
+                self.add("amount_differs", item, r.ledger_id,
+                         f"the ledger holds {_money(booking.amount, booking.currency)}, the {what} states {states}",
+                         f"correct the document in the ledger to {states} ({SHOW.format(r.id)})")
+
+    def crm_moved(self) -> None:
+        """Each receipted invoice against the CRM now: reopened, or paid a different amount."""
+        minus = credited(self.receipts)
+        for sid, item in self.latest.items():
+            r, now = item.receipt, self.crm.get(sid)
+            if r.status != "done" or now is None:
+                continue
+            net = r.amount - minus.get(r.id, Decimal("0"))
+            booked = self.by_ref.get(r.ledger_id or "")
+            if now.status != InvoiceStatus.PAID.value and net > 0:
+                if booked is not None and booked.state == "booked" and booked.paid > 0:
+                    self.add("paid_in_ledger_open_in_crm", item, booked.ref,
+                             f"receipt {r.number} states {_money(net, r.currency)} paid, the CRM invoice is "
+                             f"{now.status}", "mark the invoice paid in the CRM if the money arrived; if it was "
+                             "refunded, record the refund in the CRM so that a credit note follows")
+            elif now.status == InvoiceStatus.PAID.value and now.amount_paid != net:
+                self.add("amount_differs", item, r.ledger_id or "",
+                         f"the CRM says {_money(now.amount_paid, now.currency)} paid, receipt {r.number} and its "
+                         f"booking state {_money(net, r.currency)}", "correct the paid amount in the CRM; if the "
+                         "payment really changed, record the refund or the extra payment in the CRM and sync")
+
+    def paid_unbooked(self) -> None:
+        """Paid in the CRM with no receipt, or with one that stopped before the ledger."""
+        issued_for = {i.receipt.source_id for i in self.receipts if i.receipt.kind == "receipt"}
+        for sid, now in sorted(self.crm.items()):
+            if now.status == InvoiceStatus.PAID.value and sid not in issued_for:
+                self.add("paid_not_booked", None, "", f"paid {_money(now.amount_paid, now.currency)} in the CRM, "
+                         "no receipt issued", f"pouracquit sync --connection {self.connection}", source_id=sid)
+        for sid, item in self.latest.items():
+            r, now = item.receipt, self.crm.get(sid)
+            if r.book and r.status != "done" and not r.ledger_id and now is not None \
+                    and now.status == InvoiceStatus.PAID.value:
+                self.add("paid_not_booked", item, "", f"receipt {r.id} is {r.status} at step {r.step}"
+                         + (f": {r.last_error}" if r.last_error else ""),
+                         f"pouracquit receipts retry {r.id}" if r.status == "failed"
+                         else f"pouracquit sync --connection {self.connection}")
+
+    def booked_unowned(self) -> None:
+        """Ledger documents whose receipt is not done, or that carry a key no receipt owns."""
+        known = {idempotency_key(i.receipt.id): i for i in self.receipts}
+        owners = {i.receipt.ledger_id: i for i in self.receipts if i.receipt.ledger_id}
+        for booking in self.by_ref.values():
+            owner = owners.get(booking.ref) or known.get(booking.key)
+            if booking.state != "booked" or (owner is not None and owner.receipt.status == "done"):
+                continue
+            amount = _money(booking.amount, booking.currency)
+            if owner is not None:
+                self.add("booked_not_attached", owner, booking.ref,
+                         f"booked {amount}, receipt {owner.receipt.id} is {owner.receipt.status} at step "
+                         f"{owner.receipt.step}", f"pouracquit receipts retry {owner.receipt.id}")
+            elif booking.key.startswith(KEY_PREFIX):
+                self.add("booked_not_attached", None, booking.ref,
+                         f"{amount} booked with key {booking.key}, which no receipt of this store carries",
+                         "check whether the state store was restored from an older copy; void the document in "
+                         "the ledger if it is a duplicate", number=booking.number)
+
+
 def compare(connection: str, receipts: list[Issued], crm: dict[str, CrmState],
             bookings: Iterable[LedgerBooking], *, since: date | None = None) -> list[Drift]:
     """The drifts between what was issued, the CRM now and the ledger now."""
-    by_ref = {b.ref: b for b in bookings}
-    minus = credited(receipts)
-    in_period = [i for i in receipts if since is None or paid_day(i.invoice) >= since]
-    drifts: list[Drift] = []
-
-    def drift(kind: str, item: Issued, ref: str, detail: str, fix: str) -> None:
-        drifts.append(Drift(connection, kind, item.receipt.source_id, item.receipt.number or item.invoice.number,
-                            ref, detail, fix))
-
-    show = "see it with `pouracquit receipts show {}`"
-    for item in in_period:
-        r = item.receipt
-        if not (r.book and r.status == "done" and r.ledger_id):
-            continue
-        booking = by_ref.get(r.ledger_id)
-        if booking is None or booking.state in ("deleted", "voided"):
-            kind = "voided_in_ledger" if booking is not None and booking.state == "voided" else "deleted_in_ledger"
-            drift(kind, item, r.ledger_id, f"the {r.kind.replace('_', ' ')} of {_money(r.amount, r.currency)} is "
-                  f"{'voided' if kind == 'voided_in_ledger' else 'no longer'} in the ledger",
-                  f"book it again by hand in the ledger if the payment stands ({show.format(r.id)}), "
-                  f"otherwise cancel the payment in the CRM so that a credit note follows")
-        elif booking.amount != r.amount or booking.currency != r.currency:
-            drift("amount_differs", item, r.ledger_id,
-                  f"the ledger holds {_money(booking.amount, booking.currency)}, the "
-                  f"{r.kind.replace('_', ' ')} states {_money(r.amount, r.currency)}",
-                  f"correct the document in the ledger to {_money(r.amount, r.currency)} ({show.format(r.id)})")
-    latest = {i.receipt.source_id: i for i in in_period if i.receipt.kind == "receipt"}
-    for sid, item in latest.items():
-        r, now = item.receipt, crm.get(sid)
-        if r.status != "done" or now is None:
-            continue
-        net = r.amount - minus.get(r.id, Decimal("0"))
-        booked = by_ref.get(r.ledger_id or "")
-        if now.status != InvoiceStatus.PAID.value and net > 0 and (booked is None or booked.paid > 0):
-            drift("paid_in_ledger_open_in_crm", item, r.ledger_id or "",
-                  f"receipt {r.number} states {_money(net, r.currency)} paid, the CRM invoice is {now.status}",
-                  "mark the invoice paid in the CRM if the money arrived; if it was refunded, record the refund "
-                  "in the CRM so that a credit note follows")
-        elif now.status == InvoiceStatus.PAID.value and now.amount_paid != net:
-            drift("amount_differs", item, r.ledger_id or "",
-                  f"the CRM says {_money(now.amount_paid, now.currency)} paid, receipt {r.number} and its booking "
-                  f"state {_money(net, r.currency)}",
-                  "correct the paid amount in the CRM; if the payment really changed, record the refund or the "
-                  "extra payment in the CRM and sync")
-    issued_for = {i.receipt.source_id for i in receipts if i.receipt.kind == "receipt"}
-    for sid, now in sorted(crm.items()):
-        if now.status == InvoiceStatus.PAID.value and sid not in issued_for:
-            drifts.append(Drift(connection, "paid_not_booked", sid, "", "",
-                                f"paid {_money(now.amount_paid, now.currency)} in the CRM, no receipt issued",
-                                f"pouracquit sync --connection {connection}"))
-    for item in in_period:
-        r = item.receipt
-        if r.kind == "receipt" and r.book and r.status != "done" and latest.get(r.source_id) is item \
-                and not r.ledger_id and crm.get(r.source_id, CrmState("", Decimal(0), "")).status == "paid":
-            drift("paid_not_booked", item, "", f"receipt {r.id} is {r.status} at step {r.step}"
-                  + (f": {r.last_error}" if r.last_error else ""),
-                  f"pouracquit receipts retry {r.id}" if r.status == "failed"
-                  else f"pouracquit sync --connection {connection}")
-    known = {idempotency_key(i.receipt.id): i for i in receipts}
-    owners = {i.receipt.ledger_id: i for i in receipts if i.receipt.ledger_id}
-    for booking in by_ref.values():
-        owner = owners.get(booking.ref) or known.get(booking.key)
-        if booking.state != "booked" or (owner is not None and owner.receipt.status == "done"):
-            continue
-        if owner is not None:
-            drift("booked_not_attached", owner, booking.ref,
-                  f"booked {_money(booking.amount, booking.currency)}, receipt {owner.receipt.id} is "
-                  f"{owner.receipt.status} at step {owner.receipt.step}",
-                  f"pouracquit receipts retry {owner.receipt.id}")
-        elif booking.key.startswith(KEY_PREFIX):
-            drifts.append(Drift(connection, "booked_not_attached", "", booking.number, booking.ref,
-                                f"{_money(booking.amount, booking.currency)} booked with key {booking.key}, "
-                                f"which no receipt of this store carries",
-                                "check whether the state store was restored from an older copy; void the "
-                                "document in the ledger if it is a duplicate"))
-    return drifts
+    found = _Comparison(connection, receipts, crm, bookings, since)
+    found.bookings_gone_or_off()
+    found.crm_moved()
+    found.paid_unbooked()
+    found.booked_unowned()
+    return found.drifts
 
 
 def crm_now(service: Service, name: str, stored: dict[str, Snapshot]) -> dict[str, CrmState]:
