@@ -2,7 +2,7 @@
 listed as JSON at ``GET /_sandbox/mail`` on its HTTP side (the Sandbox machinery).
 
 Replies can be scripted to play a difficult server (``POST /_sandbox/mail/faults``
-or ``MailCatcher.script``): ``{"stage": "rcpt"|"data"|"mail", "code": 451,
+or ``MailCatcher.script``): ``{"stage": "mail"|"rcpt"|"data"|"quit", "code": 451,
 "text": "4.7.1 Try again later", "count": 1}``. ``tls`` serves implicit TLS
 (port-465 style), ``starttls`` offers STARTTLS; ``login`` requires that user and
 password (over TLS, as real servers do). ``data_delay`` plays a slow relay: DATA is
@@ -94,6 +94,10 @@ class _Handler:
             self.catcher.raw.append(bytes(envelope.original_content or b""))
             number = len(self.catcher.messages)
         return f"250 2.0.0 Ok: queued as catcher-{number}"
+
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return self.catcher.take("quit") or "221 Bye"
 
 
 class MailCatcher(Sandbox):

@@ -348,3 +348,11 @@ def test_a_crm_that_logs_in_batches_gets_the_emails_after_the_drain_once_even_wh
     assert len(catcher.messages) == 3 and len(source.logged) == 3  # the lost batch was found, not written again
     assert sorted(r.email_log_id or "" for r in receipts) == ["log-0", "log-1", "log-2"]
     assert len([e for e in store.events(kind="email_logged")]) == 3
+
+
+def test_a_refused_quit_after_the_accepted_data_is_still_one_message(tmp_path: Path, catcher: MailCatcher) -> None:
+    catcher.script = [Reply("quit", 421, "4.3.2 shutting down")]
+    settings = email_settings(catcher)
+    mail = letter(settings)
+    sent = Mailer(settings).send(mail.message, mail.sender, mail.to)
+    assert sent.answer.startswith("250 2.0.0 Ok: queued as catcher-1") and len(catcher.messages) == 1

@@ -42,6 +42,15 @@ def _text(reply: bytes | str) -> str:
     return (reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply).replace("\n", " ").strip()
 
 
+def _quit(smtp: smtplib.SMTP) -> None:
+    """QUIT, whatever it answers: once DATA was accepted the message is the server's, and a
+    refused or lost QUIT must not turn a delivered message into one to send again."""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
+
+
 def _failure(code: int, reply: bytes | str, recipient: str = "") -> Exception:
     answer = _text(reply)
     if 400 <= code < 500 or code < 0:  # smtplib reports a closed connection as -1
@@ -59,8 +68,11 @@ class Mailer:
         """Deliver ``message`` to ``to`` (and Bcc copies, which are not in its headers).
         The recipient is offered first: when the server refuses it, no Bcc copy goes out."""
         try:
-            with self._connect() as smtp:
+            smtp = self._connect()
+            try:
                 return self._dialog(smtp, message, sender, to, bcc)
+            finally:
+                _quit(smtp)
         except (SmtpUnavailable, SmtpRejected, ConfigError):
             raise
         except smtplib.SMTPAuthenticationError as exc:
@@ -86,15 +98,18 @@ class Mailer:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.smtp_port, timeout=s.timeout_seconds, context=context)
         else:
             smtp = smtplib.SMTP(s.host, s.smtp_port, timeout=s.timeout_seconds, local_hostname=socket.getfqdn())
+        try:
             if s.security == "starttls":
                 smtp.ehlo()
                 if not smtp.has_extn("starttls"):
-                    smtp.close()
                     raise ConfigError(f"email: {self._where()} does not offer STARTTLS (check email.security and port)")
                 smtp.starttls(context=context)
                 smtp.ehlo()
-        if s.username and s.password is not None:
-            smtp.login(s.username, s.password.value().get_secret_value())
+            if s.username and s.password is not None:
+                smtp.login(s.username, s.password.value().get_secret_value())
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
 
     def _dialog(self, smtp: smtplib.SMTP, message: EmailMessage, sender: str, to: str,
