@@ -26,9 +26,10 @@ from pouracquit.common.model import Invoice, InvoiceStatus
 from pouracquit.connectors.base import LedgerBooking, LedgerReadBack
 from pouracquit.state.tables import Snapshot
 
-from ..credit import PARIS
+from ..intake import paid_on
 from ..pipeline import idempotency_key
 from ..service import Service
+from ..sync import intake_policy
 from .facts import Issued, credited, issued, snapshots
 
 # What each kind of drift means, as the report prints it beside the lines.
@@ -91,11 +92,6 @@ class CrmState:
         return cls(item.status, item.amount_paid, item.currency)
 
 
-def paid_day(invoice: Invoice) -> date:
-    last = invoice.last_payment
-    return (last.paid_at if last else invoice.modified_at).astimezone(PARIS).date()
-
-
 def _money(amount: Decimal, currency: str) -> str:
     return f"{amount:.2f} {currency}"
 
@@ -107,7 +103,7 @@ class _Comparison:
                  bookings: Iterable[LedgerBooking], since: date | None) -> None:
         self.connection, self.receipts, self.crm = connection, receipts, crm
         self.by_ref = {b.ref: b for b in bookings}
-        self.in_period = [i for i in receipts if since is None or paid_day(i.invoice) >= since]
+        self.in_period = [i for i in receipts if since is None or paid_on(i.invoice) >= since]
         self.latest = {i.receipt.source_id: i for i in self.in_period if i.receipt.kind == "receipt"}
         self.drifts: list[Drift] = []
 
@@ -206,15 +202,18 @@ def compare(connection: str, receipts: list[Issued], crm: dict[str, CrmState],
 
 def crm_now(service: Service, name: str, stored: dict[str, Snapshot]) -> dict[str, CrmState]:
     """The snapshots overlaid with what the CRM changed since the stored cursor (read only).
-    An invoice remembered as paid with no receipt version (paid before the start date,
-    left to ``backfill``) is left out: no receipt is owed for it."""
+    An invoice paid before the connection's start date is left out (remembered so with no
+    receipt version, or not seen yet): no receipt is owed for it unless ``backfill`` makes one."""
     state = service.store.connection_states().get(name)
+    start = intake_policy(service, name, dry_run=True).start_date
     source = service.wiring(service.settings.connection(name)).source
     out = {sid: CrmState.of(s) for sid, s in stored.items() if not (s.status == "paid" and s.paid_version == 0)}
     for page in source.changes(state.cursor if state else None):
         for invoice in page.invoices:
             snap = stored.get(invoice.source_id)
             if snap is not None and snap.status == "paid" and snap.paid_version == 0:
+                continue
+            if snap is None and start is not None and invoice.fully_paid and paid_on(invoice) < start:
                 continue
             out[invoice.source_id] = CrmState.of(invoice)
     return out
@@ -225,7 +224,7 @@ def _ledger_since(receipts: list[Issued], since: date | None) -> date | None:
     dated its payment's day, or its invoice's (an Invoice booked with its payments), never before."""
     if since is None:
         return None
-    return min([since, *(i.invoice.issue_date for i in receipts if paid_day(i.invoice) >= since)])
+    return min([since, *(i.invoice.issue_date for i in receipts if paid_on(i.invoice) >= since)])
 
 
 def reconcile_connection(service: Service, name: str, since: date | None = None) -> Reconciliation:

@@ -16,6 +16,7 @@ from pouracquit.app.metrics import Metrics
 from pouracquit.app.report_cmd import daily_reconcile, reconcile_command
 from pouracquit.connectors.quickbooks import paid
 from pouracquit.core.insight.reconcile import drift_samples
+from pouracquit.sandbox.demo_data import demo_invoices
 from pouracquit.state.tables import Receipt
 
 from .conftest import post_json
@@ -106,3 +107,18 @@ def test_reconcile_clean_in_invoice_payment_mode(make_rig, capsys) -> None:  # t
     assert reconcile_command(rig.settings(), start="2026-03-01", fmt="json") == 0, capsys.readouterr().out
     done = _done(service)
     assert done and all(r.ledger_id and r.ledger_id.startswith("Invoice:") for r in done)
+
+
+def test_reconcile_before_the_first_sync(make_rig, capsys) -> None:  # type: ignore[no-untyped-def]
+    rig = make_rig(count=6)
+    paid = [d for d in demo_invoices(6) if d["status"] == "paid"]
+    # history paid before the start date is owed nothing: in step
+    rig.launched.connection["start_date"] = "2026-12-01"
+    assert reconcile_command(rig.settings(), fmt="json") == 0, capsys.readouterr().out
+    capsys.readouterr()
+    # from a start date before it, every paid invoice is owed a receipt the next sync makes
+    rig.launched.connection["start_date"] = "2026-01-01"
+    assert reconcile_command(rig.settings(), fmt="json") == 1
+    drifts = json.loads(capsys.readouterr().out)[0]["drifts"]
+    assert {d["kind"] for d in drifts} == {"paid_not_booked"} and len(drifts) == len(paid)
+    assert {d["fix"] for d in drifts} == {"pouracquit sync --connection demo"}
