@@ -18,6 +18,8 @@ Behaviour worth knowing (see the module ``books.py`` for the rules):
   minute, answered with QBO's 429 ``ThrottleExceeded`` Fault (code 3001);
 * the company has multicurrency on (``multicurrency=False``, or the seed
   ``{"preferences": {"multicurrency": false}}``, models one that has not);
+* ``POST /{entity}?operation=delete`` with ``{Id, SyncToken}`` deletes a sales document or a
+  payment for good (python-quickbooks ``DeleteMixin``): later queries no longer return it;
 * ``GET /_sandbox/calls`` adds ``by_operation`` (``"query TaxCode": 1`` ...).
 """
 
