@@ -6,7 +6,7 @@ or ``MailCatcher.script``): ``{"stage": "mail"|"rcpt"|"data"|"quit", "code": 451
 "text": "4.7.1 Try again later", "count": 1}``. ``tls`` serves implicit TLS
 (port-465 style), ``starttls`` offers STARTTLS; ``login`` requires that user and
 password (over TLS, as real servers do). ``data_delay`` plays a slow relay: DATA is
-answered that many seconds later, and a message whose client left meanwhile is not kept.
+answered that many seconds later, and the message is kept even if its client left meanwhile.
 """
 
 from __future__ import annotations
@@ -84,11 +84,10 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if (reply := self.catcher.take("data")) is not None:
             return reply
-        if self.catcher.data_delay:  # a slow relay (content scanning) before it answers DATA
+        if self.catcher.data_delay:
+            # a relay scanning the message before it answers; like Postfix, which writes its queue
+            # file before the 250, it delivers the message even if the client is gone by then
             await asyncio.sleep(self.catcher.data_delay)
-            if server.transport is None or server.transport.is_closing():
-                # the client went away before the answer: a server delivers only what it acknowledged
-                return "451 4.4.2 connection lost before the answer"
         with self.catcher.lock:
             self.catcher.messages.append(received(envelope))
             self.catcher.raw.append(bytes(envelope.original_content or b""))
