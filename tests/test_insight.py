@@ -159,3 +159,15 @@ def test_every_format_carries_the_survey_columns() -> None:
         ("A", 2, "4.50"), ("B", "", ""), ("(all)", "", "")]
     assert next(csv.DictReader(io.StringIO(render_payments(report, "csv"))))["survey_mean"] == "4.50"
     assert "survey_mean" in payments_html(report)
+
+
+def test_html_in_french() -> None:
+    report = analyse([facts("1", "Zoë", date(2026, 1, 1), "10", status="open")], Period(None, date(2026, 6, 1)))
+    page = payments_html(report, language="fr")
+    assert '<html lang="fr">' in page and "Paiements 2026-01-01 au 2026-06-01" in page
+    assert "risque d&#39;impayé" in page and "<th scope=\"col\">ouvert</th>" in page and "Zoë" in page
+    result = Reconciliation("c", None, 1, 1)
+    assert "En accord : 1 reçus, 1 pièces comptables." in reconcile_html([result], language="fr")
+    result.drifts = compare("c", [issued("r1", "s1", ledger_id="L1")], {"s1": PAID}, [])
+    fragment = reconcile_html([result], standalone=False, language="fr")
+    assert "pièce supprimée en comptabilité" in fragment and "<html" not in fragment

@@ -16,9 +16,10 @@ from typing import Literal
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from .labels import MEANINGS, RULES, TEXT, Language, column
 from .payments import ALL, BUCKETS, PaymentsReport
 from .plots import all_plots
-from .reconcile import KINDS, Reconciliation
+from .reconcile import Reconciliation
 
 Format = Literal["table", "csv", "json", "html"]
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "html")
@@ -55,15 +56,18 @@ def _text_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
-def payments_html(report: PaymentsReport, *, standalone: bool = True) -> str:
+def payments_html(report: PaymentsReport, *, standalone: bool = True, language: Language = "en") -> str:
+    """The report as HTML: a whole page, or (``standalone`` False) the admin page's fragment."""
     rows = _rows(report)
     columns = list(_TABLE) + (["survey_answers", "survey_mean"] if report.survey else [])
     by_currency: dict[str, list[dict[str, object]]] = {}
     for row in rows:
         by_currency.setdefault(str(row["currency"]), []).append({c: row.get(c, "") for c in columns})
     return _env.get_template("payments.html").render(
-        standalone=standalone, css=STYLESHEET, period=_period(report), end=report.period.end.isoformat(),
-        days=report.totals[0].dso_days if report.totals else 0, rules=report.segment_rules,
+        standalone=standalone, css=STYLESHEET, lang=language, t=TEXT[language], rules=RULES[language],
+        headers={c: column(c, language) for c in columns},
+        start=report.period.start.isoformat() if report.period.start else "…", end=report.period.end.isoformat(),
+        days=report.totals[0].dso_days if report.totals else 0,
         by_currency=by_currency, columns=columns, all=ALL, unread=report.unread, plots=all_plots(report))
 
 
@@ -92,9 +96,10 @@ def render_payments(report: PaymentsReport, fmt: Format) -> str:
             + _text_table(_TABLE, [[r[c] for c in _TABLE] for r in rows]) + f"\nSegments:\n{rules}{left}")
 
 
-def reconcile_html(results: Sequence[Reconciliation], *, standalone: bool = True) -> str:
-    return _env.get_template("reconcile.html").render(standalone=standalone, css=STYLESHEET, results=results,
-                                                     kinds=KINDS)
+def reconcile_html(results: Sequence[Reconciliation], *, standalone: bool = True, language: Language = "en") -> str:
+    """The drifts as HTML: a whole page, or (``standalone`` False) the admin page's fragment."""
+    return _env.get_template("reconcile.html").render(standalone=standalone, css=STYLESHEET, lang=language,
+                                                     t=TEXT[language], results=results, kinds=MEANINGS[language])
 
 
 def render_reconcile(results: Sequence[Reconciliation], fmt: Format) -> str:
