@@ -127,3 +127,12 @@ def _version() -> str:
     from importlib import metadata
 
     return metadata.version("pouracquit")
+
+
+def test_a_gauge_added_later_is_read_at_each_scrape(service: Service) -> None:
+    readings = iter([2.0, 5.0])
+    metrics = Metrics(service)
+    metrics.add_gauge("pouracquit_test_drift", "A gauge another module adds.", ("connection",),
+                      lambda svc: [({"connection": svc.settings.connections[0].name}, next(readings))])
+    assert 'pouracquit_test_drift{connection="main"} 2.0' in metrics.exposition().decode()
+    assert 'pouracquit_test_drift{connection="main"} 5.0' in metrics.exposition().decode()
