@@ -1,4 +1,4 @@
-"""The payments report's plots as inline SVG, drawn by matplotlib's SVG backend (no display, no raster).
+"""The payments report's plots as inline SVG, drawn by matplotlib's SVG backend (no display, no raster, no pyplot).
 
 The SVG carries no ``style`` attribute nor ``<style>`` element: matplotlib's inline
 styles are turned into SVG presentation attributes, so a page served under a strict
@@ -13,14 +13,13 @@ import io
 import re
 
 import matplotlib
-
-matplotlib.use("svg")  # no display, no raster: the figures only ever become SVG text
-
-from matplotlib import pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .payments import BUCKET_LABELS, BUCKETS, PaymentsReport
 
+# the ids matplotlib writes into an SVG are hashed with this salt: a fixed one gives the same bytes twice
+matplotlib.rcParams["svg.hashsalt"] = "pouracquit"
 _STYLE_ATTR = re.compile(r'\sstyle="([^"]*)"')
 _STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL)
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.DOTALL)
@@ -44,17 +43,18 @@ def _attributes(match: re.Match[str]) -> str:
 
 def _svg(fig: Figure, label: str) -> str:
     buffer = io.StringIO()
-    with plt.rc_context({"svg.hashsalt": "pouracquit"}):
-        fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = _STYLE_ELEMENT.sub("", _PROLOGUE.sub("", buffer.getvalue(), count=1))
     root = f'<svg stroke-linejoin="round" stroke-linecap="butt" role="img" aria-label="{label}" '
     text = text.replace("<svg ", root, 1)
     return _STYLE_ATTR.sub(_attributes, text)
 
 
-def _figure(title: str) -> tuple[Figure, plt.Axes]:
-    fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=72)
+def _figure(title: str) -> tuple[Figure, Axes]:
+    # a bare Figure, not pyplot: no global figure registry nor backend switch, so the admin
+    # server's threads can each draw their own
+    fig = Figure(figsize=(6.4, 3.2), dpi=72)
+    ax = fig.subplots()
     ax.set_title(title, fontsize=11)
     fig.set_label(title)
     return fig, ax
