@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from engine_fakes import FakeLedger, FakeRenderer, FakeSource, wiring
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from pouracquit.common.errors import ConfigError, PermanentError, RetryableError
 from pouracquit.common.model import Invoice, Party
@@ -28,6 +28,7 @@ from pouracquit.core.intake import IntakeReport, take_page
 from pouracquit.core.pipeline import Pipeline
 from pouracquit.sandbox.mail import MailCatcher, Reply, free_port
 from pouracquit.sandbox.salesforce.tls import make_authority
+from pouracquit.state.db import open_engine
 from pouracquit.state.store import Store
 from pouracquit.state.tables import Receipt
 
@@ -71,6 +72,23 @@ class BatchLoggingSource(LoggingSource):
             self.lose_answer -= 1
             raise RetryableError("connection reset after the batch was written")
         return answer
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """SQLite, for speed; the store's e-mail queries run on PostgreSQL too (``pg_store`` below)."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    yield Store(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[Store]:
+    engine = open_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE receipt, invoice_snapshot, connection_state, event_log, document, number_series"))
+    yield Store(engine)
+    engine.dispose()
 
 
 @pytest.fixture
@@ -356,3 +374,18 @@ def test_a_refused_quit_after_the_accepted_data_is_still_one_message(tmp_path: P
     mail = letter(settings)
     sent = Mailer(settings).send(mail.message, mail.sender, mail.to)
     assert sent.answer.startswith("250 2.0.0 Ok: queued as catcher-1") and len(catcher.messages) == 1
+
+
+@pytest.mark.postgres
+def test_the_email_queries_and_claims_on_postgresql(pg_store: Store, tmp_path: Path, catcher: MailCatcher,
+                                                    make_invoice: Make) -> None:
+    catcher.script = [Reply("rcpt", 550, "5.1.1 no such user")]
+    source = BatchLoggingSource(lose_answer=1)
+    source.put(*(make_invoice(f"s{i}", number=f"F-{i}") for i in range(3)))
+    run(pg_store, tmp_path, source, email_settings(catcher))
+    assert pg_store.email_counts() == {("conn", "rejected"): 1, ("conn", "sent"): 2}
+    assert [r.email_status for r in pg_store.email_problems("conn")] == ["rejected"]
+    time.sleep(0.15)
+    run(pg_store, tmp_path, source, email_settings(catcher))
+    assert len(source.logged) == 2 and sorted(r.email_log_id or "" for r in pg_store.receipts()) == [
+        "", "log-0", "log-1"]
