@@ -31,9 +31,9 @@ audit: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
+# not part of `make test`: about 20 minutes; writes docs/benchmarks.md and docs/img/bench-*.svg
 bench: $(STAMP)
-	$(BIN)/python bench/bench_render.py
-	$(BIN)/python bench/bench_sync.py
+	$(BIN)/python bench/run.py
 
 lock: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^pouracquit' > requirements.lock

@@ -1,6 +1,6 @@
 """Throughput of the document step: N one-page receipts with Factur-X and a QR code.
 
-Run:  .venv/bin/python bench/bench_render.py [N]
+Run:  .venv/bin/python bench/bench_render.py [N]  (make bench runs bench/render.py)
 Prints documents per second per core (one process, one core, one Renderer,
 as a pipeline worker uses it).  Not a test: numbers depend on the machine.
 """
@@ -34,7 +34,7 @@ def receipt(i: int) -> PaidReceipt:
         issue_date=date(2026, 3, 2),
         customer=Party(
             name=f"Client {i} SAS",
-            siren="552100554",
+            siren="443061841",
             address=Address(line1="5 avenue Foch", postal_code="69006", city="Lyon"),
         ),
         lines=lines,
