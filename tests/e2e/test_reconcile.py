@@ -28,7 +28,7 @@ def _done(service) -> list[Receipt]:  # type: ignore[no-untyped-def]
 
 
 def test_reconcile_clean_then_two_drifts(make_rig, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    rig = make_rig(count=14)
+    rig = make_rig(count=10)
     service = rig.service()
     rig.sync_until_settled(service)
     settings = rig.settings()
