@@ -13,7 +13,7 @@ import pytest
 from support import DictTokens, fast_context
 
 from pouracquit.common.errors import PermanentError
-from pouracquit.connectors.base import CrmSource, EmailLog, SentEmail
+from pouracquit.connectors.base import BatchEmailLog, CrmSource, EmailLog, SentEmail
 from pouracquit.connectors.hubspot.mapping import HubSpotMapper
 from pouracquit.connectors.registry import factory
 from pouracquit.connectors.salesforce.mapping import SalesforceMapper
@@ -73,6 +73,24 @@ def test_a_sent_email_is_logged_once_and_found_on_a_replay(crm: tuple[Sandbox, A
     assert "Veuillez trouver ci-joint" in row["text"]
     if box.vendor == "salesforce":
         assert row["status"] == "3" and row["subject"].startswith("Facture acquittée F-2026-0001")
+
+
+def test_emails_logged_in_a_batch_are_found_again_one_by_one(crm: tuple[Sandbox, Any]) -> None:
+    box, source = crm
+    if not isinstance(source, BatchEmailLog):
+        pytest.skip(f"{box.vendor} logs one e-mail per call")
+    first, second = [inv.source_id for page in source.changes(None) for inv in page.invoices][:2]
+    entries = [(first, sent("pouracquit.r1@atelier-lumiere.example")),
+               (second, sent("pouracquit.r2@atelier-lumiere.example")),
+               (first, sent("pouracquit.r3@atelier-lumiere.example"))]
+    box.calls.clear()
+    answer = source.log_emails(entries)
+    assert box.call_counts()["total"] <= 2  # one batch call (HubSpot reads its association type once)
+    assert sorted(answer) == [e.key for _, e in entries] and all(isinstance(v, str) for v in answer.values())
+    for ref, email in entries:
+        assert source.log_email(ref, email, may_exist=True) == answer[email.key]
+        assert email.key in next(r["text"] for r in logged(box, ref) if r["id"] == answer[email.key])
+    assert sorted(r["id"] for ref in (first, second) for r in logged(box, ref)) == sorted(answer.values())
 
 
 def test_salesforce_refuses_an_email_on_a_person_record(crm: tuple[Sandbox, Any]) -> None:

@@ -129,7 +129,7 @@ class ZohoSource:
     role: ClassVar[Literal["source"]] = "source"
     vendor: ClassVar[str] = "zoho"
     from .doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
-    from .email_log import log_email  # a sent e-mail as a Note on the record (connectors.base.EmailLog)
+    from .email_log import email_log_batch_size, log_email, log_emails  # notes (base.EmailLog, BatchEmailLog)
 
     def __init__(self, settings: ZohoSettings, ctx: ConnectorContext) -> None:
         self.settings = settings
