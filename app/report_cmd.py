@@ -16,6 +16,7 @@ from datetime import date, datetime, time
 from typing import TypeVar
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from pouracquit.core.config import Settings
 from pouracquit.core.credit import PARIS
@@ -25,6 +26,7 @@ from pouracquit.core.insight.reconcile import Reconciliation, reconcile_and_reco
 from pouracquit.core.insight.render import FORMATS, Format, render_payments, render_reconcile
 from pouracquit.core.service import Service
 from pouracquit.core.survey import survey_scores
+from pouracquit.core.sync import store_problem
 
 PROG = "pouracquit"
 T = TypeVar("T")
@@ -105,12 +107,18 @@ def _checked(command: str, settings: Settings, **params: str | None) -> ReportRe
         return None
 
 
-def _with_service(settings: Settings, work: Callable[[Service], T]) -> T:
-    service = Service.open(settings)
+def _with_service(command: str, settings: Settings, work: Callable[[Service], T]) -> T | None:
+    """``work`` on an open service; None once a state store failure (locked, gone, full) is said
+    on one line of stderr."""
     try:
-        return work(service)
-    finally:
-        service.close()
+        service = Service.open(settings)
+        try:
+            return work(service)
+        finally:
+            service.close()
+    except SQLAlchemyError as exc:
+        sys.stderr.write(f"{PROG}: report {command}: {store_problem(exc)}\n")
+        return None
 
 
 def payments_command(settings: Settings, *, start: str | None = None, end: str | None = None,
@@ -119,7 +127,9 @@ def payments_command(settings: Settings, *, start: str | None = None, end: str |
     request = _checked("payments", settings, start=start, end=end, connection=connection, fmt=fmt)
     if request is None:
         return 2
-    report = _with_service(settings, lambda service: payments_report(service, request))
+    report = _with_service("payments", settings, lambda service: payments_report(service, request))
+    if report is None:
+        return 1
     sys.stdout.write(render_payments(report, request.fmt).rstrip("\n") + "\n")
     return 0
 
@@ -137,7 +147,9 @@ def reconcile_command(settings: Settings, *, start: str | None = None, connectio
     request = _checked("reconcile", settings, start=start, connection=connection, fmt=fmt)
     if request is None:
         return 2
-    results = _with_service(settings, lambda service: _reconcile_and_record(service, request))
+    results = _with_service("reconcile", settings, lambda service: _reconcile_and_record(service, request))
+    if results is None:
+        return 1
     sys.stdout.write(render_reconcile(results, request.fmt).rstrip("\n") + "\n")
     return 1 if any(r.error or r.drifts for r in results) else 0
 
