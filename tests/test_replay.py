@@ -86,7 +86,9 @@ def test_a_missing_or_an_extra_call_fails_the_replay(tmp_path: Path, monkeypatch
     extra = {**dropped, "seq": 10_000, "key": "GET /never/asked", "url": "http://127.0.0.1:1/never/asked"}
     (session / EXCHANGES).write_text("\n".join([*lines[:-1], json.dumps(extra)]) + "\n", encoding="utf-8")
     replayer, code, _ = _replay(session, tmp_path / "work", monkeypatch)
-    assert replayer.misses == [dropped["key"]]
+    # the first miss is the dropped call; when it was a batch (HubSpot's notes), the receipts it
+    # carried then go one by one with lookups, which the recording lacks too
+    assert replayer.misses[0] == dropped["key"]
     assert replayer.unused() == ["#10000 GET /never/asked"]
     assert code == 1  # the receipt whose call found no answer did not finish
 
