@@ -25,7 +25,7 @@ class EmailQueries:
         def unit(self) -> AbstractContextManager[Unit]: ...
 
     def email_counts(self) -> dict[tuple[str, str], int]:
-        """Receipts per (connection, e-mail status): sent, rejected, skipped, sending."""
+        """Receipts per (connection, e-mail status): sent, rejected, skipped."""
         with Session(self.engine) as session:
             rows = session.exec(
                 select(Receipt.connection, Receipt.email_status, func.count())  # type: ignore[call-overload]

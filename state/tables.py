@@ -98,7 +98,7 @@ class Receipt(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     completed_at: datetime | None = _time()
-    # the e-mail to the buyer (core/delivery): sending, sent, rejected (server's answer in email_error)
+    # the e-mail to the buyer (core/delivery): sent, rejected (server's answer in email_error)
     # or skipped (the reason in email_error); None while the receipt has not reached that step
     email_status: str | None = Field(default=None, index=True, max_length=20)
     email_to: str | None = Field(default=None, sa_column=Column(Text))
