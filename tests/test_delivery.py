@@ -389,3 +389,14 @@ def test_the_email_queries_and_claims_on_postgresql(pg_store: Store, tmp_path: P
     run(pg_store, tmp_path, source, email_settings(catcher))
     assert len(source.logged) == 2 and sorted(r.email_log_id or "" for r in pg_store.receipts()) == [
         "", "log-0", "log-1"]
+
+
+def test_an_empty_smtp_password_is_refused_when_the_step_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pouracquit.core.config import parse_settings
+
+    monkeypatch.setenv("SMTP_PASSWORD", "  ")
+    settings = parse_settings({"seller": {"name": "X", "email": "a@b.fr"}, "connections": [
+        {"name": "c", "source": {"vendor": "hubspot"}, "ledger": {"vendor": "quickbooks"}}],
+        "email": {"enabled": True, "username": "u", "password": {"env": "SMTP_PASSWORD"}}})
+    with pytest.raises(ConfigError, match="secret password is empty"):
+        EmailStep.of(settings, FakeSource())

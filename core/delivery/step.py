@@ -75,6 +75,8 @@ class EmailStep:
         """The step for ``settings``; None when ``[email]`` is not enabled."""
         if not settings.email.enabled:
             return None
+        if settings.email.password is not None:
+            settings.email.password.value()  # a missing or empty secret stops the start, not the first send
         survey = survey_links(settings.survey, settings.admin.public_url)
         return cls(settings.email, Composer(settings.email, settings.seller, settings.document, survey), source)
 
