@@ -100,6 +100,11 @@ def test_salesforce_refuses_an_email_on_a_person_record(crm: tuple[Sandbox, Any]
     contact = next(iter(box.org.records["Contact"]))  # type: ignore[attr-defined]
     with pytest.raises(PermanentError, match="FIELD_INTEGRITY_EXCEPTION"):
         source.log_email(contact, sent(), may_exist=False)
+    invoice = next(iter(box.org.records["Invoice__c"]))  # type: ignore[attr-defined]
+    answer = source.log_emails([(contact, sent("pouracquit.a@x.example")), (invoice, sent("pouracquit.b@x.example"))])
+    assert isinstance(answer["pouracquit.a@x.example"], PermanentError)  # that one alone: the batch goes on
+    assert "FIELD_INTEGRITY_EXCEPTION" in str(answer["pouracquit.a@x.example"])
+    assert [r["id"] for r in logged(box, invoice)] == [answer["pouracquit.b@x.example"]]
 
 
 @pytest.mark.parametrize("vendor", ["hubspot", "salesforce", "zoho"])

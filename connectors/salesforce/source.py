@@ -71,7 +71,7 @@ class SalesforceSource:
     role: ClassVar[Literal["source"]] = "source"
     vendor: ClassVar[str] = "salesforce"
     from .doctor import diagnose  # `pouracquit doctor` (connectors.base.Diagnosable)
-    from .email_log import log_email  # a sent e-mail as an EmailMessage (connectors.base.EmailLog)
+    from .email_log import email_log_batch_size, log_email, log_emails  # EmailMessages (base.EmailLog, BatchEmailLog)
 
     def __init__(self, settings: SalesforceSettings, ctx: ConnectorContext) -> None:
         self.settings = settings

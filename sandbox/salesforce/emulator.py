@@ -40,7 +40,7 @@ from typing import Any
 from pouracquit.sandbox.oauth import TokenIssuer
 from pouracquit.sandbox.server import HttpError, RateRule, Request, Response, Sandbox, listen
 
-from . import emails, oauth
+from . import inserts, oauth
 from .seed import seed_demo, seed_raw
 from .soql import SoqlError, parse
 from .store import SCHEMA, Org, fields_of, sf_time
@@ -114,6 +114,7 @@ class SalesforceSandbox(Sandbox):
         self.route("GET", rf"{_V}/sobjects/(?P<sobject>\w+)/(?P<id>\w+)", "sobject_get", api(self._get))
         self.route("PATCH", rf"{_V}/sobjects/(?P<sobject>\w+)/(?P<id>\w+)", "sobject_update", api(self._update))
         self.route("POST", rf"{_V}/sobjects/(?P<sobject>\w+)/?", "sobject_create", api(self._create))
+        self.route("POST", rf"{_V}/composite/sobjects/?", "collection_create", api(self._create_collection))
         self.route("POST", r"/_sandbox/salesforce/records/(?P<id>\w+)", "sandbox_salesforce_touch", self._touch_route)
 
     # -- listeners ----------------------------------------------------------------
@@ -306,14 +307,12 @@ class SalesforceSandbox(Sandbox):
         if not isinstance(values, dict):
             raise SoqlError("JSON_PARSER_ERROR", "Cannot deserialize instance of SObject from a non-object body")
         with self.lock:
-            stamp = self.org.stamp()
-            if sobject == "ContentVersion":
-                record = self.org.publish(values, stamp)
-            elif sobject == "EmailMessage":
-                record = emails.insert(self.org, values, stamp)
-            else:
-                record = self.org.create(sobject, values, stamp)
+            record = inserts.insert(self.org, sobject, values, self.org.stamp())
             return 201, {"id": record["Id"], "success": True, "errors": []}
+
+    def _create_collection(self, request: Request) -> tuple[int, Any]:
+        with self.lock:
+            return 200, inserts.create_collection(self.org, request.json(), self.org.stamp())
 
     def _touch_route(self, request: Request) -> Response:
         body = request.json()
