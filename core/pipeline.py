@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,8 +41,11 @@ from .batching import attach_in_batches, attach_one, book_in_batches
 from .config import NumberingSettings, PipelineSettings
 from .credit import credit_reference, issue_date, original_of
 from .delivery.step import EmailStep
-from .document import PaidReceipt, Renderer, RenderPool
+from .document import PaidReceipt
 from .lease import Heartbeat
+
+if TYPE_CHECKING:  # the renderer is built by the service; importing it here would load WeasyPrint
+    from .document import Renderer, RenderPool
 
 log = structlog.get_logger("pouracquit.pipeline")
 

@@ -8,6 +8,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet
 
@@ -22,8 +23,10 @@ from .config import ConnectionSettings, Settings
 from .datadir import secure_data_dir
 from .delivery.step import EmailStep
 from .disconnections import DisconnectionWatch
-from .document import Renderer, RenderPool
 from .pipeline import Wiring
+
+if TYPE_CHECKING:
+    from .document import Renderer, RenderPool
 
 
 def worker_id() -> str:
@@ -66,6 +69,8 @@ class Service:
 
     @property
     def renderer(self) -> Renderer | RenderPool:
+        from .document import Renderer, RenderPool  # WeasyPrint and Saxon load with the first document
+
         with self._lock:
             if self._renderer is None:
                 doc = self.settings.document
@@ -75,6 +80,10 @@ class Service:
 
     def close(self) -> None:
         """Stop the render workers, if any."""
+        if self._renderer is None:
+            return
+        from .document import RenderPool
+
         if isinstance(self._renderer, RenderPool):
             self._renderer.close()
 
