@@ -19,8 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pouracquit.common.errors import ConfigError
 from pouracquit.connectors.base import Document
 
-from ..document.renderer import TEMPLATES
-from ..document.settings import DocumentSettings, Seller
+from ..document.settings import TEMPLATES, DocumentSettings, Seller
 from ..document.wording import Wording
 from .settings import EmailSettings, mailbox
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-from pathlib import Path
 from urllib.parse import quote
 
 import segno
@@ -18,11 +17,10 @@ from .context import PaidReceipt, build_context
 from .fonts import font_faces
 from .mentions import require_mentions
 from .pdf import PdfWriter, embed_facturx
-from .settings import DocumentSettings, Seller
+from .settings import TEMPLATES, DocumentSettings, Seller
 from .validate import require_valid, require_valid_xml
 from .wording import Wording
 
-TEMPLATES = Path(__file__).parent / "templates"
 # BR-FR-01/02: an invoice number is at most 35 letters, digits and + - _ / (no spaces).
 _NUMBER = re.compile(r"[A-Za-z0-9+\-_/]{1,35}")
 

@@ -22,6 +22,9 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from pouracquit.common import identifiers
 
+# the templates shipped with pouracquit: documents, e-mails and reminder letters
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
 
 def _cores() -> int:
     """The cores this process may run on, at most 8 (more render workers than that only cost memory)."""

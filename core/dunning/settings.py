@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "document" / "templates" / "dunning"
+from ..document.settings import TEMPLATES as DOCUMENT_TEMPLATES
+
+TEMPLATES = DOCUMENT_TEMPLATES / "dunning"
 
 
 class _Section(BaseModel):
