@@ -24,20 +24,22 @@ if TYPE_CHECKING:
 log = structlog.get_logger("pouracquit.pipeline")
 
 Answer = dict[str, str | PermanentError]
+Tally = Callable[[str, str, str | None], None]
 
 
-def book_in_batches(self: Pipeline, due: list[str], ledger: BatchBooking) -> None:
+def book_in_batches(self: Pipeline, due: list[str], ledger: BatchBooking, tally: Tally) -> None:
     """Book the receipts waiting at ``ledger_record`` that no attempt has
-    touched yet, ``ledger.batch_size`` per call, intents committed first."""
+    touched yet, ``ledger.batch_size`` per call, intents committed first;
+    ``tally`` hears of each receipt the batch ends (failed, or done)."""
     _in_batches(self, due, "ledger_record", ledger.batch_size, lambda r: r.kind == "receipt",
-                lambda chunk: _book_batch(self, chunk, ledger))
+                lambda chunk: _book_batch(self, chunk, ledger, tally))
 
 
-def attach_in_batches(self: Pipeline, due: list[str], source: BatchAttach) -> None:
+def attach_in_batches(self: Pipeline, due: list[str], source: BatchAttach, tally: Tally) -> None:
     """Attach the documents of the receipts waiting at ``crm_attach`` that no
     attempt has touched yet, ``source.attach_batch_size`` per call, intents first."""
     _in_batches(self, due, "crm_attach", source.attach_batch_size, lambda r: r.crm_attachment_id is None,
-                lambda chunk: _attach_batch(self, chunk, source))
+                lambda chunk: _attach_batch(self, chunk, source, tally))
 
 
 def attach_one(self: Pipeline, receipt: Receipt, invoice: Invoice, source: BatchAttach, may_exist: bool) -> str:
@@ -93,19 +95,21 @@ def _intents(self: Pipeline, chunk: list[Receipt], step: str) -> bool:
 
 
 def _settle(self: Pipeline, chunk: list[Receipt], step: str, field: str, answer: Answer,
-            keys: dict[str, str]) -> None:
+            keys: dict[str, str], tally: Tally) -> None:
     for receipt in chunk:
         result = answer.get(keys[receipt.id])
         try:
             if isinstance(result, str):
-                self._complete(receipt, step, {field: result})
+                if self._complete(receipt, step, {field: result}).status == "done":
+                    tally(receipt.id, "done", None)  # its last step: no later pass counts it
             elif isinstance(result, PermanentError):
                 self._stop_receipt(receipt, "failed", f"{step}: {result}")
+                tally(receipt.id, "failed", f"{step}: {result}")
         except LeaseLost:
             continue  # its intent stands: the worker that holds it now finds what was written
 
 
-def _book_batch(self: Pipeline, chunk: list[Receipt], ledger: BatchBooking) -> None:
+def _book_batch(self: Pipeline, chunk: list[Receipt], ledger: BatchBooking, tally: Tally) -> None:
     if not _intents(self, chunk, "ledger_record"):
         return
     from .pipeline import idempotency_key  # the pipeline imports this module
@@ -125,7 +129,7 @@ def _book_batch(self: Pipeline, chunk: list[Receipt], ledger: BatchBooking) -> N
         log.warning("batch booking failed, receipts go one by one", connection=self.w.connection,
                     receipts=len(chunk), error=f"{type(exc).__name__}: {exc}")
         return
-    _settle(self, chunk, "ledger_record", "ledger_id", booked, {r: o.key for r, o in orders.items()})
+    _settle(self, chunk, "ledger_record", "ledger_id", booked, {r: o.key for r, o in orders.items()}, tally)
 
 
 def _attach_order(self: Pipeline, receipt: Receipt, invoice: Invoice, may_exist: bool) -> AttachOrder:
@@ -135,7 +139,7 @@ def _attach_order(self: Pipeline, receipt: Receipt, invoice: Invoice, may_exist:
                        invoice=invoice, may_exist=may_exist)
 
 
-def _attach_batch(self: Pipeline, chunk: list[Receipt], source: BatchAttach) -> None:
+def _attach_batch(self: Pipeline, chunk: list[Receipt], source: BatchAttach, tally: Tally) -> None:
     orders: dict[str, AttachOrder] = {}
     for receipt in chunk:
         try:
@@ -152,4 +156,5 @@ def _attach_batch(self: Pipeline, chunk: list[Receipt], source: BatchAttach) -> 
         log.warning("batch attach failed, receipts go one by one", connection=self.w.connection,
                     receipts=len(chunk), error=f"{type(exc).__name__}: {exc}")
         return
-    _settle(self, chunk, "crm_attach", "crm_attachment_id", attached, {r: o.key for r, o in orders.items()})
+    _settle(self, chunk, "crm_attach", "crm_attachment_id", attached, {r: o.key for r, o in orders.items()},
+            tally)

@@ -154,10 +154,10 @@ class Pipeline:
             if ledger is not None:
                 self._each(part, tally, until="ledger_record")
                 if self.ledger_down is None:
-                    book_in_batches(self, part, ledger)
+                    book_in_batches(self, part, ledger, tally)
             if source is not None:
                 self._each(part, tally, until="crm_attach")
-                attach_in_batches(self, part, source)
+                attach_in_batches(self, part, source, tally)
             self._each(part, tally)
 
     def _each(self, due: list[str], tally: Callable[[str, str, str | None], None], until: str | None = None) -> None:

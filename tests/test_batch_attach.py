@@ -13,7 +13,7 @@ from pouracquit.common.errors import PermanentError, RetryableError
 from pouracquit.common.model import Invoice
 from pouracquit.connectors.base import AttachOrder, BatchAttach
 from pouracquit.core.intake import IntakeReport, take_page
-from pouracquit.core.pipeline import Pipeline
+from pouracquit.core.pipeline import DrainReport, Pipeline
 from pouracquit.state.store import Store
 
 
@@ -37,19 +37,20 @@ class BatchSource(FakeSource):
         return answer
 
 
-def run(store: Store, tmp: Path, source: BatchSource, invoices: list[Invoice]) -> None:
+def run(store: Store, tmp: Path, source: BatchSource, invoices: list[Invoice]) -> DrainReport:
     source.put(*invoices)
     for page in source.changes(None):
         with store.unit() as u:
             take_page(u, "conn", page, IntakeReport())
-    Pipeline(wiring(store, tmp, source, FakeLedger(), FakeRenderer()), "me").drain()
+    return Pipeline(wiring(store, tmp, source, FakeLedger(), FakeRenderer()), "me").drain()
 
 
 def test_documents_are_attached_in_batches_with_the_stored_invoice(store: Store, tmp_path: Path,
                                                                    make_invoice) -> None:  # type: ignore[no-untyped-def]
     source = BatchSource()
     assert isinstance(source, BatchAttach)
-    run(store, tmp_path, source, [make_invoice(f"s{i}", number=f"F-{i}") for i in range(7)])
+    report = run(store, tmp_path, source, [make_invoice(f"s{i}", number=f"F-{i}") for i in range(7)])
+    assert report.outcomes["done"] == 7  # the batch ended them: the drain counts them all the same
     fresh = [b for b in source.batches if not any(o.may_exist for o in b)]
     assert [len(b) for b in fresh] == [3, 3, 1] and len(source.batches) == 3
     assert sorted(source.written) == sorted(f"Facture-F-{i}.pdf" for i in range(7))
@@ -84,7 +85,8 @@ def test_one_refused_and_one_unanswered_order_leave_the_others_done(store: Store
             del answer[keys[1]]  # a 207 input HubSpot did not create: not in results
 
     source = BatchSource(fault=partial)
-    run(store, tmp_path, source, [make_invoice(f"s{i}", number=f"F-{i}") for i in range(3)])
+    report = run(store, tmp_path, source, [make_invoice(f"s{i}", number=f"F-{i}") for i in range(3)])
+    assert report.outcomes == {"done": 2, "failed": 1}
     by_status = {r.status for r in store.receipts()}
     assert by_status == {"done", "failed"}
     failed = [r for r in store.receipts() if r.status == "failed"]
