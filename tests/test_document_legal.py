@@ -305,7 +305,7 @@ def test_a_property_named_exchange_rate_is_not_the_rate(renderer: Renderer) -> N
 
 
 def test_demo_receipts_carry_a_qr_to_the_local_admin_api(tmp_path: Path) -> None:
-    launched = SimpleNamespace(connection={})
+    launched = SimpleNamespace(connection={}, mail=None)
     assert LOCAL_VERIFY_URL == "http://127.0.0.1:8787"
     assert _demo_settings(tmp_path, launched)["document"]["verify_base_url"] == LOCAL_VERIFY_URL  # type: ignore[arg-type]
     pdf = Renderer(SELLER, DocumentSettings(verify_base_url=LOCAL_VERIFY_URL)).render(receipt(invoice()))
