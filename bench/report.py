@@ -145,8 +145,8 @@ def _render(fig_: RenderFigures, img: Path) -> str:
             f"{fig_.bare_per_core:.1f} |\n| aim | {TARGET_PER_CORE:.0f} |\n\n"
             f"![documents per second per core](img/bench-render.svg)\n\n"
             f"Where a document's CPU goes ({fig_.documents} documents, ms each):\n\n| phase | ms |\n|---|---:|\n"
-            f"{phases}\n\nWeasyPrint's stages (cProfile, cumulative, 10 pages; profiling slows everything "
-            f"about 3×, the shares are what matters):\n\n```\n{fig_.profile}\n```\n")
+            f"{phases}\n\nWeasyPrint's stages (cProfile, cumulative, 10 pages; profiling about doubles "
+            f"every time, the shares are what matters):\n\n```\n{fig_.profile}\n```\n")
 
 
 def write(results: dict[str, Any], machine: dict[str, Any], img: Path, factors: dict[str, float]) -> str:
