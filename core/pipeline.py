@@ -186,7 +186,6 @@ class Pipeline:
                     return "paused", None
                 receipt = self._run_step(receipt, invoice)
                 blog.debug("step done", step=receipt.step)
-            blog.info("receipt done", number=receipt.number, ledger_id=receipt.ledger_id)
             return "done", None
         except LeaseLost:
             blog.warning("lease lost: another worker goes on with this receipt", step=receipt.step)
@@ -276,6 +275,9 @@ class Pipeline:
             u.log(self.w.connection, step, receipt_id=receipt.id, source_id=receipt.source_id, **result)
             if nxt == "done":
                 u.log(self.w.connection, "receipt_done", receipt_id=receipt.id, source_id=receipt.source_id)
+        if nxt == "done":  # here, not in process(): a batch ends receipts too
+            log.info("receipt done", connection=self.w.connection, receipt_id=receipt.id, number=row.number,
+                     ledger_id=row.ledger_id)
         if step == "archive" or nxt == "done":
             # only once the archive step is committed, since a replay still needs the
             # staged copy; again at the end, in case a crash came in between
