@@ -96,6 +96,9 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
             "time_factor": TIME_FACTOR,
             "store": {"encryption_key": state_key(tmp_path / "secrets")},
             "seller": DEMO_SELLER,
+            # the suite already runs one test per core: render pools would only add start-up and contention
+            # (tests/e2e/test_render_pool.py runs the pool itself)
+            "document": {"render_processes": 0},
             "log": {"format": "json"},
             "admin": {"bind": "127.0.0.1:0"},
             "pipeline": {"vendor_retry_attempts": 6, "vendor_backoff_seconds": 0.01, "backoff_seconds": 0.05,
