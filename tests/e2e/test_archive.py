@@ -69,7 +69,7 @@ def test_render_command_and_template_errors(make_rig, make_invoice, tmp_path: Pa
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "receipt.html").write_text("<html>\n<body>\n{{ seller.name }\n</body></html>\n")
-    rig.config["document"] = {"template_dir": str(templates)}
+    rig.config["document"]["template_dir"] = str(templates)
     config = rig.write_config()
     assert main(["render", "--invoice", str(source), "--config", str(config)]) == 1
     err = capsys.readouterr().err
