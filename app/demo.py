@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets as token_source
 import shutil
 import signal
 import tempfile
@@ -17,7 +18,7 @@ from rich.table import Table
 from pouracquit.core.config import AdminSettings, parse_settings
 from pouracquit.core.service import Service
 from pouracquit.core.sync import sync_connection
-from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch, state_key
+from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch, secret_file, state_key
 
 from .toml_out import dumps
 
@@ -129,12 +130,17 @@ def sandbox_command(source: str | None, ledger: str | None, write_config: str | 
         console.print(f"mail catcher: SMTP {launched.mail.smtp_host}:{launched.mail.smtp_port}  "
                       f"(received: {launched.mail.url}/_sandbox/mail)", markup=False)
     if config:
+        # a token of its own, so that `pouracquit run` on this config opens the admin page at once
+        token = secret_file(secrets, "admin_token", token_source.token_urlsafe(24))
         data = {"data_dir": "./pouracquit-data", "store": {"encryption_key": state_key(secrets)},
                 "seller": DEMO_SELLER, "document": {"verify_base_url": LOCAL_VERIFY_URL},
+                "admin": {"token": token},
                 "email": launched.mail.email_settings() if launched.mail else {},
                 "connections": [launched.connection]}
         config.write_text(dumps(data), encoding="utf-8")
-        console.print(f"config written to {config}: try `pouracquit sync --config {config}`", markup=False)
+        console.print(f"config written to {config}: try `pouracquit sync --config {config}`; with "
+                      f"`pouracquit run` the admin page is {LOCAL_VERIFY_URL}/admin/ (token in {token['file']})",
+                      markup=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
