@@ -13,6 +13,7 @@ import structlog
 from pouracquit.common.errors import ConfigError, PermanentError, PouracquitError
 from pouracquit.core.archive import Archive
 from pouracquit.core.audit import document_matches
+from pouracquit.core.insight.labels import Language
 from pouracquit.core.insight.render import payments_html, reconcile_html
 from pouracquit.core.pipeline import Pipeline
 from pouracquit.core.service import Service
@@ -106,14 +107,15 @@ def retry(service: Service, receipt_id: str) -> str:
     return outcome
 
 
-def report(service: Service, kind: str, start: str | None, end: str | None, connection: str | None) -> tuple[str, str]:
+def report(service: Service, kind: str, start: str | None, end: str | None, connection: str | None,
+           language: Language = "en") -> tuple[str, str]:
     """(HTML fragment, "") of one report, or ("", why not): a bad parameter, or a
     vendor that could not be read. Parameters are checked as ``pouracquit report`` checks them."""
     try:
         request = check_request(service.settings, start=start, end=end if kind == "payments" else None,
                                 connection=connection, fmt="html")
         if kind == "payments":
-            return payments_html(payments_report(service, request), standalone=False), ""
-        return reconcile_html(reconcile_all(service, request), standalone=False), ""
+            return payments_html(payments_report(service, request), standalone=False, language=language), ""
+        return reconcile_html(reconcile_all(service, request), standalone=False, language=language), ""
     except (BadParameter, PouracquitError) as exc:  # ConfigError included: one line on the page, not a 500
         return "", str(exc)

@@ -216,7 +216,7 @@ class AdminPage:
         fragment, error = ("", "")
         if kind is not None:
             fragment, error = await run_in_threadpool(data.report, self.service, kind, params["from"], params["to"],
-                                                      params["connection"])
+                                                      params["connection"], self._lang(request))
         # the fragment comes from core.insight's own templates, autoescaped there
         return self.render(request, "reports.html", 400 if error else 200, sid, params=params, kind=kind,
                            fragment=Markup(fragment), error=error, reports=data.REPORTS,  # noqa: S704
