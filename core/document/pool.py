@@ -9,6 +9,9 @@ more documents need more processes. Each worker builds its own Renderer
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 from .context import PaidReceipt
@@ -18,9 +21,23 @@ from .settings import DocumentSettings, Seller
 _worker: Renderer | None = None
 
 
+# how often a worker looks for its parent
+PARENT_CHECK_SECONDS = 1.0
+
+
 def _start(seller: Seller, settings: DocumentSettings) -> None:
     global _worker
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     _worker = Renderer(seller, settings)
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker when its parent is gone. A parent killed outright (SIGKILL, the OOM
+    killer) never shuts its pool down, and the orphaned workers, a few hundred MB each, would
+    wait for work forever; every restart of the service would leave more of them."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _render(receipt: PaidReceipt) -> bytes:
