@@ -25,9 +25,11 @@ _worker: Renderer | None = None
 PARENT_CHECK_SECONDS = 1.0
 
 
-def _start(seller: Seller, settings: DocumentSettings) -> None:
+def _start(seller: Seller, settings: DocumentSettings, parent: int) -> None:
     global _worker
-    threading.Thread(target=_exit_with, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+    # the parent's pid as the parent gave it: one killed while this worker was still importing
+    # WeasyPrint has left already, and os.getppid() here would name the process that adopted us
+    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
     _worker = Renderer(seller, settings)
 
 
@@ -53,7 +55,7 @@ class RenderPool:
         self._names = Renderer(seller, settings)
         self._pool = ProcessPoolExecutor(
             max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start, initargs=(seller, settings),
+            initializer=_start, initargs=(seller, settings, os.getpid()),
         )
 
     def render(self, receipt: PaidReceipt) -> bytes:

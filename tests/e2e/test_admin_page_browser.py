@@ -113,7 +113,7 @@ def test_admin_page_in_a_real_browser(make_rig: Callable, tmp_path: Path,  # typ
             page.click("nav >> text=Rapports")
             page.select_option("select[name=kind]", "reconcile")
             page.click("form.report-form button")
-            expect(page.locator("section.reconcile")).to_contain_text("In step")  # every receipt booked now
+            expect(page.locator("section.reconcile")).to_contain_text("En accord")  # all booked (in the page's French)
             page.select_option("select[name=kind]", "payments")
             page.click("form.report-form button")
             expect(page.locator("section.payments svg")).to_have_count(3)  # the plots, inline SVG
