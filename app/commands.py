@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 from rich.console import Console
@@ -245,8 +245,7 @@ def receipts_retry(settings: Settings, receipt_id: str) -> int:
         out.print(f"receipt {found.id} is already done", markup=False)
         return 0
     with service.store.unit() as u:
-        row = u.update_receipt(found.id, None, status="pending", attempts=0, next_attempt_at=datetime.now(UTC))
-        u.log(row.connection, "retry_requested", receipt_id=row.id, source_id=row.source_id, step=row.step)
+        u.requeue(found.id)
     conn = settings.connection(found.connection)
     outcome, error = Pipeline(service.wiring(conn), service.owner).process(found.id)
     out.print(f"receipt {found.id}: {outcome}" + (f" ({error})" if error else ""), markup=False)

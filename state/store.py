@@ -115,6 +115,14 @@ class Unit:
         self.session.add(row)
         return row
 
+    def requeue(self, receipt_id: str, **audit: Any) -> Receipt:
+        """A person's retry order: the receipt is due now with fresh attempts, and the
+        order is written to the audit trail (``audit`` says by whom, when not the CLI)."""
+        row = self.update_receipt(receipt_id, None, status="pending", attempts=0, next_attempt_at=utcnow())
+        self.log(row.connection, "retry_requested", receipt_id=row.id, source_id=row.source_id, step=row.step,
+                 **audit)
+        return row
+
     def record_document(self, sha256: str, receipt_id: str, path: str, size: int) -> None:
         """An archived file, by content: a second receipt with the same bytes shares it."""
         if self.session.get(Document, sha256) is None:

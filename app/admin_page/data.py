@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -95,9 +95,7 @@ def retry(service: Service, receipt_id: str) -> str:
         found = u.session.get(Receipt, receipt_id, with_for_update=True)
         if found is None or found.status not in RETRYABLE:
             return "unchanged"
-        row = u.update_receipt(found.id, None, status="pending", attempts=0, next_attempt_at=datetime.now(UTC))
-        u.log(row.connection, "retry_requested", receipt_id=row.id, source_id=row.source_id, step=row.step,
-              by="admin page")
+        row = u.requeue(found.id, by="admin page")
     try:
         wiring = service.wiring(service.settings.connection(row.connection))
         outcome, _ = Pipeline(wiring, service.owner).process(row.id)
