@@ -1,0 +1,1 @@
+"""Many companies on many machines: Celery workers, one scheduler, shared rate budgets."""
