@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
-from sqlmodel import Session, select
 from sqlmodel import col as column
+from sqlmodel import select
 
 from pouracquit.common.errors import ConfigError, PermanentError, one_line
 from pouracquit.core.config import Settings
@@ -150,7 +150,7 @@ def _print_rows(out: Console, title: str, columns: tuple[str, ...], rows: list[t
 
 def find_receipt(service: Service, prefix: str) -> Receipt:
     """The receipt whose id is ``prefix``, else the only one whose id starts with it."""
-    with Session(service.store.engine) as session:
+    with service.store.session() as session:
         exact = session.get(Receipt, prefix)
         if exact is not None:
             return exact

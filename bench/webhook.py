@@ -75,7 +75,7 @@ def measure(payments: int = 20, count: int = 60) -> Latency:
     engine = make_engine(f"sqlite:///{workdir / 'data' / 'pouracquit.sqlite'}")
 
     def done(ref: str) -> bool:
-        with Session(engine) as session:
+        with Session(engine, info={"tenant": "default"}) as session:
             row = session.exec(select(Receipt).where(Receipt.source_id == ref)).first()
             return row is not None and row.status == "done"
 

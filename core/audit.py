@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from pouracquit.state.chain import verify_chain
 from pouracquit.state.store import Store
@@ -54,7 +54,7 @@ def _check_document(doc: Document, root: Path) -> Finding | None:
 
 def audit(store: Store, root: Path) -> AuditReport:
     """Check every archived document under the archive ``root`` and the whole audit chain."""
-    with Session(store.engine) as session:
+    with store.session() as session:
         documents = list(session.exec(select(Document).order_by(col(Document.archived_at))))
         shas = select(Receipt.document_sha256).where(col(Receipt.document_sha256).is_not(None))
         referenced = set(session.exec(shas))
@@ -71,6 +71,6 @@ def document_matches(store: Store, receipt: Receipt, root: Path) -> bool:
     """Whether the receipt's archived document is present and unaltered."""
     if not receipt.document_sha256:
         return False
-    with Session(store.engine) as session:
-        doc = session.get(Document, receipt.document_sha256)
+    with store.session() as session:
+        doc = session.get(Document, (store.tenant, receipt.document_sha256))
     return doc is not None and _check_document(doc, root) is None

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from pouracquit.common.errors import ConfigError
 from pouracquit.common.secrets import SecretRef
@@ -122,7 +122,7 @@ def survey_links(settings: SurveySettings, base_url: str | None) -> Callable[[st
 
 
 def answered(store: Store, receipt_id: str) -> bool:
-    with Session(store.engine) as session:
+    with store.session() as session:
         return session.get(SurveyAnswer, receipt_id) is not None
 
 
@@ -161,7 +161,7 @@ def _average(total: int, count: int) -> Decimal:
 
 def survey_scores(store: Store, connection: str | None = None, since: datetime | None = None) -> list[Score]:
     """Per customer (as the receipts name them): answers and average score, best first."""
-    with Session(store.engine) as session:
+    with store.session() as session:
         query = select(SurveyAnswer.customer, func.count(), func.sum(SurveyAnswer.score)).group_by(  # type: ignore[call-overload]
             SurveyAnswer.customer)
         if connection:
@@ -174,7 +174,7 @@ def survey_scores(store: Store, connection: str | None = None, since: datetime |
 
 def survey_counts(store: Store) -> dict[str, dict[str, object]]:
     """Per connection, for /status: answers received and their average score."""
-    with Session(store.engine) as session:
+    with store.session() as session:
         rows = session.exec(select(SurveyAnswer.connection, func.count(), func.sum(SurveyAnswer.score))  # type: ignore[call-overload]
                             .group_by(SurveyAnswer.connection))
         return {c: {"answers": int(n), "average": str(_average(int(t), int(n)))} for c, n, t in rows}

@@ -9,17 +9,17 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .tables import Event
+from .tables import DEFAULT_TENANT, Event
 
 GENESIS = "0" * 64
 
 
 def entry_hash(prev_hash: str, event: Event) -> str:
-    body = json.dumps(
-        [prev_hash, event.at.isoformat(), event.connection, event.receipt_id, event.source_id, event.kind, event.data],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    fields = [prev_hash, event.at.isoformat(), event.connection, event.receipt_id, event.source_id, event.kind,
+              event.data]
+    if event.tenant != DEFAULT_TENANT:  # an entry moved to another company's trail breaks; old chains keep their hashes
+        fields.append(event.tenant)
+    body = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
 
 

@@ -24,9 +24,11 @@ class EmailQueries:
     if TYPE_CHECKING:
         def unit(self) -> AbstractContextManager[Unit]: ...
 
+        def session(self, **options: object) -> Session: ...
+
     def email_counts(self) -> dict[tuple[str, str], int]:
         """Receipts per (connection, e-mail status): sent, rejected, skipped."""
-        with Session(self.engine) as session:
+        with self.session() as session:
             rows = session.exec(
                 select(Receipt.connection, Receipt.email_status, func.count())  # type: ignore[call-overload]
                 .where(col(Receipt.email_status).is_not(None))
@@ -37,7 +39,7 @@ class EmailQueries:
     def email_problems(self, connection: str, limit: int = 50) -> list[Receipt]:
         """Receipts of ``connection`` whose e-mail was refused or skipped, newest first;
         ``email_error`` says why (the server's answer, or the missing address)."""
-        with Session(self.engine) as session:
+        with self.session() as session:
             query = (select(Receipt).where(Receipt.connection == connection)
                      .where(col(Receipt.email_status).in_(("rejected", "skipped")))
                      .order_by(col(Receipt.updated_at).desc()).limit(limit))

@@ -21,6 +21,7 @@ from pouracquit.common.errors import ConfigError, LeaseLost
 from .chain import GENESIS, entry_hash
 from .email_queries import EmailQueries
 from .tables import (
+    DEFAULT_TENANT,
     ConnectionState,
     Credential,
     Document,
@@ -31,6 +32,7 @@ from .tables import (
     Snapshot,
     WebhookSeen,
 )
+from .tenancy import check_tenant_name, tenant_of
 from .types import utcnow
 
 
@@ -41,15 +43,25 @@ def _receipt_query(connection: str, source_id: str, version: int, kind: str) -> 
     )
 
 
+def _keyed_by_tenant(model: type[Any]) -> bool:
+    return "tenant" in {c.name for c in model.__table__.primary_key.columns}
+
+
 class Unit:
     """One transaction's worth of state changes."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.tenant = tenant_of(session)
+
+    def get(self, model: type[Any], *key: Any, **options: Any) -> Any:
+        """One row of this unit's tenant by the rest of its key (``tenant`` leads every composite key)."""
+        ident = (self.tenant, *key) if _keyed_by_tenant(model) else (key[0] if len(key) == 1 else key)
+        return self.session.get(model, ident, **options)
 
     # -- intake -----------------------------------------------------------------
     def snapshot(self, connection: str, source_id: str) -> Snapshot | None:
-        return self.session.get(Snapshot, (connection, source_id))
+        return self.get(Snapshot, connection, source_id)
 
     def save(self, row: Snapshot | Receipt | ConnectionState | Quarantine) -> None:
         self.session.add(row)
@@ -81,21 +93,21 @@ class Unit:
             yield
 
     def connection_state(self, name: str) -> ConnectionState:
-        row = self.session.get(ConnectionState, name)
+        row = self.get(ConnectionState, name)
         if row is None:
             row = ConnectionState(name=name)
             self.session.add(row)
         return row
 
     def quarantine(self, connection: str, source_id: str, reason: str) -> None:
-        row = self.session.get(Quarantine, (connection, source_id))
+        row = self.get(Quarantine, connection, source_id)
         if row is None:
             self.session.add(Quarantine(connection=connection, source_id=source_id, reason=reason))
         else:
             row.reason, row.last_seen = reason, utcnow()
 
     def release(self, connection: str, source_id: str) -> None:
-        row = self.session.get(Quarantine, (connection, source_id))
+        row = self.get(Quarantine, connection, source_id)
         if row is not None:
             self.session.delete(row)
 
@@ -125,7 +137,7 @@ class Unit:
 
     def record_document(self, sha256: str, receipt_id: str, path: str, size: int) -> None:
         """An archived file, by content: a second receipt with the same bytes shares it."""
-        if self.session.get(Document, sha256) is None:
+        if self.get(Document, sha256) is None:
             self.session.add(Document(sha256=sha256, receipt_id=receipt_id, path=path, size=size))
 
     # -- audit trail ------------------------------------------------------------
@@ -142,7 +154,8 @@ class Unit:
         if self.session.get_bind().dialect.name == "postgresql":
             # one writer at a time extends the chain; the unique prev_hash
             # would reject a fork anyway, this just avoids the retry
-            self.session.exec(text("SELECT pg_advisory_xact_lock(7201)"))  # type: ignore[call-overload]
+            self.session.exec(text("SELECT pg_advisory_xact_lock(7201, hashtext(:t))").bindparams(  # type: ignore[call-overload]
+                t=self.tenant))
         last = self.session.exec(select(Event).order_by(col(Event.seq).desc()).limit(1)).first()
         prev = last.hash if last else GENESIS
         event = Event(
@@ -180,23 +193,32 @@ class Unit:
 class Store(EmailQueries):
     """The state store behind one SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, tenant: str = DEFAULT_TENANT) -> None:
         self.engine = engine
+        self.tenant = check_tenant_name(tenant)
+
+    def for_tenant(self, tenant: str) -> Store:
+        """The store of another tenant, on the same engine."""
+        return Store(self.engine, tenant)
+
+    def session(self, **options: Any) -> Session:
+        """A session that sees and writes only this tenant's rows (state/tenancy.py)."""
+        return Session(self.engine, info={"tenant": self.tenant}, **options)
 
     @contextmanager
     def unit(self) -> Iterator[Unit]:
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self.session(expire_on_commit=False) as session:
             yield Unit(session)
             session.commit()
 
     def ping(self) -> None:
-        with Session(self.engine) as session:
+        with self.session() as session:
             session.exec(select(func.count()).select_from(ConnectionState))  # type: ignore[call-overload]
 
     # -- pipeline ---------------------------------------------------------------
     def due(self, connection: str, now: datetime, limit: int = 500, skip: frozenset[str] = frozenset()) -> list[str]:
         """Receipts of ``connection`` waiting for work, oldest first, but those in ``skip``."""
-        with Session(self.engine) as session:
+        with self.session() as session:
             query = (
                 select(Receipt.id)
                 .where(Receipt.connection == connection, Receipt.status == "pending")
@@ -242,7 +264,7 @@ class Store(EmailQueries):
 
     def stale_leases(self, now: datetime) -> list[Receipt]:
         """Pending receipts still held by a worker that stopped renewing its lease."""
-        with Session(self.engine) as session:
+        with self.session() as session:
             query = select(Receipt).where(
                 Receipt.status == "pending", col(Receipt.lease_owner).is_not(None), col(Receipt.lease_until) < now
             )
@@ -260,7 +282,7 @@ class Store(EmailQueries):
     def receipts(
         self, connection: str | None = None, status: str | None = None, limit: int = 200
     ) -> list[Receipt]:
-        with Session(self.engine) as session:
+        with self.session() as session:
             query = select(Receipt).order_by(col(Receipt.created_at).desc(), col(Receipt.id)).limit(limit)
             if connection:
                 query = query.where(Receipt.connection == connection)
@@ -270,14 +292,14 @@ class Store(EmailQueries):
 
     def receipt(self, id_prefix: str) -> Receipt | None:
         """A receipt by its id or an unambiguous prefix of it."""
-        with Session(self.engine) as session:
+        with self.session() as session:
             found = list(session.exec(select(Receipt).where(col(Receipt.id).startswith(id_prefix)).limit(2)))
             return found[0] if len(found) == 1 else None
 
     def search_receipts(self, text: str = "", connection: str | None = None, status: str | None = None,
                         limit: int = 100) -> list[Receipt]:
         """Receipts whose number, customer, CRM id or id contains ``text`` (any case), newest first."""
-        with Session(self.engine) as session:
+        with self.session() as session:
             query = select(Receipt).order_by(col(Receipt.created_at).desc(), col(Receipt.id)).limit(limit)
             if text:
                 pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -290,7 +312,7 @@ class Store(EmailQueries):
             return list(session.exec(query))
 
     def receipt_counts(self) -> dict[tuple[str, str], int]:
-        with Session(self.engine) as session:
+        with self.session() as session:
             rows = session.exec(
                 select(Receipt.connection, Receipt.status, func.count()).group_by(  # type: ignore[call-overload]
                     Receipt.connection, Receipt.status
@@ -299,11 +321,11 @@ class Store(EmailQueries):
             return {(c, s): n for c, s, n in rows}
 
     def connection_states(self) -> dict[str, ConnectionState]:
-        with Session(self.engine) as session:
+        with self.session() as session:
             return {row.name: row for row in session.exec(select(ConnectionState))}
 
     def quarantined(self, connection: str | None = None) -> list[Quarantine]:
-        with Session(self.engine) as session:
+        with self.session() as session:
             query = select(Quarantine).order_by(col(Quarantine.last_seen).desc())
             if connection:
                 query = query.where(Quarantine.connection == connection)
@@ -311,7 +333,7 @@ class Store(EmailQueries):
 
     def events(self, receipt_id: str | None = None, *, kind: str | None = None,
                connection: str | None = None) -> list[Event]:
-        with Session(self.engine) as session:
+        with self.session() as session:
             query = select(Event).order_by(col(Event.seq))
             if receipt_id:
                 query = query.where(Event.receipt_id == receipt_id)
@@ -323,17 +345,17 @@ class Store(EmailQueries):
 
     def snapshot(self, connection: str, source_id: str) -> Snapshot | None:
         """Read-only: what the last sync saw of one record (no write lock, for dry runs)."""
-        with Session(self.engine) as session:
-            return session.get(Snapshot, (connection, source_id))
+        with self.session() as session:
+            return session.get(Snapshot, (self.tenant, connection, source_id))
 
     def receipt_of(self, connection: str, source_id: str, version: int, kind: str = "receipt") -> Receipt | None:
         """Read-only: the receipt (or credit note) ``version`` of one CRM invoice (for dry runs)."""
-        with Session(self.engine) as session:
+        with self.session() as session:
             return session.exec(_receipt_query(connection, source_id, version, kind)).first()
 
     def receipts_booked_as(self, connection: str, ledger_id: str) -> list[Receipt]:
         """The receipts of ``connection`` whose ledger record is ``ledger_id``."""
-        with Session(self.engine) as session:
+        with self.session() as session:
             query = select(Receipt).where(Receipt.connection == connection, Receipt.ledger_id == ledger_id)
             return list(session.exec(query))
 
@@ -346,7 +368,7 @@ class Store(EmailQueries):
         try:
             with self.unit() as u:
                 u.session.exec(delete(WebhookSeen).where(col(WebhookSeen.expires_at) < now))  # type: ignore[call-overload]
-                if u.session.get(WebhookSeen, (connection, digest)) is not None:
+                if u.get(WebhookSeen, connection, digest) is not None:
                     return False
                 u.session.add(WebhookSeen(connection=connection, digest=digest, expires_at=expires_at))
         except IntegrityError:  # the same signature recorded by another worker meanwhile
@@ -362,8 +384,8 @@ class CredentialStore:
         self._store, self._connection, self._cipher = store, connection, cipher
 
     def get(self, name: str) -> str | None:
-        with Session(self._store.engine) as session:
-            row = session.get(Credential, (self._connection, name))
+        with self._store.session() as session:
+            row = session.get(Credential, (self._store.tenant, self._connection, name))
         if row is None:
             return None
         try:
@@ -375,7 +397,7 @@ class CredentialStore:
     def put(self, name: str, value: str) -> None:
         sealed = self._cipher().encrypt(value.encode()).decode()
         with self._store.unit() as u:
-            row = u.session.get(Credential, (self._connection, name))
+            row = u.get(Credential, self._connection, name)
             if row is None:
                 u.session.add(Credential(connection=self._connection, name=name, value=sealed))
             else:

@@ -15,12 +15,30 @@ from sqlmodel import Field, SQLModel
 
 from .types import ExactDecimal, UTCDateTime, utcnow
 
+# the one company of a single-company deployment; a fleet names each client company
+DEFAULT_TENANT = "default"
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
 
 def _time(nullable: bool = True) -> object:
     return Field(default=None, sa_type=UTCDateTime, nullable=nullable)
 
 
-class ConnectionState(SQLModel, table=True):
+class Tenanted(SQLModel):
+    """A row of one tenant. Sessions of a tenant's store see and write only its rows
+    (state/tenancy.py); the column leads every key, so two companies may both call a
+    connection "main" or share a CRM record id."""
+
+    tenant: str = Field(default=DEFAULT_TENANT, primary_key=True, max_length=63)
+
+
+class TenantOwned(Tenanted):
+    """A tenant's row keyed by a random id of its own: the tenant is indexed, not keyed."""
+
+    tenant: str = Field(default=DEFAULT_TENANT, index=True, max_length=63)
+
+
+class ConnectionState(Tenanted, table=True):
     __tablename__ = "connection_state"
 
     name: str = Field(primary_key=True, max_length=100)
@@ -35,7 +53,7 @@ class ConnectionState(SQLModel, table=True):
     start_date: date | None = None
 
 
-class Snapshot(SQLModel, table=True):
+class Snapshot(Tenanted, table=True):
     """What the last sync saw of one CRM invoice; the diff's left-hand side."""
 
     __tablename__ = "invoice_snapshot"
@@ -55,7 +73,7 @@ class Snapshot(SQLModel, table=True):
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Receipt(SQLModel, table=True):
+class Receipt(TenantOwned, table=True):
     """One facture acquittée (or facture d'avoir) to produce, and how far it got.
 
     ``kind`` is "receipt" or "credit_note"; each has its own version sequence
@@ -65,7 +83,8 @@ class Receipt(SQLModel, table=True):
     """
 
     __tablename__ = "receipt"
-    __table_args__ = (UniqueConstraint("connection", "source_id", "kind", "payment_version"),)
+    __table_args__ = (UniqueConstraint("tenant", "connection", "source_id", "kind", "payment_version",
+                                       name="receipt_tenant_source_kind_version_key"),)
 
     id: str = Field(primary_key=True, max_length=32)
     connection: str = Field(index=True, max_length=100)
@@ -108,7 +127,7 @@ class Receipt(SQLModel, table=True):
     email_log_id: str | None = Field(default=None, max_length=100)  # the e-mail's record on the CRM
 
 
-class Quarantine(SQLModel, table=True):
+class Quarantine(Tenanted, table=True):
     """A CRM record the mapping refused, with the reason; cleared when it maps."""
 
     __tablename__ = "quarantine"
@@ -120,10 +139,13 @@ class Quarantine(SQLModel, table=True):
     last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Event(SQLModel, table=True):
+class Event(Tenanted, table=True):
     """Append-only audit trail; each row carries the previous row's hash."""
 
     __tablename__ = "event_log"
+    # each tenant's trail is its own chain, verified on its own
+    __table_args__ = (UniqueConstraint("tenant", "prev_hash", name="event_log_tenant_prev_hash_key"),
+                      UniqueConstraint("tenant", "hash", name="event_log_tenant_hash_key"))
 
     seq: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -132,11 +154,11 @@ class Event(SQLModel, table=True):
     source_id: str | None = Field(default=None, max_length=200)
     kind: str = Field(max_length=40)
     data: str = Field(sa_column=Column(Text, nullable=False))
-    prev_hash: str = Field(max_length=64, unique=True)
-    hash: str = Field(max_length=64, unique=True)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
 
 
-class Document(SQLModel, table=True):
+class Document(Tenanted, table=True):
     """An archived PDF, stored once under its SHA-256."""
 
     __tablename__ = "document"
@@ -148,7 +170,7 @@ class Document(SQLModel, table=True):
     archived_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class NumberSeries(SQLModel, table=True):
+class NumberSeries(Tenanted, table=True):
     """Gapless invoice numbering: the last number handed out per series."""
 
     __tablename__ = "number_series"
@@ -157,7 +179,7 @@ class NumberSeries(SQLModel, table=True):
     last: int = 0
 
 
-class Credential(SQLModel, table=True):
+class Credential(Tenanted, table=True):
     """Rotating OAuth secrets, written before the new token is used."""
 
     __tablename__ = "credential"
@@ -169,7 +191,7 @@ class Credential(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class WebhookSeen(SQLModel, table=True):
+class WebhookSeen(Tenanted, table=True):
     """A webhook signature a connection accepted, kept until its timestamp is
     too old to pass anyway, so a replay is refused even after a restart."""
 
@@ -180,7 +202,7 @@ class WebhookSeen(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
-class DunningCase(SQLModel, table=True):
+class DunningCase(Tenanted, table=True):
     """What dunning last read of an open invoice: its due date, so a daily run asks the
     CRM again only for invoices a sync saw change since (``invoice_snapshot.seen_at``)."""
 
@@ -192,12 +214,13 @@ class DunningCase(SQLModel, table=True):
     checked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class DunningReminder(SQLModel, table=True):
+class DunningReminder(TenantOwned, table=True):
     """One step of the dunning ladder for one invoice. The row (its intent) is committed
     before the e-mail goes out and the key is unique: a step is never sent twice."""
 
     __tablename__ = "dunning_reminder"
-    __table_args__ = (UniqueConstraint("connection", "source_id", "step"),)
+    __table_args__ = (UniqueConstraint("tenant", "connection", "source_id", "step",
+                                       name="dunning_reminder_tenant_source_step_key"),)
 
     id: str = Field(primary_key=True, max_length=32)
     connection: str = Field(index=True, max_length=100)
@@ -219,7 +242,7 @@ class DunningReminder(SQLModel, table=True):
     sent_at: datetime | None = _time()
 
 
-class SurveyAnswer(SQLModel, table=True):
+class SurveyAnswer(TenantOwned, table=True):
     """The customer's answer to the one-question survey of one receipt (one at most)."""
 
     __tablename__ = "survey_answer"
@@ -230,3 +253,16 @@ class SurveyAnswer(SQLModel, table=True):
     score: int
     comment: str = Field(default="", sa_column=Column(Text, nullable=False))
     answered_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TenantRecord(SQLModel, table=True):
+    """A client company of a fleet deployment and whether it is worked. Its configuration
+    is its file in the tenants directory; this row outlives the file, so a disabled
+    company stays disabled, and its history readable, until someone enables it again."""
+
+    __tablename__ = "tenant_registry"
+
+    name: str = Field(primary_key=True, max_length=63)
+    enabled: bool = True
+    added_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

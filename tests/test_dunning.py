@@ -19,7 +19,7 @@ import pytest
 from conftest import build_invoice
 from engine_fakes import FakeLedger, FakeRenderer, FakeSource, wiring
 from security_support import offline_settings
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from pouracquit.app.cli import main
 from pouracquit.app.daemon import build_scheduler
@@ -228,7 +228,7 @@ def put(service: Service, *invoices: Any) -> None:
 
 
 def rows(service: Service) -> list[DunningReminder]:
-    with Session(service.store.engine) as session:
+    with service.store.session() as session:
         return list(session.exec(select(DunningReminder).order_by(DunningReminder.source_id, DunningReminder.step)))
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from pouracquit.common.model import Invoice, InvoiceStatus
 from pouracquit.connectors.base import Page
@@ -30,7 +30,7 @@ def take(store: Store, *invoices: Invoice, cursor: str = "c1", policy: IntakePol
 
 
 def rows(store: Store) -> list[Receipt]:
-    with Session(store.engine) as session:
+    with store.session() as session:
         found = list(session.exec(select(Receipt)))
     return sorted(found, key=lambda r: (r.kind != "receipt", r.payment_version))
 
@@ -102,8 +102,8 @@ def test_an_unexpected_error_quarantines_only_its_record(store: Store, make_invo
     assert [r.source_id for r in rows(store)] == ["good"]
     assert store.connection_states()["conn"].cursor == "after"
     assert [q.source_id for q in store.quarantined("conn")] == ["bad"]
-    with Session(store.engine) as session:  # the failed record left no half-written snapshot
-        assert session.get(Snapshot, ("conn", "bad")) is None
+    with store.session() as session:  # the failed record left no half-written snapshot
+        assert session.get(Snapshot, ("default", "conn", "bad")) is None
 
 
 def test_a_value_the_database_refuses_quarantines_the_record(store: Store, make_invoice: Make) -> None:
@@ -146,7 +146,7 @@ def test_a_currency_without_a_rate_is_quarantined(store: Store, make_invoice: Ma
 
 def test_a_dry_run_plans_what_a_sync_would_and_writes_nothing(store: Store, make_invoice: Make) -> None:
     take(store, make_invoice())  # the receipt is issued
-    with Session(store.engine) as session:
+    with store.session() as session:
         before = (list(session.exec(select(Receipt))), session.exec(select(Snapshot)).all())
     dry, report = DryUnit(store), IntakeReport()
     refunded, fresh = make_invoice(paid="0", modified_at=LATER), make_invoice("inv-2", number="F-2")
@@ -155,7 +155,7 @@ def test_a_dry_run_plans_what_a_sync_would_and_writes_nothing(store: Store, make
     # (the record met twice in one run is planned once)
     assert sorted(p.kind for p in report.planned) == ["credit_note", "receipt"]
     assert {k[2] for k in dry.receipts} == {"credit_note", "receipt"} and dry.cursors == {"conn": "c9"}
-    with Session(store.engine) as session:
+    with store.session() as session:
         after = (list(session.exec(select(Receipt))), session.exec(select(Snapshot)).all())
     assert [r.id for r in after[0]] == [r.id for r in before[0]]
     assert [(s.source_id, s.amount_paid) for s in after[1]] == [(s.source_id, s.amount_paid) for s in before[1]]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from security_support import WEBHOOK_SECRET, offline_settings
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from pouracquit.connectors.base import WebhookRequest
 from pouracquit.connectors.hubspot.webhook import sign
@@ -76,7 +76,7 @@ def test_expired_signatures_are_pruned(store: Store) -> None:
     now = datetime.now(UTC)
     assert store.first_sight(a, "old", now - timedelta(minutes=10), now - timedelta(minutes=5))
     assert store.first_sight(a, "new", now, now + timedelta(minutes=5))
-    with Session(store.engine) as session:
+    with store.session() as session:
         rows = session.exec(select(WebhookSeen).where(WebhookSeen.connection == a))
         assert [row.expires_at > now for row in rows] == [True]
     # past its window the timestamp check refuses a signature anyway: remembering it is no longer needed

@@ -23,7 +23,7 @@ def test_chain_verifies_and_detects_edits_and_removals(store: Store) -> None:
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert verify_chain(events) == []
     with store.unit() as u:
-        row = u.session.get(Event, 3)
+        row = u.get(Event, 3)
         assert row is not None
         row.data = row.data.replace("10.00", "1.00")
     breaks = verify_chain(store.events())

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import structlog
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from pouracquit.common.errors import BadRecord, PouracquitError, one_line
 from pouracquit.common.model import Invoice, InvoiceStatus
@@ -77,7 +77,7 @@ def stop_reason(invoice: Invoice) -> str:
 
 def open_snapshots(store: Store, connection: str) -> list[Snapshot]:
     """Invoices the last sync saw open with money still owed."""
-    with Session(store.engine) as session:
+    with store.session() as session:
         query = (select(Snapshot)
                  .where(Snapshot.connection == connection, Snapshot.status == InvoiceStatus.OPEN.value)
                  .where(col(Snapshot.amount_paid) < col(Snapshot.gross_total))
@@ -88,7 +88,7 @@ def open_snapshots(store: Store, connection: str) -> list[Snapshot]:
 def steps_written(store: Store, connection: str) -> dict[str, dict[int, date]]:
     """Per invoice, the ladder steps already written (sent, being sent, failed...) and the
     day (in France) each was first attempted."""
-    with Session(store.engine) as session:
+    with store.session() as session:
         rows = session.exec(select(DunningReminder.source_id, DunningReminder.step, DunningReminder.created_at)
                             .where(DunningReminder.connection == connection,
                                    col(DunningReminder.status).in_(WRITTEN)))
@@ -99,14 +99,14 @@ def steps_written(store: Store, connection: str) -> dict[str, dict[int, date]]:
 
 
 def _cases(store: Store, connection: str) -> dict[str, DunningCase]:
-    with Session(store.engine) as session:
+    with store.session() as session:
         return {c.source_id: c for c in session.exec(select(DunningCase).where(DunningCase.connection == connection))}
 
 
 def _remember(store: Store, connection: str, fresh: dict[str, date | None], now: datetime) -> None:
     with store.unit() as u:
         for source_id, due_date in fresh.items():
-            row = u.session.get(DunningCase, (connection, source_id))
+            row = u.get(DunningCase, connection, source_id)
             if row is None:
                 u.session.add(DunningCase(connection=connection, source_id=source_id, due_date=due_date,
                                           checked_at=now))

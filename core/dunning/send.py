@@ -28,7 +28,7 @@ from email.utils import format_datetime
 import structlog
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from pouracquit.common.errors import ConfigError, PouracquitError, one_line
 from pouracquit.connectors.base import EmailLog, SentEmail
@@ -108,7 +108,7 @@ def compose(letter: Letter, chase: Chase, outbox: Outbox, message_id: str,
 
 def dunning_counts(store: Store) -> dict[str, dict[str, int]]:
     """Per connection, reminders by status, for /status."""
-    with Session(store.engine) as session:
+    with store.session() as session:
         rows = session.exec(select(DunningReminder.connection, DunningReminder.status, func.count())  # type: ignore[call-overload]
                             .group_by(DunningReminder.connection, DunningReminder.status))
         out: dict[str, dict[str, int]] = {}
@@ -187,7 +187,7 @@ def _log_on_crm(store: Store, crm: EmailLog, row: DunningReminder, email: SentEm
 
 def log_unlogged(store: Store, connection: str, crm: EmailLog, sender: str) -> int:
     """Log the reminders sent but not logged yet (a crash or a CRM error after the send)."""
-    with Session(store.engine) as session:
+    with store.session() as session:
         rows = list(session.exec(select(DunningReminder).where(
             DunningReminder.connection == connection, DunningReminder.status == "sent",
             col(DunningReminder.crm_log_id).is_(None))))

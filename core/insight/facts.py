@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from pouracquit.common.errors import BadRecord, ConfigError, PouracquitError
 from pouracquit.common.model import Invoice
@@ -32,14 +32,14 @@ class Issued:
 
 def snapshots(store: Store, connection: str) -> dict[str, Snapshot]:
     """Every CRM invoice the connection has seen, by source id."""
-    with Session(store.engine) as session:
+    with store.session() as session:
         rows = session.exec(select(Snapshot).where(Snapshot.connection == connection))
         return {row.source_id: row for row in rows}
 
 
 def issued(store: Store, connection: str) -> Iterator[Issued]:
     """Every receipt and credit note of ``connection``, oldest version first."""
-    with Session(store.engine) as session:
+    with store.session() as session:
         query = (select(Receipt).where(Receipt.connection == connection)
                  .order_by(col(Receipt.source_id), col(Receipt.kind), col(Receipt.payment_version)))
         rows = list(session.exec(query))

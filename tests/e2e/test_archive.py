@@ -6,8 +6,6 @@ import json
 import os
 from pathlib import Path
 
-from sqlmodel import Session
-
 from pouracquit.app.admin import AdminServer
 from pouracquit.app.cli import main
 from pouracquit.common.model import Address, Party
@@ -43,8 +41,8 @@ def test_archive_verify_detects_edits_and_removals(make_rig, capsys) -> None:  #
     finally:
         admin.stop()
 
-    with Session(service.store.engine) as session:
-        victim = session.get(Event, 3)
+    with service.store.session() as session:
+        victim = session.get(Event, ("default", 3))
         session.delete(victim)
         session.commit()
     assert main(["archive", "verify", "--config", str(config)]) == 1

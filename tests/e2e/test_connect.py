@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
-from sqlmodel import Session
 
 from pouracquit.app import cli
 from pouracquit.app.connect import connect_command
@@ -76,8 +75,8 @@ class Browser:
 
 def sealed(settings: Settings, name: str) -> str | None:
     """The raw stored value of ``name`` (sealed), or None."""
-    with Session(Service.open(settings).store.engine) as session:
-        row = session.get(Credential, ("demo", name))
+    with Service.open(settings).store.session() as session:
+        row = session.get(Credential, ("default", "demo", name))
         return row.value if row else None
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from pouracquit.app import logs
 from pouracquit.common.errors import ConfigError
@@ -50,7 +50,7 @@ def test_tokens_are_sealed_in_the_store(make_rig) -> None:  # type: ignore[no-un
     rig = make_rig(count=3)
     service = rig.service()
     sync_connection(service, "demo")
-    with Session(service.store.engine) as session:
+    with service.store.session() as session:
         rows = list(session.exec(select(Credential)))
     assert rows, "the rotating QuickBooks refresh token is kept"
     current = issued_tokens(rig.source) | issued_tokens(rig.ledger)

@@ -91,6 +91,6 @@ def _ready(base: str) -> bool:
 
 
 def _done(engine, source_id: str) -> bool:  # type: ignore[no-untyped-def]
-    with Session(engine) as session:
+    with Session(engine, info={"tenant": "default"}) as session:
         row = session.exec(select(Receipt).where(Receipt.source_id == source_id)).first()
         return row is not None and row.status == "done"
