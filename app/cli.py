@@ -31,9 +31,10 @@ from typer.core import TyperGroup
 from pouracquit.common.errors import ConfigError
 
 from . import logs
-from .cli_options import ConfigFile, Connection, group, help_when_bare, made_dir, settings_of
+from .cli_options import ConfigFile, Connection, choose_tenant, group, help_when_bare, made_dir, settings_of
 from .cli_receipts import receipts
 from .cli_reports import report
+from .cli_tenants import tenants
 from .refusals import Refused
 
 PROG = "pouracquit"
@@ -70,6 +71,7 @@ archive = group("archive", "The archive of documents and its audit chain.")
 app.add_typer(receipts)
 app.add_typer(archive)
 app.add_typer(report)
+app.add_typer(tenants)
 def _version(value: bool) -> None:
     if value:
         try:
@@ -85,8 +87,12 @@ def _top(
     ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
+    tenant: Annotated[str | None, typer.Option(
+        "--tenant", envvar="POURACQUIT_TENANT", show_envvar=False, metavar="NAME",
+        help="the company to work on, in a config that serves several (see `pouracquit tenants list`)")] = None,
 ) -> None:
     """Paid invoices in a CRM become Factur-X receipts, archived, booked in the ledger and attached."""
+    choose_tenant(tenant)
     help_when_bare(ctx)
 
 

@@ -26,11 +26,32 @@ Connection = Annotated[str | None, typer.Option("--connection", help="only this 
 ReceiptId = Annotated[str, typer.Argument(metavar="ID", help="receipt id, or a prefix only it starts with")]
 
 
-def settings_of(config: Path | None) -> Settings:
-    """The settings ``--config`` names (its default otherwise), with logging set up from them."""
+# the company a command works on, from the top-level ``--tenant`` (or $POURACQUIT_TENANT)
+_chosen: dict[str, str | None] = {"tenant": None}
+
+
+def choose_tenant(name: str | None) -> None:
+    _chosen["tenant"] = name
+
+
+def deployment_of(config: Path | None) -> Settings:
+    """The file ``--config`` names as it is: one company, or a deployment of many (the fleet's commands)."""
     settings = load_settings(config or Path(DEFAULT_CONFIG))
     logs.configure(settings.log.format, settings.log.level)
     return settings
+
+
+def settings_of(config: Path | None) -> Settings:
+    """The settings of the company a command works on: the config's own, or in a deployment of
+    many, those of the tenant ``--tenant`` names; logging set up from them."""
+    from pouracquit.core.tenants import load_tenant
+
+    settings = deployment_of(config)
+    tenant = _chosen["tenant"]
+    if settings.tenants is not None and tenant is None:
+        raise ConfigError(f"this config serves several companies (tenants in {settings.tenants.dir}); "
+                          f"name one: pouracquit --tenant NAME ...")
+    return load_tenant(settings, tenant) if tenant is not None else settings
 
 
 def help_when_bare(ctx: typer.Context) -> None:

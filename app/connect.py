@@ -38,7 +38,7 @@ from pouracquit.connectors.registry import ConnectorContext, factory
 from pouracquit.core.config import ConnectionSettings, Settings
 from pouracquit.core.disconnections import record_reconnected
 from pouracquit.core.service import Service
-from pouracquit.state.store import CredentialStore
+from pouracquit.state.credentials import CredentialStore
 
 DEFAULT_TIMEOUT = 300.0  # how long the user has to approve in the browser
 DESCRIBE_ATTEMPTS = 5  # reading the vendor's app description, waits of 0.5, 1, 2, 4 s between tries

@@ -85,7 +85,7 @@ def doctor_command(settings: Settings, connection: str | None = None, out: TextI
     out = out or sys.stdout
     service = Service.open(settings)
     try:
-        sections = [("seller", seller_checks(settings.seller))]
+        sections = [("seller", seller_checks(settings.company))]
         for conn in service.connections(connection):
             sections += connection_checks(service, conn)
     finally:

@@ -36,7 +36,7 @@ def render_command(settings: Settings, invoice_file: Path, out: Path | None, num
     except ValidationError as exc:
         raise first_error(exc, str(invoice_file)) from None
     try:
-        renderer = Renderer(settings.seller, settings.document)
+        renderer = Renderer(settings.company, settings.document)
         # dates on a legal document are the invoice's own, never the day it was rendered
         receipt = PaidReceipt(invoice=invoice, number=number or invoice.number or "DRAFT-0001",
                               issued_on=invoice.issue_date, receipt_id="preview")

@@ -82,7 +82,7 @@ class SurveyPage:
         html = _ENV.get_template("survey.html").render(
             lang=self.lang, w=self.words, prefix=PREFIX, message=message, token=token, error=error,
             comment=comment, max_comment=MAX_COMMENT,
-            question=self.words["question"].format(seller=self.service.settings.seller.name))
+            question=self.words["question"].format(seller=self.service.settings.company.name))
         return HTMLResponse(html, status_code=status)
 
     def _check(self, token: str) -> str:

@@ -56,7 +56,7 @@ def verify_page(service: Service, path: str) -> tuple[int, str] | None:
         css="ok" if matches else "ko",
         verdict="Document authentique : identique à l'original archivé." if matches
         else "Attention : l'original archivé est introuvable ou a été modifié.",
-        seller=html.escape(service.settings.seller.name),
+        seller=html.escape(service.settings.company.name),
         number=html.escape(receipt.number or ""),
         date=format_date((receipt.completed_at or receipt.created_at).astimezone(PARIS).date(), "long", locale="fr_FR"),
         amount=html.escape(format_currency(receipt.amount, receipt.currency, locale="fr_FR")),

@@ -9,10 +9,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from pouracquit.common.errors import ConfigError
 from pouracquit.common.secrets import SecretRef
+from pouracquit.state.tables import DEFAULT_TENANT, TENANT_PATTERN
 
 from .delivery.settings import EmailSettings
 from .document.settings import DocumentSettings, Seller
@@ -131,7 +132,40 @@ class ConnectionSettings(_Section):
     start_date: date | None = None
 
 
+class TenantsSettings(_Section):
+    """One deployment for many companies: each ``<dir>/<name>.toml`` is one company's
+    [seller], [document], [numbering], [email], [dunning], [survey] and [[connections]],
+    laid key by key over this file's."""
+
+    dir: Path
+
+
+class FleetSettings(_Section):
+    """Workers on Celery (``pouracquit worker``) and their one scheduler (``pouracquit scheduler``)."""
+
+    # RabbitMQ (amqp://) or Redis (redis://) carries the tasks; the state store, not the broker,
+    # keeps every effect exactly-once, so a redelivered or lost message costs time, never a duplicate
+    broker: str = Field(default="amqp://guest:guest@127.0.0.1:5672//", pattern=r"^(amqps?|redis|rediss)://")
+    # the connections' shared rate budgets and each tenant's receipts in flight
+    redis: str = Field(default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://")
+    # fairness: no tenant has more receipts queued or running than this, so one company's
+    # backlog cannot make another's receipt wait behind it
+    tenant_inflight: int = Field(default=20, ge=1, le=1000)
+    batch_size: int = Field(default=10, ge=1, le=100)  # receipts per pipeline task
+    tick_seconds: float = Field(default=1.0, gt=0, le=60)
+    queue: str = Field(default="pouracquit", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+# the deployment's own keys: the same for every company it serves, refused in a tenant's file
+DEPLOYMENT_KEYS = frozenset({"data_dir", "archive_dir", "time_factor", "log", "store", "admin", "pipeline",
+                             "tenants", "fleet", "tenant"})
+
+
 class Settings(_Section):
+    # which company these settings are: "default" for a one-company config; a tenant's file name
+    tenant: str = Field(default=DEFAULT_TENANT, pattern=TENANT_PATTERN)
+    tenants: TenantsSettings | None = None
+    fleet: FleetSettings = FleetSettings()
     data_dir: Path = Path("./data")
     archive_dir: Path | None = None
     time_factor: float = Field(default=1.0, gt=0, le=1)
@@ -140,12 +174,34 @@ class Settings(_Section):
     admin: AdminSettings = AdminSettings()
     numbering: NumberingSettings = NumberingSettings()
     pipeline: PipelineSettings = PipelineSettings()
-    seller: Seller
+    seller: Seller | None = None  # required of a company; a deployment's companies name theirs
     document: DocumentSettings = DocumentSettings()
     email: EmailSettings = EmailSettings()
     dunning: DunningSettings = DunningSettings()
     survey: SurveySettings = SurveySettings()
-    connections: list[ConnectionSettings] = Field(min_length=1)
+    connections: list[ConnectionSettings] = Field(default_factory=list)
+    # the file as written, for the tenants laid over it (core/tenants.py)
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_company_or_many(self) -> Settings:
+        if self.tenants is not None:
+            for key in ("seller", "connections"):
+                if getattr(self, key):
+                    raise ValueError(f"{key} belongs in each tenant's file under {self.tenants.dir}, "
+                                     f"not in the deployment's")
+            return self
+        if self.seller is None:
+            raise ValueError("seller: missing required key")
+        if not self.connections:
+            raise ValueError("connections: at least one [[connections]] is required")
+        return self
+
+    @property
+    def company(self) -> Seller:
+        """The seller of a one-company config or of a tenant (never of a deployment)."""
+        assert self.seller is not None, "a deployment's settings name no seller; use its tenants' settings"
+        return self.seller
 
     @model_validator(mode="after")
     def _dunning_sends_email(self) -> Settings:
@@ -226,11 +282,15 @@ def parse_settings(data: dict[str, Any], origin: str = "config", base_dir: Path 
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise first_error(exc, origin) from None
+    settings._raw = data
     if base_dir is not None:
         # paths in a config file are the file's own, not the working directory's
         moved = {name: base_dir / path for name in ("data_dir", "archive_dir")
                  if (path := getattr(settings, name)) is not None and not path.is_absolute()}
+        if settings.tenants is not None and not settings.tenants.dir.is_absolute():
+            moved["tenants"] = TenantsSettings(dir=base_dir / settings.tenants.dir)
         settings = settings.model_copy(update=moved)
+        settings._raw = data
     return settings
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -101,15 +101,23 @@ class Pipeline:
         }
 
     def drain(self, on_done: Callable[[str], None] | None = None) -> DrainReport:
-        """Work every due receipt once, batch after batch until none is left
-        that this drain has not tried; stops early (between steps) on ``stop``.
+        """Work every due receipt once, batch after batch until none is left that this drain
+        has not tried; stops early (between steps) on ``stop``. Receipts run on ``policy.workers``
+        threads (one renders while others wait on vendors, whose limits each connector's gate keeps);
+        with a ledger that books in batches, they run to ``ledger_record``, are booked together, then on."""
+        def batches() -> Iterator[list[str]]:
+            tried: set[str] = set()
+            while due := self.w.store.due(self.w.connection, datetime.now(UTC), skip=frozenset(tried)):
+                tried.update(due)
+                yield due
 
-        Receipts run on ``policy.workers`` threads: while one renders (CPU),
-        others wait on vendor APIs (I/O), so neither bounds the sync alone;
-        the vendors' concurrency limits are kept by each connector's gate.
-        With a ledger that books in batches, receipts first run up to
-        ``ledger_record``, are booked together, then run to the end.
-        """
+        return self._run(batches(), on_done)
+
+    def work(self, receipt_ids: list[str], on_done: Callable[[str], None] | None = None) -> DrainReport:
+        """These receipts once each, as a drain would (a fleet task); one not due or held elsewhere is left."""
+        return self._run(iter([receipt_ids]), on_done)
+
+    def _run(self, batches: Iterator[list[str]], on_done: Callable[[str], None] | None) -> DrainReport:
         report = DrainReport()
         lock = threading.Lock()
 
@@ -118,18 +126,14 @@ class Pipeline:
                 return
             with lock:
                 report.outcomes[outcome] += 1
-                if error:
-                    report.errors[receipt_id] = error
+                report.errors.update({receipt_id: error} if error else {})
                 if on_done:
                     on_done(outcome)
 
-        tried: set[str] = set()
         try:
-            while not self.stop.is_set():
-                due = self.w.store.due(self.w.connection, datetime.now(UTC), skip=frozenset(tried))
-                if not due:
+            for due in batches:
+                if self.stop.is_set():
                     break
-                tried.update(due)
                 self._drain_batch(due, tally)
             if self.w.email is not None:  # the e-mails sent are logged on the CRM in batches where it can
                 self.w.email.flush(self.w.store, self.w.connection, self.w.policy.lease_seconds)

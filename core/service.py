@@ -15,8 +15,9 @@ from cryptography.fernet import Fernet
 from pouracquit.common.calls import CallMeter, RetryPolicy
 from pouracquit.common.errors import ConfigError
 from pouracquit.connectors.registry import ConnectorContext, factory
+from pouracquit.state.credentials import CredentialStore
 from pouracquit.state.db import open_engine
-from pouracquit.state.store import CredentialStore, Store
+from pouracquit.state.store import Store
 
 from .archive import Archive
 from .config import ConnectionSettings, Settings
@@ -50,7 +51,11 @@ class Service:
     def open(cls, settings: Settings) -> Service:
         """Open (and migrate) the state store named by ``settings``."""
         secure_data_dir(settings)  # before SQLite creates anything in it
-        return cls(settings=settings, store=Store(open_engine(settings.store_url)))
+        return cls(settings=settings, store=Store(open_engine(settings.store_url), settings.tenant))
+
+    @property
+    def tenant(self) -> str:
+        return self.store.tenant
 
     def cipher(self) -> Fernet:
         """The store's Fernet cipher; read on first use so commands that keep
@@ -74,8 +79,8 @@ class Service:
         with self._lock:
             if self._renderer is None:
                 doc = self.settings.document
-                self._renderer = (RenderPool(self.settings.seller, doc, doc.render_processes)
-                                  if doc.render_processes >= 2 else Renderer(self.settings.seller, doc))
+                self._renderer = (RenderPool(self.settings.company, doc, doc.render_processes)
+                                  if doc.render_processes >= 2 else Renderer(self.settings.company, doc))
             return self._renderer
 
     def close(self) -> None:

@@ -87,10 +87,11 @@ def record_run(service: Service, name: str, started: datetime, duration: float, 
 
 
 def sync_connection(
-    service: Service, name: str, *, dry_run: bool = False, progress: Progress | None = None
+    service: Service, name: str, *, dry_run: bool = False, progress: Progress | None = None, drain: bool = True
 ) -> SyncResult:
     """Read the connection's changes since its cursor, queue the receipts they
-    call for, then work the outbox. A dry run reads the CRM and writes nothing."""
+    call for, then work the outbox (unless ``drain`` is False: a fleet's workers
+    take its receipts as their own tasks). A dry run reads the CRM and writes nothing."""
     progress = progress or Progress()
     conn = service.settings.connection(name)
     wiring = service.wiring(conn)
@@ -109,7 +110,7 @@ def sync_connection(
             with units() as u:
                 take_page(u, name, page, intake, policy=policy)
             progress.on_page(intake.seen)
-        if not dry_run:
+        if not dry_run and drain:
             pipeline = Pipeline(wiring, service.owner, service.stop)
             progress.on_receipts(len(service.store.due(name, datetime.now(UTC))))
             drained = pipeline.drain(progress.on_receipt)

@@ -6,24 +6,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine, delete, func, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from pouracquit.common.errors import ConfigError, LeaseLost
+from pouracquit.common.errors import LeaseLost
 
 from .chain import GENESIS, entry_hash
 from .email_queries import EmailQueries
 from .tables import (
     DEFAULT_TENANT,
     ConnectionState,
-    Credential,
     Document,
     Event,
     NumberSeries,
@@ -374,31 +372,3 @@ class Store(EmailQueries):
         except IntegrityError:  # the same signature recorded by another worker meanwhile
             return False
         return True
-
-
-class CredentialStore:
-    """The connectors' TokenStore, one namespace per connection, encrypted at
-    rest with Fernet: a copy of the database alone reveals no token."""
-
-    def __init__(self, store: Store, connection: str, cipher: Callable[[], Fernet]) -> None:
-        self._store, self._connection, self._cipher = store, connection, cipher
-
-    def get(self, name: str) -> str | None:
-        with self._store.session() as session:
-            row = session.get(Credential, (self._store.tenant, self._connection, name))
-        if row is None:
-            return None
-        try:
-            return self._cipher().decrypt(row.value.encode()).decode()
-        except InvalidToken:
-            raise ConfigError(f"stored credential {self._connection}/{name} cannot be decrypted with the "
-                              f"configured store.encryption_key (was the key changed?)") from None
-
-    def put(self, name: str, value: str) -> None:
-        sealed = self._cipher().encrypt(value.encode()).decode()
-        with self._store.unit() as u:
-            row = u.get(Credential, self._connection, name)
-            if row is None:
-                u.session.add(Credential(connection=self._connection, name=name, value=sealed))
-            else:
-                row.value, row.updated_at = sealed, utcnow()

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # lowest first; a module imports from its own floor's folder or from lower floors only
-FLOORS = {"common": 0, "state": 1, "mappings": 1, "connectors": 1, "sandbox": 1, "core": 2, "app": 3}
+FLOORS = {"common": 0, "state": 1, "mappings": 1, "connectors": 1, "sandbox": 1, "core": 2, "fleet": 3, "app": 4}
 # floor-1 folders are side by side: these are the only ways between them
 BESIDE = {
     "connectors": {"mappings"},  # a connector applies its vendor's default mapping

@@ -58,7 +58,7 @@ def send_on_demand(service: Service, receipt: Receipt, to: str | None = None) ->
     resend = 1 + len(service.store.events(receipt.id, kind="email_resent"))
     archive = service.wiring(settings.connection(receipt.connection)).archive
     document = Document(name=receipt.document_name, content=archive.read(receipt.document_sha256))
-    composer = Composer(settings.email, settings.seller, settings.document)
+    composer = Composer(settings.email, settings.company, settings.document)
     letter = composer.compose(paper_of(receipt, invoice), address, document, resend=resend)
     with service.store.unit() as u:
         u.log(receipt.connection, "email_send_requested", receipt_id=receipt.id, source_id=receipt.source_id,

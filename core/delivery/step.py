@@ -78,7 +78,7 @@ class EmailStep:
         if settings.email.password is not None:
             settings.email.password.value()  # a missing or empty secret stops the start, not the first send
         survey = survey_links(settings.survey, settings.admin.public_url)
-        return cls(settings.email, Composer(settings.email, settings.seller, settings.document, survey), source)
+        return cls(settings.email, Composer(settings.email, settings.company, settings.document, survey), source)
 
     def run(self, receipt: Receipt, invoice: Invoice, document: Callable[[], Document],
             record: Record) -> dict[str, Any]:

@@ -78,10 +78,10 @@ class Outbox:
     def of(cls, settings: Settings) -> Outbox:
         """A bad sender is a ConfigError here, before any intent is written."""
         try:
-            sender = mailbox(settings.email.sender or settings.seller.email, "email.sender")
+            sender = mailbox(settings.email.sender or settings.company.email, "email.sender")
         except ValueError as exc:
             raise ConfigError(f"email.sender: {exc} (set email.sender or seller.email)") from None
-        return cls(Mailer(settings.email), settings.email, settings.seller, settings.dunning, sender,
+        return cls(Mailer(settings.email), settings.email, settings.company, settings.dunning, sender,
                    settings.document.primary_color)
 
 

@@ -64,7 +64,8 @@ from sqlalchemy import create_engine, text
 from pouracquit.app.toml_out import dumps
 from pouracquit.connectors.quickbooks.session import TOKEN_NAME
 from pouracquit.sandbox.quickbooks.emulator import DEMO_CLIENT_ID
-from pouracquit.state.store import CredentialStore, Store
+from pouracquit.state.credentials import CredentialStore
+from pouracquit.state.store import Store
 
 PG_ADMIN_URL = os.environ.get("POURACQUIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SLOTS = ("a", "b")

@@ -22,7 +22,7 @@ from pouracquit.common.errors import ConfigError
 from pouracquit.core.config import Settings, parse_settings
 from pouracquit.core.service import Service
 from pouracquit.core.sync import sync_connection
-from pouracquit.state.store import CredentialStore
+from pouracquit.state.credentials import CredentialStore
 from pouracquit.state.tables import Credential
 
 # The pair each vendor is tested in, and the store key its connector reads.

@@ -15,7 +15,7 @@ from pouracquit.core.sync import sync_connection
 from pouracquit.sandbox.hubspot.emulator import HubSpotSandbox
 from pouracquit.sandbox.quickbooks.emulator import DEMO_CLIENT_SECRET as QBO_SECRET
 from pouracquit.sandbox.quickbooks.emulator import DEMO_REFRESH_TOKEN as QBO_REFRESH
-from pouracquit.state.store import CredentialStore
+from pouracquit.state.credentials import CredentialStore
 from pouracquit.state.tables import Credential
 
 
