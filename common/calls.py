@@ -4,8 +4,11 @@ Connectors wrap each SDK or HTTP call in ``VendorClient.call``; they never
 import tenacity themselves. A call that fails with a ``RetryableError`` is
 retried with exponential backoff, or after the vendor's ``Retry-After`` when
 it sent one; an ``AuthExpired`` first runs the connector's refresh hook.
-The ``CallGate`` keeps us under the vendor's published limits so that the
-sandbox's (and the vendor's) 429s are the exception, not the rhythm.
+A gate keeps us under the vendor's published limits so that the sandbox's
+(and the vendor's) 429s are the exception, not the rhythm. Connectors get
+their gates from a ``GateFactory`` (``ConnectorContext.gates``): ``local_gates``
+paces one process (``CallGate``); the fleet's factory shares each budget with
+every worker calling the same connection.
 """
 
 from __future__ import annotations
@@ -120,6 +123,27 @@ class CallGate:
             return fn()
 
 
+class Gate(Protocol):
+    """Paces the calls it runs: ``run`` returns when ``fn`` may go out and has."""
+
+    def run(self, fn: Callable[[], T]) -> T: ...
+
+
+class GateFactory(Protocol):
+    """Builds one connection's gates. ``purpose`` names the budget within the connection
+    ("api", "search", "refresh"): two gates of one connector are two budgets, and a factory
+    that shares budgets across processes shares each purpose's with the same purpose only."""
+
+    def __call__(self, purpose: str, *, limit: int | None = None, window: float = 60.0,
+                 concurrency: int | None = None) -> Gate: ...
+
+
+def local_gates(purpose: str, *, limit: int | None = None, window: float = 60.0,
+                concurrency: int | None = None) -> CallGate:
+    """The in-process factory: each gate is its own budget already, so ``purpose`` changes nothing."""
+    return CallGate(limit=limit, window=window, concurrency=concurrency)
+
+
 # The op name every connector gives its token refresh (``call("oauth.refresh", ...)``).
 REFRESH_OP = "oauth.refresh"
 
@@ -193,7 +217,7 @@ class VendorClient:
     vendor: str
     classify: Callable[[Exception], PouracquitError]
     meter: CallMeter
-    gate: CallGate = field(default_factory=CallGate)
+    gate: Gate = field(default_factory=CallGate)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     refresh: Callable[[], None] | None = None
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, NamedTuple
 
-from pouracquit.common.calls import CallGate, VendorClient
+from pouracquit.common.calls import VendorClient
 from pouracquit.common.errors import PermanentError, PouracquitError
 from pouracquit.common.model import Line, Party
 from pouracquit.common.money import round_cents
@@ -69,8 +69,8 @@ class LedgerConnector:
         budget = self.call_budget
         self.client = VendorClient(
             vendor=self.vendor, classify=self.classify, meter=ctx.meter,
-            gate=CallGate(limit=budget.limit, window=budget.window * ctx.window_scale,
-                          concurrency=budget.concurrency),
+            gate=ctx.gates("api", limit=budget.limit, window=budget.window * ctx.window_scale,
+                           concurrency=budget.concurrency),
             retry=ctx.retry, refresh=refresh,
         )
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pouracquit.common.calls import CallMeter, RetryPolicy
+from pouracquit.common.calls import CallMeter, GateFactory, RetryPolicy, local_gates
 from pouracquit.common.errors import ConfigError
 
 from .base import CrmSource, Ledger, ReplayGuard, TokenStore
@@ -30,7 +30,10 @@ class ConnectorContext:
     """What the core hands a connector when it builds one.
 
     ``window_scale`` shrinks the client-side rate windows the same way a
-    sandbox's ``time_factor`` shrinks the vendor's (1.0 in production).
+    sandbox's ``time_factor`` shrinks the vendor's (1.0 in production); the
+    connector applies it to the windows it hands ``gates``. ``gates`` builds the
+    connection's call gates: in-process by default, shared through Redis by a
+    fleet's workers (``fleet.rates.RedisGates``) so that they spend one budget.
     """
 
     connection: str
@@ -40,6 +43,7 @@ class ConnectorContext:
     window_scale: float = 1.0
     mapping: Mapping[str, Any] = field(default_factory=dict)
     replays: ReplayGuard | None = None  # the state store in the service; None keeps them in memory
+    gates: GateFactory = local_gates
 
 
 class ConnectorFactory(Protocol):

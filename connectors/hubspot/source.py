@@ -33,7 +33,7 @@ from hubspot.crm.objects import (
 )
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pouracquit.common.calls import CallGate, VendorClient, error_for_status, parse_retry_after
+from pouracquit.common.calls import VendorClient, error_for_status, parse_retry_after
 from pouracquit.common.errors import (
     BadRecord,
     ConfigError,
@@ -133,10 +133,10 @@ class HubSpotSource:
         self._writer = NoteWriter(self._call, self._deal_of, self._objects, self._mapper.m["associations"], settings)
         self._http = requests.Session()  # the token endpoint only; the SDK makes every API call
         scale = ctx.window_scale
-        self._search_gate = CallGate(limit=SEARCH_RATE[0], window=SEARCH_RATE[1] * scale)
+        self._search_gate = ctx.gates("search", limit=SEARCH_RATE[0], window=SEARCH_RATE[1] * scale)
         self._client = VendorClient(
             vendor="hubspot", classify=self._classify, meter=ctx.meter,
-            gate=CallGate(limit=BURST[0], window=BURST[1] * scale), retry=ctx.retry,
+            gate=ctx.gates("api", limit=BURST[0], window=BURST[1] * scale), retry=ctx.retry,
             refresh=self._refresh_token if settings.access_token is None else None,
         )
 

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 import structlog
 from simple_salesforce import Salesforce, format_soql
 
-from pouracquit.common.calls import CallGate, VendorClient
+from pouracquit.common.calls import VendorClient
 from pouracquit.common.errors import BadRecord, ConfigError, PermanentError
 from pouracquit.common.model import Invoice
 from pouracquit.connectors.base import Document, Page
@@ -83,7 +83,7 @@ class SalesforceSource:
         self._sf: Salesforce | None = None
         self._warned_usage = False
         self._client = VendorClient(vendor="salesforce", classify=classify, meter=ctx.meter,
-                                    gate=CallGate(concurrency=CONCURRENT), retry=ctx.retry,
+                                    gate=ctx.gates("api", concurrency=CONCURRENT), retry=ctx.retry,
                                     refresh=self._refresh_session)
         self._tokens = TokenExchange(settings, ctx.tokens, ctx.connection, self._session, self._client.call)
 

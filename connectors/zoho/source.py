@@ -34,7 +34,7 @@ import requests
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from pouracquit.common.calls import CallGate, RetryPolicy, VendorClient, error_for_status, parse_retry_after
+from pouracquit.common.calls import RetryPolicy, VendorClient, error_for_status, parse_retry_after
 from pouracquit.common.errors import (
     AuthExpired,
     BadRecord,
@@ -142,14 +142,14 @@ class ZohoSource:
         self._domain: str = (settings.api_domain or "").rstrip("/")
         self._expires = 0.0
         self._client = VendorClient(vendor="zoho", classify=self._classify, meter=ctx.meter,
-                                    gate=CallGate(concurrency=settings.concurrency), retry=ctx.retry,
+                                    gate=ctx.gates("api", concurrency=settings.concurrency), retry=ctx.retry,
                                     refresh=self._refresh_token)
         # Token exchanges have their own budget and gate (they run inside an API call's slot) and
         # retry once only: the API call around them retries too, and Zoho caps refreshes per 10 minutes.
         refreshes, window = TOKEN_REFRESHES
         once = RetryPolicy(attempts=2, backoff_base=ctx.retry.backoff_base, backoff_max=ctx.retry.backoff_max)
         self._oauth = VendorClient(vendor="zoho", classify=self._classify, meter=ctx.meter, retry=once,
-                                   gate=CallGate(limit=refreshes, window=window * ctx.window_scale))
+                                   gate=ctx.gates("refresh", limit=refreshes, window=window * ctx.window_scale))
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], ctx: ConnectorContext) -> ZohoSource:
