@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 
@@ -19,10 +20,13 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from support import DictTokens, fast_context
 
 from pouracquit.common.calls import GateFactory, local_gates
 from pouracquit.common.errors import RateLimited, RetryableError
+from pouracquit.connectors.zoho.source import ZohoSource
 from pouracquit.fleet.rates import RedisGates
+from pouracquit.sandbox.zoho.emulator import ZohoSandbox
 
 URL = "redis://127.0.0.1:6379/0"
 FORK = multiprocessing.get_context("fork")
@@ -174,3 +178,22 @@ def test_without_redis_the_call_does_not_go_out(scope: str) -> None:
         assert not isinstance(caught.value, RateLimited)  # the vendor asked for nothing
         assert "\n" not in str(caught.value)
     assert sent == []
+
+
+def test_a_connector_paces_its_calls_through_the_shared_gates(scope: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZOHO_SECRET", ZohoSandbox.DEMO_CLIENT_SECRET)
+    monkeypatch.setenv("ZOHO_REFRESH", ZohoSandbox.DEMO_REFRESH_TOKEN)
+    box = ZohoSandbox(time_factor=0.01).start()
+    try:
+        box.seed({"demo": {"count": 30, "seed": 7}})
+        ctx = replace(fast_context(DictTokens(), 0.01), gates=_gates(scope))
+        source = ZohoSource.from_settings({
+            "accounts_url": box.url, "client_id": ZohoSandbox.DEMO_CLIENT_ID, "page_size": 10,
+            "client_secret": {"env": "ZOHO_SECRET"}, "refresh_token": {"env": "ZOHO_REFRESH"}}, ctx)
+        assert len([i for page in source.changes(None) for i in page.invoices]) == 30
+    finally:
+        box.stop()
+    client = redis.Redis.from_url(URL)
+    assert client.zcard(f"pouracquit:rate:{scope}:refresh:calls") == 1  # the token exchange, on its own budget
+    assert client.exists(f"pouracquit:rate:{scope}:api:wake")  # the API calls' slots, all given back
+    assert not client.exists(f"pouracquit:rate:{scope}:api:slots")
