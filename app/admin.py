@@ -3,6 +3,12 @@ verification page /receipts/{id}/verify that receipts' QR codes open, and
 the vendors' webhooks on POST /webhooks/<vendor> (authenticated by their
 signatures, not by the admin token). HEAD works wherever GET does.
 
+It serves the one company of ``pouracquit run`` (a ``Service``) or every company
+of a deployment (``Tenants``, under ``pouracquit admin``; app/served.py): then
+/status without ``?tenant=`` summarises the companies, ``/status?tenant=NAME``
+is one company's, /metrics labels every series with its tenant, the admin page
+asks which company, and webhooks are left to ``pouracquit run``.
+
 /healthz: the process and its scheduler thread are alive (a restart fixes a
 503). /readyz: able to serve, i.e. the state store answers (a vendor being down
 or a stale connection does not make it 503: that would take the webhooks out of
@@ -24,15 +30,16 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from pouracquit.common.errors import ConfigError
 from pouracquit.connectors.base import WebhookRequest
@@ -43,10 +50,13 @@ from pouracquit.core.webhooks import WebhookIntake
 from .admin_http import HttpServer, bind
 from .admin_page import admin_page
 from .metrics import CONTENT_TYPE, Metrics
-from .status import connection_status, readiness
-from .survey_page import PREFIX as SURVEY_PREFIX
-from .survey_page import survey_app
+from .served import Served
+from .status import connection_status, deployment_status, readiness
+from .survey_page import survey_routes
 from .verify_page import verify_page
+
+if TYPE_CHECKING:
+    from pouracquit.core.tenants import Tenants
 
 log = structlog.get_logger("pouracquit.admin")
 PUBLIC = frozenset({"/healthz"})
@@ -57,6 +67,7 @@ MAX_PENDING = 64
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
 Reply = tuple[int, str, bytes]
+Query = dict[str, str]
 
 
 def _json(status: int, body: Any) -> Reply:
@@ -100,30 +111,33 @@ class TooLarge(Exception):
 class AdminServer:
     """Serves the admin routes from a background thread.
 
+    ``source``: the one company of ``pouracquit run``, or a deployment's tenants.
     ``liveness`` says why the process is not alive (None: alive); the daemon
     gives one that watches its scheduler thread. ``metrics``: the registry the
     jobs feed (a fresh one by default)."""
 
-    def __init__(self, service: Service, webhooks: WebhookIntake | None = None, *, metrics: Metrics | None = None,
-                 liveness: Callable[[], str | None] = lambda: None) -> None:
-        self.service = service
+    def __init__(self, source: Service | Tenants, webhooks: WebhookIntake | None = None, *,
+                 metrics: Metrics | None = None, liveness: Callable[[], str | None] = lambda: None) -> None:
+        self.served = Served(source)
+        # the one company served, when there is one (None for a deployment of several)
+        self.service = None if self.served.many else self.served.service(self.served.home)
         self.webhooks = webhooks
-        self.metrics = metrics or Metrics(service)
+        self.metrics = metrics or Metrics(self.served)
         self._liveness = liveness
-        admin = service.settings.admin
+        admin = self.served.settings.admin
         self._token = admin_token(admin)
-        # GET routes: path -> reply (add one here; every one but PUBLIC needs the token)
-        self._routes: dict[str, Callable[[], Reply]] = {
-            "/healthz": self._healthz,
-            "/readyz": self._readyz,
-            "/metrics": lambda: (200, CONTENT_TYPE, self.metrics.exposition()),
-            "/status": lambda: _json(200, connection_status(self.service)),
+        # GET routes: path -> reply to the query (add one here; every one but PUBLIC needs the token)
+        self._routes: dict[str, Callable[[Query], Reply]] = {
+            "/healthz": lambda _: self._healthz(),
+            "/readyz": lambda _: self._readyz(),
+            "/metrics": lambda _: (200, CONTENT_TYPE, self.metrics.exposition()),
+            "/status": self._status,
         }
         self._pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="admin")
         self._pending = 0  # touched on the event loop only
         self._sock = bind(*admin.address)
-        app = Starlette(routes=[*admin_page(service, self._token),  # the HTML page at PREFIX, its own auth
-                                Mount(SURVEY_PREFIX, app=survey_app(service)),  # public, like the verify page
+        app = Starlette(routes=[*admin_page(self.served, self._token),  # the HTML page at PREFIX, its own auth
+                                *survey_routes(self.served),  # public, like the verify page
                                 Route("/{path:path}", self._endpoint, methods=METHODS)])
         self._http = HttpServer(app, self._sock)
 
@@ -137,15 +151,29 @@ class AdminServer:
         return _json(200, {"status": "alive"}) if dead is None else _json(503, {"status": "dead", "reason": dead})
 
     def _readyz(self) -> Reply:
-        ready = readiness(self.service)
+        ready = readiness(self.served)
         return _json(200 if ready.ready else 503, {"ready": ready.ready, "reasons": ready.reasons})
+
+    def _status(self, query: Query) -> Reply:
+        """One company's status (``?tenant=NAME``, or the only one); a deployment's summary without it."""
+        name = query.get("tenant")
+        if name is None:
+            if self.served.many:
+                return _json(200, deployment_status(self.served))
+            name = self.served.home
+        service = self.served.service(name)
+        if service is None:
+            problem = self.served.problems().get(name)
+            return _json(404, {"error": f"tenant {name!r} unusable: {problem}" if problem
+                               else f"no tenant {name[:100]!r}"})
+        return _json(200, connection_status(service))
 
     def authorised(self, header: str | None) -> bool:
         return self._token is None or bearer_matches(header, self._token)
 
     def public_url(self, raw_path: str) -> str:
         """The URL a vendor called, as it signed it."""
-        base = self.service.settings.admin.public_url or self.url
+        base = self.served.settings.admin.public_url or self.url
         return base.rstrip("/") + raw_path
 
     def webhook(self, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
@@ -157,12 +185,12 @@ class AdminServer:
         return _json(status, answer)
 
     def handle(self, method: str, path: str, auth: str | None) -> Reply:
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         route = self._routes.get(path)
         if method == "HEAD":
             method = "GET"  # the server sends the headers only
         if route is None and method == "GET":
-            page = verify_page(self.service, path)
+            page = verify_page(self.served, path)
             if page is not None:
                 return page[0], "text/html; charset=utf-8", page[1].encode()
         if route is None:
@@ -172,7 +200,11 @@ class AdminServer:
         if path not in PUBLIC and not self.authorised(auth):
             return _json(401, {"error": "missing or wrong bearer token"})
         try:
-            return route()
+            params = {k: v[0] for k, v in urllib.parse.parse_qs(query, max_num_fields=20).items()}
+        except ValueError:
+            return _json(400, {"error": "too many query parameters"})
+        try:
+            return route(params)
         except Exception as exc:
             log.exception("admin route failed", path=path)
             return _json(503, {"error": f"{type(exc).__name__}: {exc}"})

@@ -10,6 +10,11 @@ One ``Metrics`` (one CollectorRegistry) per admin server. Two kinds of series:
   receipts by status, quarantined records, disconnections, each connection's
   freshness, plus whatever gauges ``add_gauge`` registered.
 
+Every series about a connection is labelled ``tenant`` (its company: "default"
+for a one-company config) then ``connection``. Under ``pouracquit admin`` the
+store's series cover every company worked, read through each one's scoped
+store: series are tenants x connections (docs/operations.md).
+
 Conventions: the ``pouracquit_`` prefix, counters end in ``_total``, durations
 are histograms in seconds, instants are ``_timestamp_seconds`` (Unix time),
 ``pouracquit_build_info{version}``; process and Python metrics come from the
@@ -22,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import (
@@ -41,7 +47,11 @@ from pouracquit.core.disconnections import disconnected
 from pouracquit.core.insight.reconcile import drift_samples
 from pouracquit.core.service import Service
 
+from .served import Served
 from .status import freshness
+
+if TYPE_CHECKING:
+    from pouracquit.core.tenants import Tenants
 
 log = structlog.get_logger("pouracquit.metrics")
 
@@ -73,8 +83,9 @@ def _version() -> str:
 class Metrics:
     """The registry of one admin server, and the hooks the jobs feed it through."""
 
-    def __init__(self, service: Service) -> None:
-        self.service = service
+    def __init__(self, source: Service | Tenants | Served) -> None:
+        self.served = source if isinstance(source, Served) else Served(source)
+        self.tenant = self.served.home  # the company of the jobs this process runs
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -82,22 +93,23 @@ class Metrics:
             {"version": _version()})
         self.sync_duration = Histogram(
             "pouracquit_sync_duration_seconds", "Duration of the sync passes this process ran.",
-            ["connection"], buckets=SYNC_BUCKETS, registry=self.registry)
+            ["tenant", "connection"], buckets=SYNC_BUCKETS, registry=self.registry)
         self.sync_runs = Counter(
             "pouracquit_sync_runs", "Sync passes this process ran, by result (ok, error, crashed).",
-            ["connection", "result"], registry=self.registry)
+            ["tenant", "connection", "result"], registry=self.registry)
         self.receipt_outcomes = Counter(
             "pouracquit_receipt_outcomes", "Receipts this process worked on, by outcome of the attempt.",
-            ["connection", "outcome"], registry=self.registry)
+            ["tenant", "connection", "outcome"], registry=self.registry)
         self.job_crashes = Counter(
             "pouracquit_job_crashes", "Scheduled jobs that ended on an unexpected exception (see the log).",
-            ["connection", "job"], registry=self.registry)
-        for conn in service.connections():  # every series exists from the start, at zero
-            self.sync_duration.labels(connection=conn.name)
-            for result in ("ok", "error", "crashed"):
-                self.sync_runs.labels(connection=conn.name, result=result)
-            for job in ("sync", "drain"):
-                self.job_crashes.labels(connection=conn.name, job=job)
+            ["tenant", "connection", "job"], registry=self.registry)
+        if self.served.one is not None:  # every series of the jobs this process runs exists from the start
+            for conn in self.served.one.connections():
+                self.sync_duration.labels(tenant=self.tenant, connection=conn.name)
+                for result in ("ok", "error", "crashed"):
+                    self.sync_runs.labels(tenant=self.tenant, connection=conn.name, result=result)
+                for job in ("sync", "drain"):
+                    self.job_crashes.labels(tenant=self.tenant, connection=conn.name, job=job)
         self.gauges: list[StoreGauge] = []
         self.add_gauge("pouracquit_reconciliation_drift", "Drifts between the CRM, the receipts and the ledger "
                        "found by the last reconciliation (NaN when it could not read a side).", ("connection",),
@@ -108,21 +120,24 @@ class Metrics:
                   read: Callable[[Service], Samples]) -> None:
         """A gauge read from the store at each scrape, e.g. per-connection drift:
         ``metrics.add_gauge("pouracquit_reconciliation_drift", "...", ("connection",),
-        lambda service: [({"connection": "main"}, 2.0)])``."""
+        lambda service: [({"connection": "main"}, 2.0)])``. ``read`` is called with each
+        company's service; the ``tenant`` label is added to its samples."""
         self.gauges.append(StoreGauge(name, documentation, labels, read))
 
-    def observe_sync(self, connection: str, seconds: float, result: str) -> None:
+    def observe_sync(self, connection: str, seconds: float, result: str, tenant: str | None = None) -> None:
         """One pass ended: ``result`` is ok, error (it said why) or crashed."""
-        self.sync_duration.labels(connection=connection).observe(seconds)
-        self.sync_runs.labels(connection=connection, result=result).inc()
+        tenant = tenant or self.tenant
+        self.sync_duration.labels(tenant=tenant, connection=connection).observe(seconds)
+        self.sync_runs.labels(tenant=tenant, connection=connection, result=result).inc()
 
-    def count_outcomes(self, connection: str, outcomes: Iterable[tuple[str, int]]) -> None:
+    def count_outcomes(self, connection: str, outcomes: Iterable[tuple[str, int]], tenant: str | None = None) -> None:
         for outcome, n in outcomes:
             if n:
-                self.receipt_outcomes.labels(connection=connection, outcome=outcome).inc(n)
+                self.receipt_outcomes.labels(tenant=tenant or self.tenant, connection=connection,
+                                             outcome=outcome).inc(n)
 
-    def count_crash(self, connection: str, job: str) -> None:
-        self.job_crashes.labels(connection=connection, job=job).inc()
+    def count_crash(self, connection: str, job: str, tenant: str | None = None) -> None:
+        self.job_crashes.labels(tenant=tenant or self.tenant, connection=connection, job=job).inc()
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes (``CONTENT_TYPE``)."""
@@ -130,68 +145,90 @@ class Metrics:
 
 
 class _StoreCollector(Collector):
-    """The series read at each scrape: the call meter's counts, then the state store's."""
+    """The series read at each scrape: the call meters' counts, then the state store's."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
-        meter = self.metrics.service.meter
+        served = self.metrics.served
         calls = CounterMetricFamily("pouracquit_api_calls", "Vendor API calls made by this process.",
-                                    labels=("vendor",))
-        for vendor, n in sorted(meter.snapshot().items()):
-            calls.add_metric([vendor], n)
-        yield calls
+                                    labels=("tenant", "vendor"))
         errors = CounterMetricFamily("pouracquit_api_errors", "Vendor API errors by vendor and error class.",
-                                     labels=("vendor", "error"))
-        for (vendor, error), n in sorted(meter.error_snapshot().items()):
-            errors.add_metric([vendor, error], n)
-        yield errors
+                                     labels=("tenant", "vendor", "error"))
         up = GaugeMetricFamily("pouracquit_state_store_up", "1 when the state store answered this scrape, else 0.")
         try:
-            families = list(self._from_store())
+            services = [(name, service) for name in served.names()
+                        if (service := served.service(name)) is not None]
+            for name, service in services:
+                for vendor, n in sorted(service.meter.snapshot().items()):
+                    calls.add_metric([name, vendor], n)
+                for (vendor, error), n in sorted(service.meter.error_snapshot().items()):
+                    errors.add_metric([name, vendor, error], n)
+            families = self._tenants(served) + list(self._from_store(services))
         except Exception as exc:  # noqa: BLE001 - the process metrics still go out; up says the rest is missing
             log.warning("metrics: state store not read", error=f"{type(exc).__name__}: {exc}")
             up.add_metric([], 0)
-            yield up
+            yield from (calls, errors, up)
             return
         up.add_metric([], 1)
-        yield up
+        yield from (calls, errors, up)
         yield from families
 
-    def _from_store(self) -> Iterator[Metric]:
-        service = self.metrics.service
-        store, connections = service.store, service.settings.connections
+    def _tenants(self, served: Served) -> list[Metric]:
+        """How many companies a deployment has by state, and which files are unusable."""
+        if not served.many:
+            return []
+        problems, worked, known = served.problems(), set(served.names()), served.known()
+        states = {"enabled": len(worked), "unusable": len(problems),
+                  "disabled": len([n for n in known if n not in worked and n not in problems])}
+        return [_gauge("pouracquit_tenants", "Companies of the deployment by state (enabled, disabled, unusable).",
+                       ("state",), [({"state": s}, n) for s, n in states.items()]),
+                _gauge("pouracquit_tenant_unusable", "1 for each company whose file cannot be used (/status says "
+                       "why).", ("tenant",), [({"tenant": n}, 1) for n in sorted(problems)])]
+
+    def _from_store(self, services: list[tuple[str, Service]]) -> Iterator[Metric]:
         now = datetime.now(UTC)
-        yield _gauge("pouracquit_receipts", "Receipts by connection and status.", ("connection", "status"),
-                     [({"connection": c, "status": s}, n) for (c, s), n in sorted(store.receipt_counts().items())])
-        yield _gauge("pouracquit_quarantined_records", "CRM records refused by the mapping.", ("connection",),
-                     [({"connection": c.name}, len(store.quarantined(c.name))) for c in connections])
-        yield _gauge("pouracquit_connection_disconnected",
-                     "1 while the vendor of this side refuses the token refresh (run pouracquit connect), else 0.",
-                     ("connection", "side"),
-                     [({"connection": c.name, "side": side}, int(side in lost))
-                      for c in connections for lost in (disconnected(store, c.name),) for side in SIDES])
-        states = store.connection_states()
-        fresh = {c.name: freshness(c, states.get(c.name), now) for c in connections}
-        yield _gauge("pouracquit_sync_last_success_timestamp_seconds",
-                     "When the last successful sync pass started (any process).", ("connection",),
-                     [({"connection": n}, f.last_success_at.timestamp()) for n, f in fresh.items()
-                      if f.last_success_at])
-        yield _gauge("pouracquit_sync_last_run_timestamp_seconds", "When the last sync pass started (any process).",
-                     ("connection",), [({"connection": n}, s.last_run_at.timestamp())
-                                       for n, s in sorted(states.items()) if s.last_run_at])
-        yield _gauge("pouracquit_sync_last_success_age_seconds", "Seconds since the last successful sync started.",
-                     ("connection",), [({"connection": n}, f.age_seconds) for n, f in fresh.items()
-                                       if f.age_seconds is not None])
-        yield _gauge("pouracquit_sync_stale",
-                     "1 when an enabled connection had no successful sync for too long (/status: stale_after_seconds).",
-                     ("connection",), [({"connection": n}, int(f.stale)) for n, f in fresh.items()])
-        yield _gauge("pouracquit_sync_last_duration_seconds", "Duration of the last sync pass (any process).",
-                     ("connection",),
-                     [({"connection": n}, s.last_duration_s or 0.0) for n, s in sorted(states.items())])
-        for extra in self.metrics.gauges:
-            yield _gauge(extra.name, extra.documentation, extra.labels, extra.read(service))
+        families: dict[str, GaugeMetricFamily] = {}
+
+        def add(name: str, documentation: str, labels: tuple[str, ...], tenant: str, samples: Samples) -> None:
+            family = families.get(name)
+            if family is None:
+                family = families[name] = GaugeMetricFamily(name, documentation, labels=("tenant", *labels))
+            for values, value in samples:
+                family.add_metric([tenant, *(values[label] for label in labels)], value)
+
+        for tenant, service in services:
+            store, connections = service.store, service.settings.connections
+            add("pouracquit_receipts", "Receipts by connection and status.", ("connection", "status"), tenant,
+                [({"connection": c, "status": s}, n) for (c, s), n in sorted(store.receipt_counts().items())])
+            add("pouracquit_quarantined_records", "CRM records refused by the mapping.", ("connection",), tenant,
+                [({"connection": c.name}, len(store.quarantined(c.name))) for c in connections])
+            add("pouracquit_connection_disconnected",
+                "1 while the vendor of this side refuses the token refresh (run pouracquit connect), else 0.",
+                ("connection", "side"), tenant,
+                [({"connection": c.name, "side": side}, int(side in lost))
+                 for c in connections for lost in (disconnected(store, c.name),) for side in SIDES])
+            states = store.connection_states()
+            fresh = {c.name: freshness(c, states.get(c.name), now) for c in connections}
+            add("pouracquit_sync_last_success_timestamp_seconds",
+                "When the last successful sync pass started (any process).", ("connection",), tenant,
+                [({"connection": n}, f.last_success_at.timestamp()) for n, f in fresh.items() if f.last_success_at])
+            add("pouracquit_sync_last_run_timestamp_seconds", "When the last sync pass started (any process).",
+                ("connection",), tenant,
+                [({"connection": n}, s.last_run_at.timestamp()) for n, s in sorted(states.items()) if s.last_run_at])
+            add("pouracquit_sync_last_success_age_seconds", "Seconds since the last successful sync started.",
+                ("connection",), tenant,
+                [({"connection": n}, f.age_seconds) for n, f in fresh.items() if f.age_seconds is not None])
+            add("pouracquit_sync_stale",
+                "1 when an enabled connection had no successful sync for too long (/status: stale_after_seconds).",
+                ("connection",), tenant, [({"connection": n}, int(f.stale)) for n, f in fresh.items()])
+            add("pouracquit_sync_last_duration_seconds", "Duration of the last sync pass (any process).",
+                ("connection",), tenant,
+                [({"connection": n}, s.last_duration_s or 0.0) for n, s in sorted(states.items())])
+            for extra in self.metrics.gauges:
+                add(extra.name, extra.documentation, extra.labels, tenant, extra.read(service))
+        yield from families.values()
 
 
 def _gauge(name: str, documentation: str, labels: tuple[str, ...], samples: Samples) -> GaugeMetricFamily:

@@ -21,7 +21,12 @@ from pouracquit.core.service import Service
 from pouracquit.core.survey import survey_counts
 from pouracquit.state.tables import ConnectionState
 
+from .served import Served
+
 STALE_INTERVALS = 3
+# what /status says of webhooks where this process does not take them
+WEBHOOKS_ELSEWHERE = ("not served by `pouracquit admin`: vendors' webhooks reach `pouracquit run` only; "
+                      "the fleet's scheduler syncs each connection on its interval")
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -118,7 +123,46 @@ class Readiness:
     reasons: dict[str, str]
 
 
-def readiness(service: Service) -> Readiness:
+def deployment_status(served: Served, now: datetime | None = None) -> dict[str, Any]:
+    """/status of a deployment of many companies: per tenant, whether it is worked, its
+    connections' freshness, its receipts by status; and the tenant files that cannot be
+    used, with why. ``/status?tenant=NAME`` gives one company's whole ``connection_status``."""
+    now = now or datetime.now(UTC)
+    worked, problems = set(served.names()), served.problems()
+    tenants: dict[str, Any] = {}
+    for name in served.known():
+        service = None if name in problems else served.service(name)
+        if service is None:
+            tenants[name] = {"state": "unusable", "enabled": False,
+                             "problem": problems.get(name, f"tenant {name!r} cannot be read")}
+            continue
+        enabled = name in worked
+        states, counts = service.store.connection_states(), service.store.receipt_counts()
+        connections = {}
+        for conn in service.settings.connections:
+            state, fresh = states.get(conn.name), freshness(conn, states.get(conn.name), now)
+            connections[conn.name] = {
+                "enabled": conn.enabled,
+                "last_success_at": _iso(fresh.last_success_at),
+                "last_success_age_seconds": fresh.age_seconds,
+                "stale": enabled and fresh.stale,  # a company not worked is not late
+                "stale_after_seconds": fresh.stale_after_seconds,
+                "last_error": state.last_error if state else None,
+                "receipts": {s: n for (c, s), n in counts.items() if c == conn.name},
+            }
+        receipts: dict[str, int] = {}
+        for (_, status), n in counts.items():
+            receipts[status] = receipts.get(status, 0) + n
+        tenants[name] = {"state": "enabled" if enabled else "disabled", "enabled": enabled,
+                         "connections": connections, "receipts": receipts,
+                         "stale": sorted(n for n, c in connections.items() if c["stale"])}
+    out: dict[str, Any] = {"tenants": tenants, "problems": problems}
+    if not served.works_receipts:
+        out["webhooks"] = WEBHOOKS_ELSEWHERE
+    return out
+
+
+def readiness(service: Service | Served) -> Readiness:
     """Ready to serve: the state store answers and the service is not stopping.
     Vendors and sync freshness are left out on purpose (see the module's note)."""
     if service.stop.is_set():

@@ -6,10 +6,17 @@ Content-Security-Policy (its own stylesheet is the only resource). The form
 carries the signed token in a hidden field: it is the proof of having got the
 e-mail and single use (core/survey.py), so no session or CSRF cookie is
 needed; a cross-site POST is refused anyway (the admin page's own form reading).
+
+In a deployment of several companies the token is checked with the secret of
+the company whose receipt it names: at ``/t/<tenant>/survey/...`` that company,
+at the bare ``/survey/...`` the company the receipt id belongs to
+(``Served.route_of``). A token of one company presented at another's address
+finds no such receipt there.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from jinja2 import DictLoader, Environment
@@ -17,14 +24,17 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from pouracquit.core.service import Service
 from pouracquit.core.survey import MAX_COMMENT, SurveyRefused, answered, record_answer, secret_of, verify
 
 from .admin_page.web import SecurityHeaders, read_form
+from .served import Served
 
 PREFIX = "/survey"
+TENANT_PREFIX = "/t/{tenant}" + PREFIX
+RECEIPT_ID = re.compile(r"[0-9a-f]{20}")
 
 STYLE = """body { font-family: "DejaVu Sans", sans-serif; max-width: 36rem; margin: 2rem auto; padding: 0 1rem;
 color: #1b2733; } h1 { font-size: 1.3rem; } fieldset { border: 0; padding: 0; display: flex; gap: 1rem; }
@@ -72,21 +82,25 @@ _ENV = Environment(loader=DictLoader({"survey.html": PAGE}), autoescape=True)
 
 
 class SurveyPage:
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self.lang = service.settings.email.language
+    """One company's survey (``service``); None: no company has this link, every answer is "invalid"."""
+
+    def __init__(self, service: Service | None, lang: str, prefix: str = PREFIX) -> None:
+        self.service, self.prefix = service, prefix
+        self.lang = service.settings.email.language if service is not None else lang
         self.words = WORDS[self.lang]
 
     def _page(self, status: int, *, message: str = "", token: str = "", error: str = "",
               comment: str = "") -> Response:
+        seller = self.service.settings.company.name if self.service is not None else ""
         html = _ENV.get_template("survey.html").render(
-            lang=self.lang, w=self.words, prefix=PREFIX, message=message, token=token, error=error,
-            comment=comment, max_comment=MAX_COMMENT,
-            question=self.words["question"].format(seller=self.service.settings.company.name))
+            lang=self.lang, w=self.words, prefix=self.prefix, message=message, token=token, error=error,
+            comment=comment, max_comment=MAX_COMMENT, question=self.words["question"].format(seller=seller))
         return HTMLResponse(html, status_code=status)
 
     def _check(self, token: str) -> str:
         """The receipt id of a valid token; SurveyRefused otherwise (or the survey is off)."""
+        if self.service is None:
+            raise SurveyRefused("invalid")  # as a forged link: whether an id exists elsewhere is not told
         survey = self.service.settings.survey
         if not survey.enabled:
             raise SurveyRefused("closed")
@@ -97,7 +111,11 @@ class SurveyPage:
             receipt_id = self._check(token)
         except SurveyRefused as exc:
             return self._page(404, message=self.words[exc.kind])
-        if answered(self.service.store, receipt_id):
+        store = self.service.store  # type: ignore[union-attr]  # _check refused a page without one
+        found = store.receipt(receipt_id)
+        if found is None or found.id != receipt_id:  # signed with a secret two companies share, say
+            return self._page(404, message=self.words["unknown"])
+        if answered(store, receipt_id):
             return self._page(200, message=self.words["done"])
         return self._page(200, token=token)
 
@@ -112,28 +130,47 @@ class SurveyPage:
         if score not in {"1", "2", "3", "4", "5"}:
             return self._page(400, token=token, error=self.words["pick"], comment=comment)
         try:
-            fresh = record_answer(self.service.store, receipt_id, int(score), comment, datetime.now(UTC))
+            fresh = record_answer(self.service.store, receipt_id, int(score), comment,  # type: ignore[union-attr]
+                                  datetime.now(UTC))
         except SurveyRefused as exc:
             return self._page(404, message=self.words[exc.kind])
         return self._page(200 if fresh else 409, message=self.words["thanks" if fresh else "done"])
 
 
-def survey_app(service: Service) -> SecurityHeaders:
-    """The ASGI app the admin server mounts at PREFIX; public, like the verify page."""
-    page = SurveyPage(service)
+def page_for(served: Served, tenant: str | None, token: str) -> SurveyPage:
+    """The survey page of the company a link is for: the one its address names, or else the
+    one its receipt id belongs to."""
+    if tenant is None:
+        rid = token.split(".", 1)[0]
+        owner = served.route_of(rid) if RECEIPT_ID.fullmatch(rid) else None
+        prefix = PREFIX
+    else:
+        owner, prefix = tenant, TENANT_PREFIX.format(tenant=tenant)
+    service = served.service(owner) if owner else None
+    # an address naming no company of ours is not echoed back in the page
+    return SurveyPage(service, served.settings.email.language, prefix if service is not None else PREFIX)
+
+
+def survey_routes(source: Service | Served) -> list[BaseRoute]:
+    """What the admin server mounts: the page at PREFIX and at each company's own
+    ``/t/<tenant>/survey``; public, like the verify page."""
+    served = source if isinstance(source, Served) else Served(source)
 
     async def show(request: Request) -> Response:
-        return await run_in_threadpool(page.show, request.path_params["token"])
+        token = request.path_params["token"]
+        page = await run_in_threadpool(page_for, served, request.path_params.get("tenant"), token)
+        return await run_in_threadpool(page.show, token)
 
     async def answer(request: Request) -> Response:
         form = await read_form(request, max_fields=5)
         if form is None:
             return Response("refused", status_code=403, media_type="text/plain")
+        page = await run_in_threadpool(page_for, served, request.path_params.get("tenant"), form.get("token", ""))
         return await run_in_threadpool(page.answer, form)
 
     async def style(request: Request) -> Response:
         return Response(STYLE, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
-    app = Starlette(routes=[Route("/style.css", style), Route("/answer", answer, methods=["POST"]),
-                            Route("/{token}", show, methods=["GET", "HEAD"])])
-    return SecurityHeaders(app)
+    app = SecurityHeaders(Starlette(routes=[Route("/style.css", style), Route("/answer", answer, methods=["POST"]),
+                                            Route("/{token}", show, methods=["GET", "HEAD"])]))
+    return [Mount(PREFIX, app=app), Mount(TENANT_PREFIX, app=app)]

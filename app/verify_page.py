@@ -4,6 +4,11 @@ It says only what the paper already says (number, date, amount, seller)
 and whether the archived document still matches its recorded hash. The
 receipt id in the URL is a random 80-bit value: knowing it is the proof of
 holding the document.
+
+Links made before a deployment served several companies are
+``/receipts/<id>/verify``; a company's own links may carry it,
+``/t/<tenant>/receipts/<id>/verify``: the receipt is then looked for in that
+company's rows only. A bare id is routed to its company by ``Served.route_of``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from babel.numbers import format_currency
 from pouracquit.core.audit import document_matches
 from pouracquit.core.service import Service
 
-RECEIPT_ID = re.compile(r"^/receipts/(?P<id>[0-9a-f]{20})/verify$")
+from .served import Served
+
+RECEIPT_ID = re.compile(r"^(?:/t/(?P<tenant>[a-z0-9][a-z0-9_-]{0,62}))?/receipts/(?P<id>[0-9a-f]{20})/verify$")
+UNKNOWN = 404, "<!doctype html><title>Inconnue</title><p>Aucune facture acquittée à cette adresse.</p>"
 PARIS = ZoneInfo("Europe/Paris")
 
 PAGE = """<!doctype html>
@@ -43,14 +51,25 @@ dl {{ display: grid; grid-template-columns: max-content 1fr; gap: .4rem 1rem; }}
 """
 
 
-def verify_page(service: Service, path: str) -> tuple[int, str] | None:
+def verify_path(receipt_id: str, tenant: str | None = None) -> str:
+    """The verify page's path; with ``tenant``, the one that names its company."""
+    return f"/t/{tenant}/receipts/{receipt_id}/verify" if tenant else f"/receipts/{receipt_id}/verify"
+
+
+def verify_page(source: Service | Served, path: str) -> tuple[int, str] | None:
     """(status, HTML) for a verify URL, or None when ``path`` is not one."""
     found = RECEIPT_ID.match(path)
     if not found:
         return None
-    receipt = service.store.receipt(found.group("id"))
-    if receipt is None or receipt.id != found.group("id") or not receipt.document_sha256:
-        return 404, "<!doctype html><title>Inconnue</title><p>Aucune facture acquittée à cette adresse.</p>"
+    served = source if isinstance(source, Served) else Served(source)
+    rid = found.group("id")
+    tenant = found.group("tenant") or served.route_of(rid)
+    service = served.service(tenant) if tenant else None
+    if service is None:
+        return UNKNOWN
+    receipt = service.store.receipt(rid)
+    if receipt is None or receipt.id != rid or not receipt.document_sha256:
+        return UNKNOWN
     matches = document_matches(service.store, receipt, service.settings.archive)
     page = PAGE.format(
         css="ok" if matches else "ko",

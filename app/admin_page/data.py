@@ -20,7 +20,8 @@ from pouracquit.core.service import Service
 from pouracquit.state.tables import Event, Receipt
 
 from ..report_cmd import BadParameter, check_request, payments_report, reconcile_all
-from ..status import connection_status
+from ..served import Served
+from ..status import connection_status, deployment_status
 
 log = structlog.get_logger("pouracquit.admin")
 STATUSES = ("pending", "done", "failed", "quarantined")
@@ -32,6 +33,11 @@ LIST_LIMIT = 100
 def connections(service: Service) -> list[dict[str, Any]]:
     """/status's view of each connection (freshness, cursor, disconnections, problems)."""
     return [{**status, "name": name} for name, status in connection_status(service).items()]
+
+
+def companies(served: Served) -> list[dict[str, Any]]:
+    """A deployment's companies as /status summarises them, by name."""
+    return [{**summary, "name": name} for name, summary in deployment_status(served)["tenants"].items()]
 
 
 def search(service: Service, text: str, connection: str | None, status: str | None) -> list[Receipt]:
@@ -85,17 +91,22 @@ def pdf(service: Service, receipt_id: str) -> tuple[str, bytes] | None:
         return None
 
 
-def retry(service: Service, receipt_id: str) -> str:
+def retry(service: Service, receipt_id: str, work: bool = True) -> str | None:
     """What ``receipts retry`` does, on a person's order from the page: the
     receipt is due again with fresh attempts, and worked at once. The outcome
-    ("done", "retrying", "failed", "busy"...), "unchanged" for a receipt
-    that is done or unknown, "config_error" when the connection's settings are
-    refused (the receipt waits, due, for them to be fixed)."""
+    ("done", "retrying", "failed", "busy"...), None for a receipt this company
+    does not have, "unchanged" for one that is done, "config_error" when the connection's settings are
+    refused (the receipt waits, due, for them to be fixed). Without ``work``
+    (a fleet's admin server: its workers do the work) it is only made due: "queued"."""
     with service.store.unit() as u:
         found = u.session.get(Receipt, receipt_id, with_for_update=True)
-        if found is None or found.status not in RETRYABLE:
+        if found is None:
+            return None
+        if found.status not in RETRYABLE:
             return "unchanged"
         row = u.requeue(found.id, by="admin page")
+    if not work:
+        return "queued"
     try:
         wiring = service.wiring(service.settings.connection(row.connection))
         outcome, _ = Pipeline(wiring, service.owner).process(row.id)

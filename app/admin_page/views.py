@@ -1,11 +1,18 @@
 """The admin page's routes: login and logout, connections, receipts (search,
 one receipt with its PDF, audit trail and retry). Jinja2 templates with
 autoescape on: every CRM value is escaped. No script, no inline style: the
-Content-Security-Policy forbids both."""
+Content-Security-Policy forbids both.
+
+In a deployment of several companies every page but the login works on the
+company ``?tenant=NAME`` names (kept in every link and form of the page): a
+receipt is looked for in that company's rows only, so another company's
+receipt id is "not found". Without it the connections page lists the
+companies and the others ask for one."""
 
 from __future__ import annotations
 
 import functools
+import re
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -25,7 +32,10 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from pouracquit.core.insight.render import STYLESHEET as REPORT_STYLES
 from pouracquit.core.service import Service
+from pouracquit.state.tables import TENANT_PATTERN
 
+from ..served import Served
+from ..verify_page import verify_path
 from . import data
 from .i18n import LANG_COOKIE, LANGUAGES, choose, translator
 from .session import LOGIN_SECONDS, SESSION_SECONDS, LoginLimiter, Sessions, token_matches
@@ -77,8 +87,8 @@ def _duration(seconds: float | None) -> str:
 
 
 class AdminPage:
-    def __init__(self, service: Service, token: str | None) -> None:
-        self.service, self.token = service, token
+    def __init__(self, served: Served, token: str | None) -> None:
+        self.served, self.token = served, token
         self.sessions, self.limiter = Sessions(), LoginLimiter()
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
         self.env.filters.update(when=_when, duration=_duration)
@@ -93,17 +103,41 @@ class AdminPage:
     def _session(self, request: Request) -> str | None:
         return self.sessions.valid(request.cookies.get(SESSION_COOKIE))
 
+    def _company(self, request: Request) -> tuple[str | None, Service | None]:
+        """The company a request works on and its wiring: ``?tenant=``, or the only one.
+        (None, None): none chosen among several; (name, None): no such company."""
+        name = request.query_params.get("tenant") or None
+        if not self.served.many:
+            name = name or self.served.home
+        if name is None:
+            return None, None
+        return name, self.served.service(name)
+
+    def _choices(self) -> list[str]:
+        """The companies a page offers to choose from: every usable one, disabled ones too."""
+        if not self.served.many:
+            return []
+        unusable = self.served.problems()
+        return [name for name in self.served.known() if name not in unusable]
+
     def render(self, request: Request, template: str, code: int = 200, sid: str | None = None,
-               **context: Any) -> HTMLResponse:
+               tenant: str | None = None, **context: Any) -> HTMLResponse:
+        """``tenant``: the company the page shows (a known one), kept in its links and forms."""
         lang = self._lang(request)
         locale = LOCALES[lang]
+        other = LANGUAGES[1 - LANGUAGES.index(lang)]
 
         def money(amount: Decimal, currency: str) -> str:
             return format_currency(amount, currency, locale=locale)
 
+        # the tenant goes into links only where there are several to tell apart (a name, never other text)
+        kept = tenant if self.served.many and tenant and re.fullmatch(TENANT_PATTERN, tenant) else None
+        query = {**request.query_params, "lang": other}
         html = self.env.get_template(template).render(
-            t=translator(lang), lang=lang, other_lang=LANGUAGES[1 - LANGUAGES.index(lang)], base=PREFIX,
-            csrf=self.sessions.csrf(sid) if sid else None, money=money, statuses=data.STATUSES, **context)
+            t=translator(lang), lang=lang, other_lang=other, base=PREFIX, lang_href="?" + urllib.parse.urlencode(query),
+            csrf=self.sessions.csrf(sid) if sid else None, money=money, statuses=data.STATUSES,
+            many=self.served.many, tenant=kept, tenants=self._choices() if sid else [],
+            tq=f"?tenant={kept}" if kept else "", ta=f"&tenant={kept}" if kept else "", **context)
         response = HTMLResponse(html, status_code=code)
         if request.query_params.get("lang") in LANGUAGES:
             response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path=PREFIX, httponly=True,
@@ -181,30 +215,44 @@ class AdminPage:
     async def style(self, request: Request) -> Response:
         return Response(self.css, media_type="text/css", headers={"Cache-Control": "private, max-age=3600"})
 
+    def _unknown(self, request: Request, sid: str) -> HTMLResponse:
+        return self.render(request, "message.html", 404, sid, message_key="unknown_tenant")
+
     @signed_in
     async def connections(self, request: Request, sid: str) -> Response:
-        rows = await run_in_threadpool(data.connections, self.service)
-        return self.render(request, "connections.html", sid=sid, connections=rows)
+        name, service = await run_in_threadpool(self._company, request)
+        if name is None:  # several companies, none chosen: each one's summary
+            rows = await run_in_threadpool(data.companies, self.served)
+            return self.render(request, "companies.html", sid=sid, companies=rows)
+        if service is None:
+            return self._unknown(request, sid)
+        rows = await run_in_threadpool(data.connections, service)
+        return self.render(request, "connections.html", sid=sid, tenant=name, connections=rows)
 
     @signed_in
     async def receipts(self, request: Request, sid: str) -> Response:
         q = request.query_params.get("q", "")[:200]
         status = request.query_params.get("status") or None
         connection = request.query_params.get("connection") or None
-        known = [c.name for c in self.service.settings.connections]
+        name, service = await run_in_threadpool(self._company, request)
+        if name is not None and service is None:
+            return self._unknown(request, sid)
+        known = [c.name for c in service.settings.connections] if service else []
         status = status if status in data.STATUSES else None
         connection = connection if connection in known else None
-        found = await run_in_threadpool(data.search, self.service, q, connection, status)
-        return self.render(request, "receipts.html", sid=sid, receipts=found, q=q, status=status,
+        found = await run_in_threadpool(data.search, service, q, connection, status) if service else []
+        return self.render(request, "receipts.html", sid=sid, tenant=name, receipts=found, q=q, status=status,
                            connection=connection, connection_names=known, limit=data.LIST_LIMIT)
 
     @signed_in
     async def receipt(self, request: Request, sid: str) -> Response:
-        view = await run_in_threadpool(data.receipt_view, self.service, request.path_params["rid"])
+        name, service = await run_in_threadpool(self._company, request)
+        view = await run_in_threadpool(data.receipt_view, service, request.path_params["rid"]) if service else None
         if view is None:
-            return self.render(request, "message.html", 404, sid, message_key="not_found")
+            return self.render(request, "message.html", 404, sid, tenant=name, message_key="not_found")
         outcome = request.query_params.get("retried")
-        return self.render(request, "receipt.html", sid=sid, view=view, r=view.receipt,
+        return self.render(request, "receipt.html", sid=sid, tenant=name, view=view, r=view.receipt,
+                           verify_href=verify_path(view.receipt.id, name if self.served.many else None),
                            retried=outcome if outcome and outcome.isidentifier() else None)
 
     @signed_in
@@ -213,20 +261,24 @@ class AdminPage:
         params = {name: request.query_params.get(name, "")[:40] or None
                   for name in ("kind", "from", "to", "connection")}
         kind = params["kind"] if params["kind"] in data.REPORTS else None
+        name, service = await run_in_threadpool(self._company, request)
+        if name is not None and service is None:
+            return self._unknown(request, sid)
         fragment, error = ("", "")
-        if kind is not None:
-            fragment, error = await run_in_threadpool(data.report, self.service, kind, params["from"], params["to"],
+        if kind is not None and service is not None:
+            fragment, error = await run_in_threadpool(data.report, service, kind, params["from"], params["to"],
                                                       params["connection"], self._lang(request))
         # the fragment comes from core.insight's own templates, autoescaped there
-        return self.render(request, "reports.html", 400 if error else 200, sid, params=params, kind=kind,
-                           fragment=Markup(fragment), error=error, reports=data.REPORTS,  # noqa: S704
-                           connection_names=[c.name for c in self.service.settings.connections])
+        return self.render(request, "reports.html", 400 if error else 200, sid, tenant=name, params=params,
+                           kind=kind, fragment=Markup(fragment), error=error, reports=data.REPORTS,  # noqa: S704
+                           connection_names=[c.name for c in service.settings.connections] if service else [])
 
     @signed_in
     async def pdf(self, request: Request, sid: str) -> Response:
-        found = await run_in_threadpool(data.pdf, self.service, request.path_params["rid"])
+        name, service = await run_in_threadpool(self._company, request)
+        found = await run_in_threadpool(data.pdf, service, request.path_params["rid"]) if service else None
         if found is None:
-            return self.render(request, "message.html", 404, sid, message_key="not_found")
+            return self.render(request, "message.html", 404, sid, tenant=name, message_key="not_found")
         name, content = found
         ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
         disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name)}"
@@ -240,14 +292,18 @@ class AdminPage:
             await self._form(request, sid)
         except Forbidden:
             return self._forbidden(request, sid)
-        outcome = await run_in_threadpool(data.retry, self.service, rid)
-        return RedirectResponse(f"{PREFIX}/receipts/{urllib.parse.quote(rid)}?retried={outcome}", 303)
+        name, service = await run_in_threadpool(self._company, request)
+        outcome = await run_in_threadpool(data.retry, service, rid, self.served.works_receipts) if service else None
+        if outcome is None:  # no such company, or no such receipt in it
+            return self.render(request, "message.html", 404, sid, tenant=name, message_key="not_found")
+        kept = f"&tenant={name}" if self.served.many else ""
+        return RedirectResponse(f"{PREFIX}/receipts/{urllib.parse.quote(rid)}?retried={outcome}{kept}", 303)
 
 
-def admin_page(service: Service, token: str | None) -> list[BaseRoute]:
+def admin_page(source: Service | Served, token: str | None) -> list[BaseRoute]:
     """The page's routes for the admin server: its app mounted at PREFIX, and PREFIX
     itself sent there. Without an admin token nobody can log in."""
-    page = AdminPage(service, token)
+    page = AdminPage(source if isinstance(source, Served) else Served(source), token)
     rid = "{rid:str}"
     app = SecurityHeaders(Starlette(routes=[
         Route("/", page.home),

@@ -84,9 +84,11 @@ def test_ready_without_any_sync_and_status_says_stale(service: Service) -> None:
         text = fetch(admin.url + "/metrics")[1]["text"]
         samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                    for family in text_string_to_metric_families(text) for s in family.samples}
-        assert samples[("pouracquit_sync_stale", (("connection", "main"),))] == 1
+        # a one-company service labels its series with the tenant "default"
+        assert samples[("pouracquit_sync_stale", (("connection", "main"), ("tenant", "default")))] == 1
         assert samples[("pouracquit_state_store_up", ())] == 1
-        assert samples[("pouracquit_sync_runs_total", (("connection", "main"), ("result", "crashed")))] == 0
+        assert samples[("pouracquit_sync_runs_total", (("connection", "main"), ("result", "crashed"),
+                                                        ("tenant", "default")))] == 0
         assert ("pouracquit_build_info", (("version", _version()),)) in samples
         assert ("process_resident_memory_bytes", ()) in samples
     finally:
@@ -118,9 +120,10 @@ def test_a_crashed_sync_job_is_recorded_at_once(service: Service, tmp_path: Path
                                 "'Decimal'")
     assert state.last_run_at is not None and state.last_success_at is None
     text = metrics.exposition().decode()
-    assert 'pouracquit_sync_runs_total{connection="main",result="crashed"} 1.0' in text
-    assert 'pouracquit_job_crashes_total{connection="main",job="sync"} 1.0' in text
-    assert 'pouracquit_sync_duration_seconds_count{connection="main"} 1.0' in text
+    # prometheus-client writes the labels in name order
+    assert 'pouracquit_sync_runs_total{connection="main",result="crashed",tenant="default"} 1.0' in text
+    assert 'pouracquit_job_crashes_total{connection="main",job="sync",tenant="default"} 1.0' in text
+    assert 'pouracquit_sync_duration_seconds_count{connection="main",tenant="default"} 1.0' in text
 
 
 def _version() -> str:
@@ -134,5 +137,5 @@ def test_a_gauge_added_later_is_read_at_each_scrape(service: Service) -> None:
     metrics = Metrics(service)
     metrics.add_gauge("pouracquit_test_drift", "A gauge another module adds.", ("connection",),
                       lambda svc: [({"connection": svc.settings.connections[0].name}, next(readings))])
-    assert 'pouracquit_test_drift{connection="main"} 2.0' in metrics.exposition().decode()
-    assert 'pouracquit_test_drift{connection="main"} 5.0' in metrics.exposition().decode()
+    assert 'pouracquit_test_drift{connection="main",tenant="default"} 2.0' in metrics.exposition().decode()
+    assert 'pouracquit_test_drift{connection="main",tenant="default"} 5.0' in metrics.exposition().decode()
