@@ -7,7 +7,8 @@ a new leader must know is kept in Redis, not in the leader: when each
 connection's next sync is due, and which receipts are in flight.
 
 Every tick the leader re-reads the tenants, sends a ``sync`` for each enabled
-connection whose interval has passed, then sends each tenant's due receipts in
+connection whose interval has passed, the daily jobs whose minute has come
+(fleet/daily.py), then sends each tenant's due receipts in
 ``work`` batches, tenants in turn (the first tenant changes every tick), each
 tenant with at most ``tenant_inflight`` receipts in flight. The queue thus
 never holds more than that share of any tenant: a tenant with thousands of
@@ -34,6 +35,7 @@ from pouracquit.core.config import Settings
 from pouracquit.core.service import Service
 
 from .celery_app import check_broker, make_app
+from .daily import daily_jobs, paris, paused, paused_key
 from .inflight import InFlight, redis_client
 from .locks import Leadership
 from .tasks import SYNC_TASK, WORK_TASK, sync_gate
@@ -55,6 +57,7 @@ class Tick:
 
     syncs: list[tuple[str, str]] = field(default_factory=list)
     batches: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    daily: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     def receipts(self, tenant: str) -> int:
         return sum(len(ids) for t, _, ids in self.batches if t == tenant)
@@ -86,8 +89,10 @@ class Dispatcher:
                 log.error("tenant not scheduled", tenant=name, error=str(exc))
         tick = Tick()
         self._syncs(services, tick)
+        self._daily(services, tick)
+        held = paused(self.redis.hgetall(paused_key(self.queue)), self.clock())
         for name, service in services:
-            self._dispatch(name, service, tick)
+            self._dispatch(name, service, tick, held)
         return tick
 
     def _syncs(self, services: list[tuple[str, Service]], tick: Tick) -> None:
@@ -110,12 +115,28 @@ class Dispatcher:
         if gone := [slot for slot in due if slot not in served]:
             self.redis.hdel(key, *gone)
 
-    def _dispatch(self, name: str, service: Service, tick: Tick) -> None:
+    def _daily(self, services: list[tuple[str, Service]], tick: Tick) -> None:
+        key = f"{self.queue}:daily"
+        last = {k.decode(): v.decode() for k, v in self.redis.hgetall(key).items()}
+        now = paris(self.clock())
+        jobs = [job for name, service in services for job in daily_jobs(name, service)]
+        for job in jobs:
+            if job.due(now, last.get(job.slot)):
+                # the day first: a leader that dies right after sending does not have it sent twice
+                self.redis.hset(key, job.slot, now.date().isoformat())
+                self.app.send_task(job.task, args=list(job.args), queue=self.queue)
+                tick.daily.append((job.task, job.args))
+        if gone := set(last) - {job.slot for job in jobs}:
+            self.redis.hdel(key, *gone)
+
+    def _dispatch(self, name: str, service: Service, tick: Tick, held: set[str]) -> None:
         inflight = self.inflight.live(name)
         room = self.share - len(inflight)
         for conn in service.connections():
             if room <= 0:
                 return
+            if f"{name}/{conn.name}" in held:  # its reconciliation runs
+                continue
             due = service.store.due(conn.name, datetime.now(UTC), limit=room, skip=frozenset(inflight))
             for start in range(0, len(due), self.batch_size):
                 ids = due[start:start + self.batch_size]

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,20 +86,22 @@ class SyncLocks:
         self._mutex = threading.Lock()
 
     @contextmanager
-    def hold(self, tenant: str, connection: str) -> Iterator[bool]:
-        """Yields True while this process holds the lock, False (at once) when another does."""
+    def hold(self, tenant: str, connection: str, wait: float = 0.0) -> Iterator[bool]:
+        """Yields True while this process holds the lock, False when another does (for ``wait`` seconds)."""
         key = lock_key(f"sync:{tenant}/{connection}")
         if self._engine is None:
             with self._mutex:
                 lock = self._local.setdefault(key, threading.Lock())
-            got = lock.acquire(blocking=False)
+            got = lock.acquire(timeout=wait) if wait > 0 else lock.acquire(blocking=False)
             try:
                 yield got
             finally:
                 if got:
                     lock.release()
             return
-        conn = _try_lock(self._engine, key)
+        deadline = time.monotonic() + wait
+        while (conn := _try_lock(self._engine, key)) is None and time.monotonic() < deadline:
+            time.sleep(0.5)
         try:
             yield conn is not None
         finally:

@@ -26,10 +26,13 @@ from redis.exceptions import RedisError
 
 from pouracquit.common.errors import ConfigError, one_line
 from pouracquit.core.config import Settings
+from pouracquit.core.dunning.run import run_dunning
+from pouracquit.core.insight.reconcile import reconcile_and_record
 from pouracquit.core.pipeline import Pipeline
 from pouracquit.core.service import Service
 from pouracquit.core.sync import record_run, sync_connection
 
+from .daily import DUNNING_TASK, RECONCILE_TASK, paused, paused_key
 from .inflight import InFlight, Running, redis_client
 from .locks import SyncLocks
 
@@ -44,6 +47,10 @@ SYNC_TASK = "pouracquit.sync"
 WORK_TASK = "pouracquit.work"
 # how stale a worker's view of the tenants may get: a tenant disabled now stops getting work within it
 REFRESH_SECONDS = 5.0
+# a reconciliation pauses its connection for at most this long (its worker may die), and waits at most
+# QUIET_SECONDS for the receipts being worked to be done, and for a running sync
+PAUSE_SECONDS = 900.0
+QUIET_SECONDS = 120.0
 
 
 def sync_gate(namespace: str, tenant: str, connection: str) -> str:
@@ -136,6 +143,10 @@ class Fleet:
                 service = self.service(tenant)
                 if service is None or not self._enabled(service, tenant, connection):
                     return "dropped"
+                if f"{tenant}/{connection}" in paused(self.redis.hgetall(paused_key(self.namespace)), time.time()):
+                    log.info("batch handed back: its connection is being reconciled", tenant=tenant,
+                             connection=connection)
+                    return "paused"
                 wiring = service.wiring(service.settings.connection(connection))
                 # an owner of its own: two runs of one batch in this process (a redelivery while the first
                 # still runs) must not share a lease, or both would work the same receipt at once
@@ -147,6 +158,61 @@ class Fleet:
         log.info("batch worked", tenant=tenant, connection=connection, receipts=len(receipt_ids),
                  outcomes=dict(report.outcomes), ledger_down=report.ledger_down)
         return "ok"
+
+    def dunning(self, tenant: str) -> str:
+        """Today's reminders of every connection of ``tenant`` (its [dunning] ladder)."""
+        try:
+            service = self.service(tenant)
+            if service is None:
+                return "dropped"
+            if not service.settings.dunning.enabled:
+                log.warning("dunning task of a tenant whose dunning is off, dropped", tenant=tenant)
+                return "dropped"
+            run = run_dunning(service)
+        except Exception:  # logged with its traceback; tomorrow's run tries again
+            log.exception("dunning task crashed", tenant=tenant)
+            return "crashed"
+        log.info("dunning run", tenant=tenant, day_off=run.day_off,
+                 sent=sum(len(r.sent) for r in run.reports.values()),
+                 failed=sum(len(r.failed) for r in run.reports.values()))
+        return "ok"
+
+    def reconcile(self, tenant: str, connection: str) -> str:
+        """The daily reconciliation of one connection, with its receipts and its sync held back meanwhile."""
+        slot, key = f"{tenant}/{connection}", paused_key(self.namespace)
+        try:
+            service = self.service(tenant)
+            if service is None or not self._enabled(service, tenant, connection):
+                return "dropped"
+            self.redis.hset(key, slot, time.time() + PAUSE_SECONDS)
+            try:
+                self._quiet(service, connection)
+                with self.locks.hold(tenant, connection, wait=QUIET_SECONDS) as held:
+                    if not held:
+                        log.warning("reconciliation skipped: the connection's sync did not end", tenant=tenant,
+                                    connection=connection)
+                        return "busy"
+                    result = reconcile_and_record(service, connection)
+            finally:
+                self.redis.hdel(key, slot)
+        except Exception:  # logged with its traceback; tomorrow's run tries again
+            log.exception("reconcile task crashed", tenant=tenant, connection=connection)
+            return "crashed"
+        log.info("reconciled", tenant=tenant, connection=connection, drifts=len(result.drifts),
+                 error=result.error or None)
+        return "ok"
+
+    @staticmethod
+    def _quiet(service: Service, connection: str) -> None:
+        """Wait until no receipt of ``connection`` is held by a worker, twice in a row (a batch
+        lets its receipts go between its phases), for at most QUIET_SECONDS."""
+        deadline, calm = time.monotonic() + QUIET_SECONDS, 0
+        while calm < 2 and time.monotonic() < deadline:
+            now = datetime.now(UTC)
+            held = [r for r in service.store.receipts(connection, "pending", limit=100_000)
+                    if r.lease_until is not None and r.lease_until > now]
+            calm = 0 if held else calm + 1
+            time.sleep(0.5)
 
     @staticmethod
     def _enabled(service: Service, tenant: str, connection: str) -> bool:
@@ -185,5 +251,13 @@ def register(app: Celery, fleet: Callable[[], Fleet]) -> None:
     def work(tenant: str, connection: str, receipt_ids: list[str]) -> str:
         return fleet().work(tenant, connection, receipt_ids)
 
+    def dunning(tenant: str) -> str:
+        return fleet().dunning(tenant)
+
+    def reconcile(tenant: str, connection: str) -> str:
+        return fleet().reconcile(tenant, connection)
+
     app.task(name=SYNC_TASK)(sync)
     app.task(name=WORK_TASK)(work)
+    app.task(name=DUNNING_TASK)(dunning)
+    app.task(name=RECONCILE_TASK)(reconcile)

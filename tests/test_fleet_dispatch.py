@@ -25,8 +25,10 @@ from test_fleet_rig import (
     tenant_name,
 )
 
+from pouracquit.core.credit import PARIS
 from pouracquit.core.tenants import Tenants
 from pouracquit.fleet.celery_app import make_app
+from pouracquit.fleet.daily import DUNNING_TASK, RECONCILE_TASK, paused_key
 from pouracquit.fleet.dispatch import Dispatcher
 from pouracquit.fleet.inflight import QUEUED_SECONDS, redis_client
 from pouracquit.fleet.tasks import SYNC_TASK, WORK_TASK, sync_gate
@@ -157,3 +159,44 @@ def test_syncs_follow_their_interval_and_a_new_leader_knows_them(fleet: tuple[De
     now[0] += 61
     assert successor.tick().syncs == [(name, "crm")]
     assert [m for m in queued(app) if m[0] == SYNC_TASK] == [(SYNC_TASK, [name, "crm"])] * 2
+
+
+def test_daily_jobs_go_once_a_day_at_their_minute(fleet: tuple[Deployment, Tenants, Celery]) -> None:
+    deployment, tenants, app = fleet
+    name = tenant_name("acme")
+    deployment.add_tenant(name, offline_connection(), dunning={"enabled": True, "hour": 9, "minute": 0},
+                          email={"enabled": True, "host": "127.0.0.1", "security": "none"})
+    at = [datetime(2026, 12, 1, 5, 29, 50, tzinfo=PARIS)]
+    redis = redis_client(deployment.settings().fleet.redis)
+    leader = Dispatcher(app, tenants, redis, deployment.settings(), clock=lambda: at[0].timestamp())
+
+    def sent(when: datetime, dispatcher: Dispatcher = leader) -> list[tuple[str, tuple[str, ...]]]:
+        at[0] = when
+        return dispatcher.tick().daily
+
+    assert sent(at[0]) == []
+    assert sent(datetime(2026, 12, 1, 5, 30, 5, tzinfo=PARIS)) == [(RECONCILE_TASK, (name, "crm"))]
+    assert sent(datetime(2026, 12, 1, 5, 31, tzinfo=PARIS)) == []
+    successor = Dispatcher(app, tenants, redis, deployment.settings(), clock=lambda: at[0].timestamp())
+    assert sent(datetime(2026, 12, 1, 5, 40, tzinfo=PARIS), successor) == []  # the day is kept in Redis
+    assert sent(datetime(2026, 12, 1, 9, 0, 1, tzinfo=PARIS), successor) == [(DUNNING_TASK, (name,))]
+    # the next day no scheduler led at 05:30: the reconciliation waits a day, the reminders go late within an hour
+    assert sent(datetime(2026, 12, 2, 7, 0, tzinfo=PARIS), successor) == []
+    assert sent(datetime(2026, 12, 2, 9, 45, tzinfo=PARIS), successor) == [(DUNNING_TASK, (name,))]
+    messages = [m for m in queued(app) if m[0] in (DUNNING_TASK, RECONCILE_TASK)]
+    assert messages == [(RECONCILE_TASK, [name, "crm"]), (DUNNING_TASK, [name]), (DUNNING_TASK, [name])]
+
+
+def test_a_connection_being_reconciled_gets_no_receipts(fleet: tuple[Deployment, Tenants, Celery]) -> None:
+    deployment, tenants, app = fleet
+    name = tenant_name("acme")
+    deployment.add_tenant(name, offline_connection())
+    tenants.refresh()
+    due_receipts(tenants.service(name).store, "crm", 5, "p")
+    redis = redis_client(deployment.settings().fleet.redis)
+    dispatcher = Dispatcher(app, tenants, redis, deployment.settings())
+    redis.hset(paused_key(app.conf.task_default_queue), f"{name}/crm", datetime.now(UTC).timestamp() + 60)
+    assert dispatcher.tick().batches == []
+    redis.hdel(paused_key(app.conf.task_default_queue), f"{name}/crm")
+    assert dispatcher.tick().receipts(name) == 5
+    queued(app)

@@ -122,8 +122,8 @@ class Deployment:
         self.path.write_text(dumps(config), encoding="utf-8")
         return self.path
 
-    def add_tenant(self, name: str, connection: dict[str, Any]) -> None:
-        data = {"seller": DEMO_SELLER, "document": {"render_processes": 0},
+    def add_tenant(self, name: str, connection: dict[str, Any], **sections: Any) -> None:
+        data = {"seller": DEMO_SELLER, "document": {"render_processes": 0}, **sections,
                 "connections": [json.loads(json.dumps(connection))]}
         self.tenants_dir.mkdir(parents=True, exist_ok=True)
         (self.tenants_dir / f"{name}.toml").write_text(dumps(data), encoding="utf-8")

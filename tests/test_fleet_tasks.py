@@ -26,7 +26,9 @@ from test_fleet_rig import (
     tenant_name,
 )
 
+from pouracquit.core.insight.reconcile import RECONCILED
 from pouracquit.core.sync import sync_connection
+from pouracquit.fleet.daily import paused_key
 from pouracquit.fleet.inflight import CRASHED_SECONDS, InFlight, Running, redis_client
 from pouracquit.fleet.locks import Leadership, SyncLocks
 from pouracquit.fleet.tasks import Fleet, sync_gate
@@ -176,7 +178,30 @@ def test_tasks_run_twice_at_once_or_again_change_nothing(tenant_on_sandboxes: tu
         receipts = service.store.receipts("demo", limit=100)
         assert len(receipts) == expected
         booked_once(launched, receipts)
+        assert fleet.reconcile(name, "demo") == "ok"
+        assert fleet.reconcile(name, "demo") == "ok"  # twice: only read and recorded again
+        assert [e.kind for e in service.store.events(kind=RECONCILED)] == [RECONCILED] * 2
+        assert not fleet.redis.hexists(paused_key(fleet.namespace), f"{name}/demo")
+        booked_once(launched, receipts)
     finally:
+        fleet.close()
+
+
+def test_a_batch_of_a_connection_being_reconciled_is_handed_back(
+        tenant_on_sandboxes: tuple[Deployment, str, Launched]) -> None:
+    deployment, name, _ = tenant_on_sandboxes
+    fleet = Fleet(deployment.settings())
+    try:
+        assert fleet.sync(name, "demo") == "ok"
+        due = fleet.tenants.service(name).store.due("demo", datetime.now(UTC))
+        fleet.inflight.add(name, due)
+        fleet.redis.hset(paused_key(fleet.namespace), f"{name}/demo", time.time() + 60)
+        assert fleet.work(name, "demo", due) == "paused"
+        assert fleet.inflight.live(name) == set()  # the scheduler sends them again once the pause ends
+        assert fleet.tenants.service(name).store.due("demo", datetime.now(UTC)) == due
+        assert fleet.dunning(name) == "dropped"  # its [dunning] is off
+    finally:
+        fleet.redis.hdel(paused_key(fleet.namespace), f"{name}/demo")
         fleet.close()
 
 
