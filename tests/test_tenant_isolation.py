@@ -29,7 +29,7 @@ from pouracquit.core.audit import audit, document_matches
 from pouracquit.core.config import NumberingSettings, PipelineSettings
 from pouracquit.core.dunning.ladder import Due
 from pouracquit.core.dunning.plan import Chase, open_snapshots, plan, steps_written
-from pouracquit.core.dunning.send import _intent, dunning_counts, mark_interrupted
+from pouracquit.core.dunning.send import _intent, dunning_counts, log_unlogged, mark_interrupted
 from pouracquit.core.dunning.settings import DunningSettings
 from pouracquit.core.insight.facts import invoice_facts, issued, snapshots
 from pouracquit.core.intake import IntakeReport, new_receipt, snapshot_of, take_page
@@ -260,6 +260,9 @@ def test_dunning_plans_and_sends_within_its_company(pair: tuple[Store, Store]) -
     with acme.unit() as u:
         u.session.exec(update(DunningReminder).values(updated_at=NOW - timedelta(days=1)))  # type: ignore[call-overload]
     assert mark_interrupted(globex, C) == 0 and mark_interrupted(acme, C) == 1
+    with acme.unit() as u:
+        u.session.exec(update(DunningReminder).values(status="sent"))  # type: ignore[call-overload]
+    assert log_unlogged(globex, C, FakeSource(), "x@y.example") == 0  # type: ignore[arg-type]
 
 
 def test_the_same_dunning_step_of_the_same_record_goes_out_in_each_company(pair: tuple[Store, Store]) -> None:
