@@ -61,6 +61,7 @@ SYNC_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 SIDES = ("source", "ledger")
 
 Samples = Iterable[tuple[dict[str, str], float]]
+Gauged = tuple[str, str, tuple[str, ...], Samples]  # one gauge of one company: name, help, labels, samples
 
 
 @dataclass(frozen=True)
@@ -158,14 +159,15 @@ class _StoreCollector(Collector):
                                      labels=("tenant", "vendor", "error"))
         up = GaugeMetricFamily("pouracquit_state_store_up", "1 when the state store answered this scrape, else 0.")
         try:
-            services = [(name, service) for name in served.names()
-                        if (service := served.service(name)) is not None]
-            for name, service in services:
+            names = served.names()
+            for name in names:
+                if (service := served.service(name)) is None:
+                    continue
                 for vendor, n in sorted(service.meter.snapshot().items()):
                     calls.add_metric([name, vendor], n)
                 for (vendor, error), n in sorted(service.meter.error_snapshot().items()):
                     errors.add_metric([name, vendor, error], n)
-            families = self._tenants(served) + list(self._from_store(services))
+            families = self._tenants(served) + _families(served.each(names, self._read))
         except Exception as exc:  # noqa: BLE001 - the process metrics still go out; up says the rest is missing
             log.warning("metrics: state store not read", error=f"{type(exc).__name__}: {exc}")
             up.add_metric([], 0)
@@ -187,48 +189,51 @@ class _StoreCollector(Collector):
                 _gauge("pouracquit_tenant_unusable", "1 for each company whose file cannot be used (/status says "
                        "why).", ("tenant",), [({"tenant": n}, 1) for n in sorted(problems)])]
 
-    def _from_store(self, services: list[tuple[str, Service]]) -> Iterator[Metric]:
+    def _read(self, tenant: str, service: Service) -> list[Gauged]:
+        """One company's gauges, read through its own store."""
+        store, connections = service.store, service.settings.connections
         now = datetime.now(UTC)
-        families: dict[str, GaugeMetricFamily] = {}
+        states = store.connection_states()
+        fresh = {c.name: freshness(c, states.get(c.name), now) for c in connections}
+        gauged = [
+            ("pouracquit_receipts", "Receipts by connection and status.", ("connection", "status"),
+             [({"connection": c, "status": s}, n) for (c, s), n in sorted(store.receipt_counts().items())]),
+            ("pouracquit_quarantined_records", "CRM records refused by the mapping.", ("connection",),
+             [({"connection": c.name}, len(store.quarantined(c.name))) for c in connections]),
+            ("pouracquit_connection_disconnected",
+             "1 while the vendor of this side refuses the token refresh (run pouracquit connect), else 0.",
+             ("connection", "side"), [({"connection": c.name, "side": side}, int(side in lost))
+                                      for c in connections for lost in (disconnected(store, c.name),)
+                                      for side in SIDES]),
+            ("pouracquit_sync_last_success_timestamp_seconds",
+             "When the last successful sync pass started (any process).", ("connection",),
+             [({"connection": n}, f.last_success_at.timestamp()) for n, f in fresh.items() if f.last_success_at]),
+            ("pouracquit_sync_last_run_timestamp_seconds", "When the last sync pass started (any process).",
+             ("connection",),
+             [({"connection": n}, s.last_run_at.timestamp()) for n, s in sorted(states.items()) if s.last_run_at]),
+            ("pouracquit_sync_last_success_age_seconds", "Seconds since the last successful sync started.",
+             ("connection",),
+             [({"connection": n}, f.age_seconds) for n, f in fresh.items() if f.age_seconds is not None]),
+            ("pouracquit_sync_stale",
+             "1 when an enabled connection had no successful sync for too long (/status: stale_after_seconds).",
+             ("connection",), [({"connection": n}, int(f.stale)) for n, f in fresh.items()]),
+            ("pouracquit_sync_last_duration_seconds", "Duration of the last sync pass (any process).",
+             ("connection",), [({"connection": n}, s.last_duration_s or 0.0) for n, s in sorted(states.items())]),
+        ]
+        return gauged + [(g.name, g.documentation, g.labels, list(g.read(service))) for g in self.metrics.gauges]
 
-        def add(name: str, documentation: str, labels: tuple[str, ...], tenant: str, samples: Samples) -> None:
+
+def _families(read: list[tuple[str, list[Gauged]]]) -> list[Metric]:
+    """Each gauge once, with every company's samples under its ``tenant`` label."""
+    families: dict[str, GaugeMetricFamily] = {}
+    for tenant, gauged in read:
+        for name, documentation, labels, samples in gauged:
             family = families.get(name)
             if family is None:
                 family = families[name] = GaugeMetricFamily(name, documentation, labels=("tenant", *labels))
             for values, value in samples:
                 family.add_metric([tenant, *(values[label] for label in labels)], value)
-
-        for tenant, service in services:
-            store, connections = service.store, service.settings.connections
-            add("pouracquit_receipts", "Receipts by connection and status.", ("connection", "status"), tenant,
-                [({"connection": c, "status": s}, n) for (c, s), n in sorted(store.receipt_counts().items())])
-            add("pouracquit_quarantined_records", "CRM records refused by the mapping.", ("connection",), tenant,
-                [({"connection": c.name}, len(store.quarantined(c.name))) for c in connections])
-            add("pouracquit_connection_disconnected",
-                "1 while the vendor of this side refuses the token refresh (run pouracquit connect), else 0.",
-                ("connection", "side"), tenant,
-                [({"connection": c.name, "side": side}, int(side in lost))
-                 for c in connections for lost in (disconnected(store, c.name),) for side in SIDES])
-            states = store.connection_states()
-            fresh = {c.name: freshness(c, states.get(c.name), now) for c in connections}
-            add("pouracquit_sync_last_success_timestamp_seconds",
-                "When the last successful sync pass started (any process).", ("connection",), tenant,
-                [({"connection": n}, f.last_success_at.timestamp()) for n, f in fresh.items() if f.last_success_at])
-            add("pouracquit_sync_last_run_timestamp_seconds", "When the last sync pass started (any process).",
-                ("connection",), tenant,
-                [({"connection": n}, s.last_run_at.timestamp()) for n, s in sorted(states.items()) if s.last_run_at])
-            add("pouracquit_sync_last_success_age_seconds", "Seconds since the last successful sync started.",
-                ("connection",), tenant,
-                [({"connection": n}, f.age_seconds) for n, f in fresh.items() if f.age_seconds is not None])
-            add("pouracquit_sync_stale",
-                "1 when an enabled connection had no successful sync for too long (/status: stale_after_seconds).",
-                ("connection",), tenant, [({"connection": n}, int(f.stale)) for n, f in fresh.items()])
-            add("pouracquit_sync_last_duration_seconds", "Duration of the last sync pass (any process).",
-                ("connection",), tenant,
-                [({"connection": n}, s.last_duration_s or 0.0) for n, s in sorted(states.items())])
-            for extra in self.metrics.gauges:
-                add(extra.name, extra.documentation, extra.labels, tenant, extra.read(service))
-        yield from families.values()
+    return list(families.values())
 
 
 def _gauge(name: str, documentation: str, labels: tuple[str, ...], samples: Samples) -> GaugeMetricFamily:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
     from pouracquit.core.tenants import Tenants
 
 REFRESH_SECONDS = 5.0  # a tenant file added, changed or removed shows within this
+# companies read at once by /metrics and /status: each read waits on the database far more than it
+# computes, and the store's PostgreSQL pool holds 10 connections (state/db.py), shared with the pages
+READERS = 4
+T = TypeVar("T")
 
 
 class Served:
@@ -102,6 +108,15 @@ class Served:
             return tenants.service(name)  # type: ignore[union-attr]
         except ConfigError:
             return None
+
+    def each(self, names: list[str], read: Callable[[str, Service], T]) -> list[tuple[str, T]]:
+        """``read(name, service)`` for each usable company of ``names``, a few at once, in order."""
+        services = [(name, service) for name in names if (service := self.service(name)) is not None]
+        if len(services) < 2:
+            return [(name, read(name, service)) for name, service in services]
+        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="admin-read") as pool:
+            return list(zip([name for name, _ in services], pool.map(lambda pair: read(*pair), services),
+                            strict=True))
 
     def route_of(self, receipt_id: str) -> str | None:
         """The tenant of a receipt id (a link without its tenant); None when no company has it."""

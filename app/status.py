@@ -128,14 +128,9 @@ def deployment_status(served: Served, now: datetime | None = None) -> dict[str, 
     connections' freshness, its receipts by status; and the tenant files that cannot be
     used, with why. ``/status?tenant=NAME`` gives one company's whole ``connection_status``."""
     now = now or datetime.now(UTC)
-    worked, problems = set(served.names()), served.problems()
-    tenants: dict[str, Any] = {}
-    for name in served.known():
-        service = None if name in problems else served.service(name)
-        if service is None:
-            tenants[name] = {"state": "unusable", "enabled": False,
-                             "problem": problems.get(name, f"tenant {name!r} cannot be read")}
-            continue
+    worked, problems, known = set(served.names()), served.problems(), served.known()
+
+    def summary(name: str, service: Service) -> dict[str, Any]:
         enabled = name in worked
         states, counts = service.store.connection_states(), service.store.receipt_counts()
         connections = {}
@@ -153,9 +148,13 @@ def deployment_status(served: Served, now: datetime | None = None) -> dict[str, 
         receipts: dict[str, int] = {}
         for (_, status), n in counts.items():
             receipts[status] = receipts.get(status, 0) + n
-        tenants[name] = {"state": "enabled" if enabled else "disabled", "enabled": enabled,
-                         "connections": connections, "receipts": receipts,
-                         "stale": sorted(n for n, c in connections.items() if c["stale"])}
+        return {"state": "enabled" if enabled else "disabled", "enabled": enabled, "connections": connections,
+                "receipts": receipts, "stale": sorted(n for n, c in connections.items() if c["stale"])}
+
+    read = dict(served.each([n for n in known if n not in problems], summary))
+    tenants = {name: read.get(name) or {"state": "unusable", "enabled": False,
+                                        "problem": problems.get(name, f"tenant {name!r} cannot be read")}
+               for name in known}
     out: dict[str, Any] = {"tenants": tenants, "problems": problems}
     if not served.works_receipts:
         out["webhooks"] = WEBHOOKS_ELSEWHERE
