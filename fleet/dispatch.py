@@ -28,9 +28,12 @@ from typing import TYPE_CHECKING
 
 import structlog
 from celery import Celery
+from kombu.exceptions import KombuError
 from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
-from pouracquit.common.errors import ConfigError
+from pouracquit.common.errors import ConfigError, one_line
 from pouracquit.core.config import Settings
 from pouracquit.core.service import Service
 
@@ -172,14 +175,17 @@ def run_scheduler(settings: Settings, stop: threading.Event, *, tenants: Tenants
             if not leading:
                 log.info("scheduler leads", queue=settings.fleet.queue)
                 leading = True
-            started = time.monotonic()
+            started, pause = time.monotonic(), settings.fleet.tick_seconds
             try:
                 tick = dispatcher.tick()
-                if tick.syncs or tick.batches:
-                    log.debug("tick", syncs=len(tick.syncs), batches=len(tick.batches))
-            except Exception:  # Redis, the broker or the store down: the next tick tries again
+                if tick.syncs or tick.batches or tick.daily:
+                    log.debug("tick", syncs=len(tick.syncs), batches=len(tick.batches), daily=len(tick.daily))
+            except (RedisError, SQLAlchemyError, KombuError) as exc:  # down for a while: said once a few seconds
+                log.error("scheduler tick failed", error=f"{type(exc).__name__}: {one_line(str(exc))}")
+                pause = max(pause, STANDBY_SECONDS)
+            except Exception:  # a bug of ours: its traceback, and the next tick tries again
                 log.exception("scheduler tick failed")
-            stop.wait(max(0.0, settings.fleet.tick_seconds - (time.monotonic() - started)))
+            stop.wait(max(0.0, pause - (time.monotonic() - started)))
     finally:
         leadership.release()
         redis.close()

@@ -235,10 +235,8 @@ class Fleet:
     def close(self) -> None:
         self.running.close()
         self.locks.close()
-        with self._lock:
-            services = list(self._served.values())
-        for service in services:
-            service.close()
+        if self._tenants is not None:
+            self._tenants.close()  # the services' render workers
         self.redis.close()
 
 
