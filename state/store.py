@@ -160,6 +160,7 @@ class Unit:
             # numbered here, under the chain's lock, not by a database sequence: a PostgreSQL sequence
             # is not transactional, so a rolled-back entry would leave a gap that reads as a removal
             seq=(last.seq or 0) + 1 if last else 1,
+            tenant=self.tenant,
             connection=connection,
             receipt_id=receipt_id,
             source_id=source_id,
@@ -177,12 +178,15 @@ class Unit:
     def next_number(self, series: str) -> int:
         """The next number of ``series``; commits with the unit or not at all,
         so a number is never handed out twice nor skipped."""
-        row = self.session.exec(
-            select(NumberSeries).where(NumberSeries.series == series).with_for_update()
-        ).first()
+        query = select(NumberSeries).where(NumberSeries.series == series).with_for_update()
+        row = self.session.exec(query).first()
         if row is None:
-            row = NumberSeries(series=series, last=0)
-            self.session.add(row)
+            try:
+                with self.session.begin_nested():
+                    self.session.add(NumberSeries(series=series, last=0))
+            except IntegrityError:
+                pass  # another worker made the series first: its row, locked below, is the one
+            row = self.session.exec(query).one()
         row.last += 1
         self.session.flush()
         return row.last

@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql import visitors
 
 from .tables import DEFAULT_TENANT, TENANT_PATTERN, Tenanted
 
@@ -40,18 +41,39 @@ def tenant_of(session: Session) -> str:
     return str(tenant)
 
 
+def _tables() -> dict[Table, type[Tenanted]]:
+    found, todo = {}, list(Tenanted.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if "__table__" in vars(cls):
+            found[cls.__table__] = cls
+    return found
+
+
+# every tenant table (state/tables.py defines them all before this module is imported)
+TABLES = _tables()
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_statement(state: ORMExecuteState) -> None:
     if state.is_column_load or state.is_relationship_load:
         return
-    if not (state.is_select or state.is_update or state.is_delete):
-        return
-    tables = [m.class_ for m in state.all_mappers if issubclass(m.class_, Tenanted)]
-    if not tables:
+    # every tenant table the statement names, in a subquery or a select_from as well as in its columns
+    touched = {t for t in visitors.iterate(state.statement) if isinstance(t, Table) and t in TABLES}
+    touched |= {m.local_table for m in state.all_mappers if issubclass(m.class_, Tenanted)}
+    if not touched:
         return
     tenant = tenant_of(state.session)
-    state.statement = state.statement.options(*(
-        with_loader_criteria(table, table.tenant == tenant, include_aliases=True) for table in tables))
+    if not state.is_orm_statement:
+        raise TenantBreach("a plain table statement on tenant rows; name the model so it is scoped")
+    if state.is_insert or (state.is_update and isinstance(state.parameters, list)):
+        raise TenantBreach("bulk inserts and updates by primary key are not scoped; add or change rows instead")
+    if state.is_update and any(getattr(k, "key", k) == "tenant" for k in (state.statement._values or {})):
+        raise TenantBreach(f"a session of tenant {tenant!r} tried to move rows to another tenant")
+    if state.is_select or state.is_update or state.is_delete:
+        state.statement = state.statement.options(*(
+            with_loader_criteria(TABLES[t], TABLES[t].tenant == tenant, include_aliases=True) for t in touched))
 
 
 @event.listens_for(Session, "before_flush")

@@ -37,7 +37,7 @@ from pouracquit.core.delivery.settings import EmailSettings, mailbox
 from pouracquit.core.delivery.smtp import Mailer, SmtpRejected, SmtpUnavailable
 from pouracquit.core.document.settings import Seller
 from pouracquit.state.store import Store
-from pouracquit.state.tables import DunningReminder
+from pouracquit.state.tables import DEFAULT_TENANT, DunningReminder
 from pouracquit.state.types import utcnow
 
 from .letters import Letter, reminder_letter
@@ -50,9 +50,12 @@ log = structlog.get_logger("pouracquit.dunning")
 INTERRUPTED_AFTER = timedelta(minutes=15)
 
 
-def reminder_id(connection: str, source_id: str, step: int) -> str:
+def reminder_id(connection: str, source_id: str, step: int, tenant: str = DEFAULT_TENANT) -> str:
     """The same id (and so Message-ID) for one step of one invoice on every attempt."""
-    return hashlib.sha256(f"{connection}\x00{source_id}\x00{step}".encode()).hexdigest()[:32]
+    key = f"{connection}\x00{source_id}\x00{step}"
+    if tenant != DEFAULT_TENANT:  # ids are keyed alone: two companies' "inv-1" must not share one
+        key = f"{tenant}\x00{key}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -133,7 +136,7 @@ def mark_interrupted(store: Store, connection: str) -> int:
 def _intent(store: Store, chase: Chase, now: datetime) -> str | None:
     """Commit the step's intent; None when another attempt wrote this step already.
     A ``retry`` step is taken back by one attempt only."""
-    rid = reminder_id(chase.connection, chase.source_id, chase.due.step)
+    rid = reminder_id(chase.connection, chase.source_id, chase.due.step, store.tenant)
     assert chase.due_date is not None
     try:
         with store.unit() as u:
