@@ -7,12 +7,13 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet
 
-from pouracquit.common.calls import CallMeter, RetryPolicy
+from pouracquit.common.calls import CallMeter, GateFactory, RetryPolicy, local_gates
 from pouracquit.common.errors import ConfigError
 from pouracquit.connectors.registry import ConnectorContext, factory
 from pouracquit.state.credentials import CredentialStore
@@ -42,6 +43,9 @@ class Service:
     meter: CallMeter = field(default_factory=CallMeter)
     owner: str = field(default_factory=worker_id)
     stop: threading.Event = field(default_factory=threading.Event)
+    # the connectors' rate gates by (connection, vendor): in-process by default; a fleet's workers
+    # share each connection's budget through Redis (fleet/rates.py)
+    gates: Callable[[str, str], GateFactory] = lambda _connection, _vendor: local_gates
     _renderer: Renderer | RenderPool | None = None
     _fernet: Fernet | None = None
     _wirings: dict[str, Wiring] = field(default_factory=dict)
@@ -97,7 +101,7 @@ class Service:
             return [self.settings.connection(only)]
         return [c for c in self.settings.connections if c.enabled]
 
-    def _context(self, conn: ConnectionSettings, mapping: dict) -> ConnectorContext:  # type: ignore[type-arg]
+    def _context(self, conn: ConnectionSettings, vendor: str, mapping: dict) -> ConnectorContext:  # type: ignore[type-arg]
         p = self.settings.pipeline
         return ConnectorContext(
             connection=conn.name,
@@ -108,6 +112,7 @@ class Service:
             window_scale=self.settings.time_factor,
             mapping=mapping,
             replays=self.store,  # webhook signatures seen survive a restart
+            gates=self.gates(conn.name, vendor),
         )
 
     def wiring(self, conn: ConnectionSettings) -> Wiring:
@@ -125,7 +130,7 @@ class Service:
         ):
             try:
                 cls = factory(endpoint.vendor, role)  # type: ignore[arg-type]
-                parts[role] = cls.from_settings(endpoint.settings(), self._context(conn, mapping))
+                parts[role] = cls.from_settings(endpoint.settings(), self._context(conn, endpoint.vendor, mapping))
             except ConfigError as exc:
                 raise ConfigError(f"connections.{conn.name}.{role}: {exc}") from None
         archive = Archive(self.settings.archive)

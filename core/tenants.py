@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import threading
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import select
 
+from pouracquit.common.calls import GateFactory
 from pouracquit.common.errors import ConfigError
 from pouracquit.state.db import open_engine
 from pouracquit.state.store import Store
@@ -89,17 +90,19 @@ class _Loaded:
 class Tenants:
     """The companies of one deployment over one state store."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
-        self.settings, self.store = settings, store
+    def __init__(self, settings: Settings, store: Store,
+                 gates: Callable[[str, str, str], GateFactory] | None = None) -> None:
+        """``gates``: the connectors' rate gates by (tenant, connection, vendor); in-process when None."""
+        self.settings, self.store, self.gates = settings, store, gates
         self._lock = threading.Lock()
         self._files: dict[str, _Loaded] = {}
         self._services: dict[str, Service] = {}
         self.refresh()
 
     @classmethod
-    def open(cls, settings: Settings) -> Tenants:
+    def open(cls, settings: Settings, gates: Callable[[str, str, str], GateFactory] | None = None) -> Tenants:
         secure_data_dir(settings)
-        return cls(settings, Store(open_engine(settings.store_url), settings.tenant))
+        return cls(settings, Store(open_engine(settings.store_url), settings.tenant), gates)
 
     @property
     def many(self) -> bool:
@@ -228,6 +231,9 @@ class Tenants:
                 return self._services[name]
         settings = self.settings_of(name)
         service = Service(settings=settings, store=self.store.for_tenant(name))
+        if self.gates is not None:
+            gates = self.gates
+            service.gates = lambda connection, vendor: gates(name, connection, vendor)
         with self._lock:
             return self._services.setdefault(name, service)
 
