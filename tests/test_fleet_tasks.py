@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,13 +27,15 @@ from test_fleet_rig import (
     tenant_name,
 )
 
+from pouracquit.app.toml_out import dumps
+from pouracquit.core.config import load_settings
 from pouracquit.core.insight.reconcile import RECONCILED
 from pouracquit.core.sync import sync_connection
 from pouracquit.fleet.daily import paused_key
 from pouracquit.fleet.inflight import CRASHED_SECONDS, InFlight, Running, redis_client
 from pouracquit.fleet.locks import Leadership, SyncLocks
 from pouracquit.fleet.tasks import Fleet, sync_gate
-from pouracquit.sandbox.launch import Launched, launch
+from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch
 
 pytestmark = [needs_pg, needs_redis]
 
@@ -221,3 +224,27 @@ def test_tasks_of_a_disabled_tenant_are_dropped(tenant_on_sandboxes: tuple[Deplo
         assert fleet.work(name, "nowhere", ["r1"]) == "dropped"  # a connection its company no longer has
     finally:
         fleet.close()
+
+
+def test_a_one_company_config_on_sqlite_is_the_tenant_default(tmp_path: Path) -> None:
+    launched = launch(None, None, tmp_path / "secrets", count=8, time_factor=0.05)
+    try:
+        deployment = Deployment(tmp_path, f"sqlite:///{tmp_path / 'state.sqlite'}")
+        config = tomllib.loads(deployment.write().read_text(encoding="utf-8"))
+        del config["tenants"]
+        config.update(seller=DEMO_SELLER, document={"render_processes": 0}, connections=[launched.connection])
+        deployment.path.write_text(dumps(config), encoding="utf-8")
+        fleet = Fleet(load_settings(deployment.path))
+        try:
+            assert fleet.tenants.names() == ["default"]
+            with fleet.locks.hold("default", "demo") as held:
+                assert held and fleet.sync("default", "demo") == "busy"  # the lock of this process
+            assert fleet.sync("default", "demo") == "ok"
+            store = fleet.tenants.service("default").store
+            due = store.due("demo", datetime.now(UTC))
+            assert due and fleet.work("default", "demo", due) == "ok"
+            booked_once(launched, store.receipts("demo", limit=100))
+        finally:
+            fleet.close()
+    finally:
+        launched.stop()
