@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from pouracquit.common.errors import ConfigError
-from pouracquit.sandbox.fleet import CONFIG_NAME, PAIRS, SOURCES, launch_tenants
+from pouracquit.sandbox.fleet import PAIRS, SOURCES, launch_tenants
 
 from .toml_out import dumps
 
@@ -37,11 +37,9 @@ def sandbox_tenants_command(tenants: int, write_config: str, count: int, paid: i
                             source: str | None, ledger: str | None, store_url: str | None) -> int:
     """Run one emulator pair per tenant until interrupted; write the deployment's config files."""
     config = Path(write_config).resolve()
-    if config.name != CONFIG_NAME:
-        raise ConfigError(f"--write-config with --tenants writes a directory of files: name it "
-                          f".../{CONFIG_NAME}, not {config.name}")
     fleet = launch_tenants(tenants, config.parent, invoices_per_tenant=count, paid_total=paid,
-                           pairs=_pairs(source, ledger), store_url=store_url or DEFAULT_STORE_URL)
+                           pairs=_pairs(source, ledger), store_url=store_url or DEFAULT_STORE_URL,
+                           config_name=config.name)
     console = Console()
     try:
         fleet.write(dumps)

@@ -96,13 +96,9 @@ class TenantBoxes:
 class TenantSandboxes:
     """Running emulators of a deployment's tenants, and its config files as data."""
 
-    config_dir: Path
+    config: Path  # the deployment's file; the tenants' are in ``tenants/`` beside it
     tenants: list[TenantBoxes]
     files: dict[Path, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def config(self) -> Path:
-        return self.config_dir / CONFIG_NAME
 
     @property
     def paid(self) -> int:
@@ -132,12 +128,12 @@ def launch_tenants(count: int, config_dir: Path, *, invoices_per_tenant: int = 6
                    pairs: Sequence[tuple[str, str]] | None = None, time_factor: float = 0.05, seed: int = 7,
                    store_url: str, broker: str | None = None, redis: str | None = None, queue: str | None = None,
                    prefix: str = "client", interval_seconds: float = 60.0, pipeline: Mapping[str, Any] | None = None,
-                   fleet_settings: Mapping[str, Any] | None = None) -> TenantSandboxes:
+                   fleet_settings: Mapping[str, Any] | None = None, config_name: str = CONFIG_NAME) -> TenantSandboxes:
     """Start and seed one emulator pair per tenant and describe the deployment that uses them.
 
     ``paid_total`` (when given) spreads that many paid invoices over the tenants, as even as
     it divides, instead of ``invoices_per_tenant`` invoices each (60 % of them paid). Secrets go
-    under ``config_dir/secrets/<tenant>``; ``files`` holds ``config_dir/pouracquit.toml`` and
+    under ``config_dir/secrets/<tenant>``; ``files`` holds ``config_dir/<config_name>`` and
     ``config_dir/tenants/<tenant>.toml``. ``broker``, ``redis`` and ``queue`` left None keep
     the [fleet] defaults; ``pipeline`` and ``fleet_settings`` add keys to [pipeline] and [fleet].
     """
@@ -147,7 +143,7 @@ def launch_tenants(count: int, config_dir: Path, *, invoices_per_tenant: int = 6
     chosen = list(pairs or PAIRS)
     shares = _paid_shares(count, paid_total) if paid_total is not None else None
     width = max(3, len(str(count)))
-    fleet = TenantSandboxes(config_dir=config_dir, tenants=[])
+    fleet = TenantSandboxes(config=config_dir / config_name, tenants=[])
     try:
         for index in range(count):
             name = f"{prefix}-{index + 1:0{width}d}"

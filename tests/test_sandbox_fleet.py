@@ -4,6 +4,11 @@ with an identity of its own; and the readers the fleet's chaos run counts with."
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -73,3 +78,27 @@ def test_the_command_picks_pairs_from_source_and_ledger() -> None:
     assert _pairs(None, "xero") == [(s, "xero") for s in ("hubspot", "salesforce", "zoho")]
     with pytest.raises(ConfigError):
         _pairs("pipedrive", None)
+
+
+def test_the_command_writes_the_deployment_and_stops_on_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "deploy" / "fleet.toml"
+    code = ("import sys; from pouracquit.app.sandbox_fleet import sandbox_tenants_command as run; "
+            "sys.exit(run(3, sys.argv[1], 10, 12, 'zoho', None, None))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    os.set_blocking(proc.stdout.fileno(), False)  # read what it printed so far, without waiting
+    out, deadline = b"", time.monotonic() + 60
+    try:
+        while b"Ctrl-C" not in out:  # its last line: the files are written and SIGTERM is handled
+            assert proc.poll() is None and time.monotonic() < deadline, out
+            time.sleep(0.1)
+            out += proc.stdout.read() or b""
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    assert b"12 paid invoices in all" in out
+    deployment = load_settings(config)
+    names = sorted(p.stem for p in (config.parent / "tenants").glob("*.toml"))
+    assert len(names) == 3 and deployment.store_url.startswith("postgresql")
+    assert {load_tenant(deployment, n).connections[0].source.vendor for n in names} == {"zoho"}
