@@ -250,6 +250,11 @@ def test_the_admin_page_never_crosses_tenants(fleet: Fleet) -> None:
     assert trail_b.status == 200 and "retry_requested" not in trail_b.body and a not in trail_b.body
     report = browser.send("GET", "/admin/reports?tenant=nope&kind=payments")
     assert report.status == 404
+    # the new pages keep the strict CSP: no script, no inline style; the choice is a plain GET form
+    for seen in (home, page, listed, shown, browser.send("GET", "/admin/reports?tenant=a&lang=en")):
+        assert "default-src 'none'" in (seen.header("content-security-policy") or "")
+        assert "<script" not in seen.body and "style=" not in seen.body
+    assert '<select name="tenant"' in listed.body and "Choose a company." in browser.send("GET", "/admin/receipts").body
 
 
 def test_verify_and_survey_links_resolve_within_their_company(fleet: Fleet) -> None:
