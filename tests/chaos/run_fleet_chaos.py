@@ -15,9 +15,8 @@ are printed; the exit code is 1 on any failure.
     .venv/bin/python tests/chaos/run_fleet_chaos.py                      # the acceptance: 50 x 2,000, 3 workers
     .venv/bin/python tests/chaos/run_fleet_chaos.py --tenants 4 --paid 60 --workers 2 --kill-every 10
 
-``test_fleet_chaos.py`` runs a small one in the suite. Services: $POURACQUIT_TEST_PG
-(an admin URL; the run's database is created beside it and dropped), $POURACQUIT_TEST_AMQP,
-$POURACQUIT_TEST_REDIS.
+``test_fleet_chaos.py`` runs a small one in the suite. Services: $POURACQUIT_TEST_PG (an admin URL;
+the run's database is made beside it, then dropped), $POURACQUIT_TEST_AMQP, $POURACQUIT_TEST_REDIS.
 """
 
 from __future__ import annotations
@@ -60,8 +59,8 @@ class Kill:
     at: float  # seconds into the run
     pid: int
     done_before: int
-    leased: int  # receipts the killed worker held a lease on: it was working them
-    intents: int  # of those, receipts in the middle of a vendor write
+    leased: int  # receipts the killed worker held a lease on (it was working them); of them,
+    intents: int  # receipts in the middle of a vendor write
 
 
 @dataclass
@@ -377,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot run: {reason}")
         return 2
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleans up as Ctrl-C does (a background job has no SIGINT)
     with tempfile.TemporaryDirectory(prefix="fleet-chaos-") as tmp:
         run = run_fleet_chaos(Path(tmp), tenants=args.tenants, paid=args.paid, workers=args.workers,
                               kill_every=args.kill_every, deadline=args.deadline, seed=seed,
