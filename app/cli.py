@@ -31,10 +31,12 @@ from typer.core import TyperGroup
 from pouracquit.common.errors import ConfigError
 
 from . import logs
+from .admin_cmd import commands as admin_commands
 from .cli_options import ConfigFile, Connection, choose_tenant, group, help_when_bare, made_dir, settings_of
 from .cli_receipts import receipts
 from .cli_reports import report
 from .cli_tenants import tenants
+from .fleet_cmd import commands as fleet_commands
 from .refusals import Refused
 
 PROG = "pouracquit"
@@ -72,6 +74,8 @@ app.add_typer(receipts)
 app.add_typer(archive)
 app.add_typer(report)
 app.add_typer(tenants)
+app.add_typer(fleet_commands)  # worker, scheduler
+app.add_typer(admin_commands)  # admin
 def _version(value: bool) -> None:
     if value:
         try:
@@ -282,6 +286,13 @@ def sandbox(
     count: Count = 60,
     write_config: Annotated[str | None, typer.Option(
         "--write-config", metavar="FILE", help="write a ready config file pointing at the sandboxes")] = None,
+    tenants: Annotated[int | None, typer.Option(
+        "--tenants", min=1, max=500, metavar="N",
+        help="N companies, each on its own emulator pair: a fleet deployment (needs --write-config)")] = None,
+    paid: Annotated[int | None, typer.Option(
+        "--paid", min=1, metavar="N", help="with --tenants: paid invoices in all, spread over the companies")] = None,
+    store_url: Annotated[str | None, typer.Option(
+        "--store-url", metavar="URL", help="with --tenants: the fleet's PostgreSQL store")] = None,
 ) -> int:
     """Run the vendor emulators alone, seeded with demo data, until interrupted."""
     from .demo import sandbox_command
@@ -289,6 +300,12 @@ def sandbox(
     if write_config is not None:
         made_dir(Path(write_config).resolve().parent, "--write-config")
     logs.configure("console", "warning")
+    if tenants is not None:
+        from .sandbox_fleet import sandbox_tenants_command
+
+        if write_config is None:
+            raise typer.BadParameter("--tenants writes a deployment: give --write-config FILE")
+        return sandbox_tenants_command(tenants, write_config, count, paid, source, ledger, store_url)
     return sandbox_command(source, ledger, write_config, count)
 
 
