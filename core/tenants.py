@@ -55,6 +55,15 @@ def tenant_settings(deployment: Settings, name: str, data: Mapping[str, Any], or
     # absolute, so the company's copy does not re-anchor them on its own file
     merged["data_dir"] = str(deployment.data_dir)
     merged["archive_dir"] = str(deployment.archive / name)  # each company's documents apart
+    # the company's QR and survey links name it: the admin server then reads the receipt in its rows
+    # only (app/verify_page.py, app/survey_page.py); a URL the company's own file sets is kept as it is
+    own = {key: data.get(key) or {} for key in ("document", "survey")}
+    document, survey = dict(merged.get("document") or {}), dict(merged.get("survey") or {})
+    if document.get("verify_base_url") and "verify_base_url" not in own["document"]:
+        merged["document"] = {**document, "verify_base_url": f"{document['verify_base_url'].rstrip('/')}/t/{name}"}
+    public = survey.get("public_url") or (merged.get("admin") or {}).get("public_url")
+    if public and "public_url" not in own["survey"]:
+        merged["survey"] = {**survey, "public_url": f"{public.rstrip('/')}/t/{name}"}
     return parse_settings(merged, origin=origin)
 
 

@@ -65,7 +65,7 @@ def _ledger(service: Service, sb: QuickBooksSandbox, tokens: DictTokens) -> Quic
 
 
 def _gauge(service: Service, side: str) -> float:
-    prefix = f'pouracquit_connection_disconnected{{connection="main",side="{side}"}} '
+    prefix = f'pouracquit_connection_disconnected{{connection="main",side="{side}",tenant="default"}} '
     [line] = [line for line in Metrics(service).exposition().decode().splitlines() if line.startswith(prefix)]
     return float(line.removeprefix(prefix))
 

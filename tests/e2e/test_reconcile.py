@@ -60,7 +60,7 @@ def test_reconcile_clean_then_two_drifts(make_rig, capsys, monkeypatch) -> None:
     assert all(d["fix"] for d in drifts)
     assert drift_samples(service) == [({"connection": "demo"}, 2.0)]
     metrics = Metrics(service)
-    assert b'pouracquit_reconciliation_drift{connection="demo"} 2.0' in metrics.exposition()
+    assert b'pouracquit_reconciliation_drift{connection="demo",tenant="default"} 2.0' in metrics.exposition()
     # `pouracquit run` schedules the same check daily, under the connection's lock
     scheduler = build_scheduler(service, {"demo": ConnectionJobs(service, "demo", metrics)})
     assert scheduler.get_job("reconcile:demo") is not None

@@ -61,12 +61,12 @@ def test_service_syncs_reports_and_stops_on_sigterm(make_rig, tmp_path: Path) ->
                  .get("done", 0) == len(_paid(rig)), timeout=90)
         code, metrics = fetch(base + "/metrics", "admin-s3cret-token")
         assert code == 200
-        assert 'pouracquit_receipts{connection="demo",status="done"}' in metrics
-        assert 'pouracquit_api_calls_total{vendor="quickbooks"}' in metrics
-        assert 'pouracquit_sync_duration_seconds_bucket{connection="demo",le="1.0"}' in metrics
-        assert 'pouracquit_sync_runs_total{connection="demo",result="ok"}' in metrics
-        assert 'pouracquit_sync_stale{connection="demo"} 0.0' in metrics
-        assert 'pouracquit_sync_last_success_age_seconds{connection="demo"}' in metrics
+        assert 'pouracquit_receipts{connection="demo",status="done",tenant="default"}' in metrics
+        assert 'pouracquit_api_calls_total{tenant="default",vendor="quickbooks"}' in metrics
+        assert 'pouracquit_sync_duration_seconds_bucket{connection="demo",le="1.0",tenant="default"}' in metrics
+        assert 'pouracquit_sync_runs_total{connection="demo",result="ok",tenant="default"}' in metrics
+        assert 'pouracquit_sync_stale{connection="demo",tenant="default"} 0.0' in metrics
+        assert 'pouracquit_sync_last_success_age_seconds{connection="demo",tenant="default"}' in metrics
         assert "pouracquit_build_info{version=" in metrics and "process_resident_memory_bytes" in metrics
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
