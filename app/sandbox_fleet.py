@@ -3,8 +3,8 @@
 Each tenant is a company of its own at the vendors (its own emulator pair, data
 and rate limits, sandbox/fleet.py); the config written is a deployment for the
 fleet: ``FILE`` with [store] url (PostgreSQL), [tenants] and [fleet], and one
-``tenants/<name>.toml`` per company beside it. ``pouracquit worker -c FILE`` and
-``pouracquit scheduler -c FILE`` then run it.
+``tenants/<name>.toml`` per company beside it. ``pouracquit worker --config FILE``
+and ``pouracquit scheduler --config FILE`` then run it.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def sandbox_tenants_command(tenants: int, write_config: str, count: int, paid: i
             console.print(f"{tenant.name}: {tenant.source} {tenant.launched.source.url} → {tenant.ledger} "
                           f"{tenant.launched.ledger.url}  ({tenant.paid} paid of {tenant.invoices})", markup=False)
         console.print(f"config written to {config} (companies in {config.parent / 'tenants'}); "
-                      f"{fleet.paid} paid invoices in all. Run `pouracquit scheduler -c {config}` and "
-                      f"`pouracquit worker -c {config}`", markup=False)
+                      f"{fleet.paid} paid invoices in all. Run `pouracquit scheduler --config {config}` and "
+                      f"`pouracquit worker --config {config}`", markup=False)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())

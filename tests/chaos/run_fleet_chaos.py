@@ -94,8 +94,6 @@ class Run:
 PG_ADMIN_URL = os.environ.get("POURACQUIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 AMQP_URL = os.environ.get("POURACQUIT_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
 REDIS_URL = os.environ.get("POURACQUIT_TEST_REDIS", "redis://127.0.0.1:6379/0")
-# `pouracquit worker|scheduler ...` through their typer group (app/fleet_cmd.py)
-FLEET = "import sys; from pouracquit.app.fleet_cmd import commands; sys.exit(commands())"
 
 
 def services_down() -> str | None:
@@ -151,7 +149,7 @@ class FleetRig:
         log = self.root / "logs" / f"{len(self.logs):03d}-{args[0]}.log"
         log.parent.mkdir(exist_ok=True)
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-c", FLEET, *args, "--config", str(self.config)],
+            proc = subprocess.Popen([sys.executable, "-m", "pouracquit.app.cli", *args, "--config", str(self.config)],
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.logs[proc.pid] = log
         return proc
