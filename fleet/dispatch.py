@@ -108,8 +108,13 @@ class Dispatcher:
                 if now < due.get(slot, 0.0):
                     continue
                 # at most one sync of a connection queued or running: a slow one is not piled up behind
-                if self.redis.set(sync_gate(self.queue, name, conn.name), "1", nx=True, ex=SYNC_GATE_SECONDS):
-                    self.app.send_task(SYNC_TASK, args=[name, conn.name], queue=self.queue)
+                gate = sync_gate(self.queue, name, conn.name)
+                if self.redis.set(gate, "1", nx=True, ex=SYNC_GATE_SECONDS):
+                    try:
+                        self.app.send_task(SYNC_TASK, args=[name, conn.name], queue=self.queue)
+                    except BaseException:
+                        self.redis.delete(gate)  # not sent: due again at the next tick
+                        raise
                     tick.syncs.append((name, conn.name))
                 later[slot] = now + conn.interval_seconds + random.uniform(0, conn.jitter_seconds)  # noqa: S311 - jitter, no secret
         if later:
@@ -127,10 +132,20 @@ class Dispatcher:
             if job.due(now, last.get(job.slot)):
                 # the day first: a leader that dies right after sending does not have it sent twice
                 self.redis.hset(key, job.slot, now.date().isoformat())
-                self.app.send_task(job.task, args=list(job.args), queue=self.queue)
+                try:
+                    self.app.send_task(job.task, args=list(job.args), queue=self.queue)
+                except BaseException:
+                    self._unmark(key, job.slot, last.get(job.slot))  # not sent: due again at the next tick
+                    raise
                 tick.daily.append((job.task, job.args))
         if gone := set(last) - {job.slot for job in jobs}:
             self.redis.hdel(key, *gone)
+
+    def _unmark(self, key: str, slot: str, before: str | None) -> None:
+        if before is None:
+            self.redis.hdel(key, slot)
+        else:
+            self.redis.hset(key, slot, before)
 
     def _dispatch(self, name: str, service: Service, tick: Tick, held: set[str]) -> None:
         inflight = self.inflight.live(name)

@@ -110,6 +110,9 @@ class Fleet:
                 if not held:
                     log.info("sync already running elsewhere", tenant=tenant, connection=connection)
                     return "busy"
+                # running now: should this worker die, the gate lets the next sync be sent soon, not in
+                # SYNC_GATE_SECONDS (a longer sync outlives it: the one sent then finds the lock and returns)
+                self.redis.expire(sync_gate(self.namespace, tenant, connection), int(self.running.seconds) + 1)
                 return self._sync(service, tenant, connection)
         except Exception:  # the tenant's config or the store: the next interval tries again
             log.exception("sync task crashed", tenant=tenant, connection=connection)

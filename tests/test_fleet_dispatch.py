@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from celery import Celery
+from kombu.exceptions import OperationalError
 from sqlmodel import col, select
 from test_fleet_rig import (
     Deployment,
@@ -199,4 +200,27 @@ def test_a_connection_being_reconciled_gets_no_receipts(fleet: tuple[Deployment,
     assert dispatcher.tick().batches == []
     redis.hdel(paused_key(app.conf.task_default_queue), f"{name}/crm")
     assert dispatcher.tick().receipts(name) == 5
+    queued(app)
+
+
+def test_what_could_not_be_sent_is_sent_at_the_next_tick(fleet: tuple[Deployment, Tenants, Celery]) -> None:
+    deployment, tenants, app = fleet
+    name = tenant_name("acme")
+    deployment.add_tenant(name, offline_connection())
+    at = datetime(2026, 12, 1, 5, 30, 5, tzinfo=PARIS).timestamp()
+    redis = redis_client(deployment.settings().fleet.redis)
+    broken = make_app(deployment.settings())
+    broken.conf.broker_url = "amqp://guest:guest@127.0.0.1:1//"  # the broker is down
+    queue = app.conf.task_default_queue
+    with pytest.raises(OperationalError):  # the sync first
+        Dispatcher(broken, tenants, redis, deployment.settings(), clock=lambda: at).tick()
+    assert not redis.exists(sync_gate(queue, name, "crm"))
+    redis.hset(f"{queue}:sync:next", f"{name}/crm", at + 3600)
+    with pytest.raises(OperationalError):  # then, the sync not due, the reconciliation
+        Dispatcher(broken, tenants, redis, deployment.settings(), clock=lambda: at).tick()
+    assert not redis.hgetall(f"{queue}:daily")
+    redis.delete(f"{queue}:sync:next")
+    tick = Dispatcher(app, tenants, redis, deployment.settings(), clock=lambda: at).tick()
+    assert tick.syncs == [(name, "crm")]
+    assert tick.daily == [(RECONCILE_TASK, (name, "crm"))]  # not lost for the day either
     queued(app)
