@@ -57,7 +57,7 @@ def worker_command(settings: Settings, concurrency: int = 4, pool: str = "thread
     try:
         app = make_app(settings, fleet=fleet)
         check_broker(app)
-        fleet.tenants  # noqa: B018 - the store opened and the tenants read before any task
+        wired = fleet.warm()  # the store opened, the tenants read and their connectors built before any task
 
         def shutting_down(**_: object) -> None:
             log.info("worker stopping: receipts in progress stop at their next step")
@@ -69,7 +69,7 @@ def worker_command(settings: Settings, concurrency: int = 4, pool: str = "thread
         signals.setup_logging.connect(lambda **_: None, weak=False)
         worker = app.Worker(concurrency=concurrency, pool=pool, queues=[queue], quiet=True,
                             without_mingle=True, without_gossip=True, loglevel="WARNING")
-        log.info("worker started", queue=queue, pool=pool, concurrency=concurrency)
+        log.info("worker started", queue=queue, pool=pool, concurrency=concurrency, connections=wired)
         worker.start()
         code = int(worker.exitcode or 0)
     finally:

@@ -100,8 +100,25 @@ class Fleet:
             self._served[tenant] = service
         return service
 
+    def warm(self) -> int:
+        """Build every served connection's wiring now (the vendors' SDKs and the renderer load once,
+        before the first task rather than in it); a company whose configuration is wrong is logged
+        and skipped, the others go on. Returns the connections wired."""
+        wired = 0
+        for tenant in self.tenants.names():
+            try:
+                service = self.tenants.service(tenant)
+                for conn in service.connections():
+                    service.wiring(conn)
+                    wired += 1
+            except ConfigError as exc:
+                log.error("tenant not wired: its tasks will fail until its configuration is fixed", tenant=tenant,
+                          error=str(exc))
+        return wired
+
     def sync(self, tenant: str, connection: str) -> str:
         """One intake pass over ``connection``; returns what happened ("busy": another worker runs it)."""
+        busy = False
         try:
             service = self.service(tenant)
             if service is None:
@@ -109,6 +126,7 @@ class Fleet:
             with self.locks.hold(tenant, connection) as held:
                 if not held:
                     log.info("sync already running elsewhere", tenant=tenant, connection=connection)
+                    busy = True  # the gate is the running sync's: it clears it as it ends
                     return "busy"
                 # running now: should this worker die, the gate lets the next sync be sent soon, not in
                 # SYNC_GATE_SECONDS (a longer sync outlives it: the one sent then finds the lock and returns)
@@ -119,7 +137,8 @@ class Fleet:
             return "crashed"
         finally:
             try:
-                self.redis.delete(sync_gate(self.namespace, tenant, connection))
+                if not busy:
+                    self.redis.delete(sync_gate(self.namespace, tenant, connection))
             except RedisError as exc:  # the gate runs out by itself
                 log.warning("sync gate not cleared", tenant=tenant, connection=connection, error=str(exc))
 

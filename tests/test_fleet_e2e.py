@@ -39,9 +39,7 @@ from pouracquit.state.tables import Receipt
 
 pytestmark = [needs_pg, needs_redis, needs_rabbit]
 
-# `pouracquit` with the fleet's commands added as app/cli.py adds them
-ENTRY = ("import sys; from pouracquit.app import cli; from pouracquit.app.fleet_cmd import commands; "
-         "cli.app.add_typer(commands); sys.exit(cli.main())")
+POURACQUIT = [sys.executable, "-m", "pouracquit.app.cli"]  # the `pouracquit` command, from this checkout
 
 
 class Processes:
@@ -54,7 +52,7 @@ class Processes:
     def start(self, *command: str) -> subprocess.Popen[bytes]:
         log = self.root / f"{command[0]}-{len(self.running)}.log"
         out = log.open("wb")
-        proc = subprocess.Popen([sys.executable, "-c", ENTRY, *command, "--config", str(self.config)],
+        proc = subprocess.Popen([*POURACQUIT, *command, "--config", str(self.config)],
                                 stdout=out, stderr=subprocess.STDOUT, cwd=self.root)
         self.running.append((proc, log, out))
         return proc
@@ -62,8 +60,9 @@ class Processes:
     def log_of(self, proc: subprocess.Popen[bytes]) -> str:
         return next(log.read_text(errors="replace") for p, log, _ in self.running if p is proc)
 
-    def leader(self, within: float = 20.0) -> subprocess.Popen[bytes]:
-        """The scheduler that leads (its log says so)."""
+    def leader(self, within: float = 90.0) -> subprocess.Popen[bytes]:
+        """The scheduler that leads (its log says so). The waits of these tests are long for a machine
+        at rest (the whole file takes about 45 s of CPU): they hold on one shared with other suites."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             for proc, log, _ in self.running:
@@ -155,7 +154,7 @@ def test_two_workers_and_a_scheduler_work_every_receipt_once(make_rig: Callable[
     assert all(count >= 5 for count in planned.values()), planned
     workers = [rig.processes.start("worker", "--concurrency", "2") for _ in range(2)]
     scheduler = rig.processes.start("scheduler")
-    rig.settled(planned, within=60)
+    rig.settled(planned, within=180)
     rig.booked_once()
     time.sleep(1.5)  # more syncs and ticks: nothing new
     assert {name: len(rs) for name, rs in rig.receipts().items()} == planned
@@ -170,7 +169,7 @@ def test_a_redis_broker_carries_the_tasks_too(make_rig: Callable[..., Rig]) -> N
     planned = rig.planned()
     rig.processes.start("worker", "--concurrency", "2")
     rig.processes.start("scheduler")
-    rig.settled(planned, within=60)
+    rig.settled(planned, within=180)
     rig.booked_once()
 
 
@@ -182,7 +181,7 @@ def test_killed_worker_and_leader_lose_nothing_and_do_nothing_twice(make_rig: Ca
     rig.processes.start("scheduler")
     rig.processes.start("scheduler")
     leader = rig.processes.leader()
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 150
     while rig.done() < 3:  # in the middle of the run: some receipts done, most not
         assert time.monotonic() < deadline, "the fleet did not start working"
         time.sleep(0.1)
@@ -191,7 +190,7 @@ def test_killed_worker_and_leader_lose_nothing_and_do_nothing_twice(make_rig: Ca
     assert (doomed.wait(timeout=10), leader.wait(timeout=10)) == (-signal.SIGKILL, -signal.SIGKILL)
     assert rig.done() < sum(planned.values())
     assert rig.processes.leader() is not leader  # a standby took over
-    rig.settled(planned, within=60)
+    rig.settled(planned, within=180)
     rig.booked_once()
 
 
@@ -212,6 +211,6 @@ def test_an_unreachable_broker_or_redis_is_one_line(tmp_path: Path, fleet_db: st
         assert str(raised.value).startswith(f"{key} ") and "unreachable" in str(raised.value)
         assert "\n" not in str(raised.value)
     # and through the command line: one line, exit 2
-    done = subprocess.run([sys.executable, "-c", ENTRY, "worker", "--config", str(deployment.path)],
+    done = subprocess.run([*POURACQUIT, "worker", "--config", str(deployment.path)],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0, done.stderr
