@@ -67,16 +67,20 @@ class InFlight:
         return {i.decode() if isinstance(i, bytes) else str(i) for i in ids}
 
     def add(self, tenant: str, ids: Sequence[str], seconds: float = QUEUED_SECONDS) -> None:
-        key = self.key(tenant)
-        pipe = self.redis.pipeline()
-        pipe.zadd(key, {i: self.clock() + seconds for i in ids})
-        pipe.expire(key, int(max(seconds, QUEUED_SECONDS)) + 60)  # a removed tenant's set goes by itself
-        pipe.execute()
+        self._score(tenant, ids, seconds, xx=False)
 
     def renew(self, tenant: str, ids: Sequence[str], seconds: float) -> None:
         """Move the expiry of those ``ids`` still in the set (XX: a finished id is not added back)."""
         if ids:
-            self.redis.zadd(self.key(tenant), {i: self.clock() + seconds for i in ids}, xx=True)
+            self._score(tenant, ids, seconds, xx=True)
+
+    def _score(self, tenant: str, ids: Sequence[str], seconds: float, *, xx: bool) -> None:
+        key = self.key(tenant)
+        pipe = self.redis.pipeline()
+        pipe.zadd(key, {i: self.clock() + seconds for i in ids}, xx=xx)
+        # the set of a tenant removed goes by itself; one in use is kept as long as its batches are
+        pipe.expire(key, int(max(seconds, QUEUED_SECONDS)) + 60)
+        pipe.execute()
 
     def remove(self, tenant: str, ids: Sequence[str]) -> None:
         if ids:
