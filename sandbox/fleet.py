@@ -23,6 +23,7 @@ holds, from its ``/_sandbox/state`` document, for the fleet's chaos run.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from stdnum import luhn
 
 from .demo_data import demo_invoices, vat_number
 from .launch import DEMO_SELLER, Launched, emulator, state_key
+from .server import Sandbox
 
 SOURCES = ("hubspot", "salesforce", "zoho")
 LEDGERS = ("quickbooks", "xero")
@@ -69,6 +71,34 @@ def tenant_seller(index: int, seed: int) -> dict[str, Any]:
             "email": f"facturation@client-{index + 1:03d}.example"}
 
 
+@dataclass(frozen=True)
+class TokenUse:
+    """A refresh token presented to a ledger emulator's token endpoint."""
+
+    at: float  # time.time()
+    token: str  # its first characters
+    granted: bool
+
+
+def watch_refreshes(box: Sandbox) -> list[TokenUse]:
+    """Record every refresh-token exchange ``box`` answers: QuickBooks and Xero rotate the token at
+    each refresh (the old one is refused after it), so two processes refreshing from one stored
+    token, or one killed before storing the new one, show here as a token granted then refused."""
+    seen: list[TokenUse] = []
+    issuer = getattr(box, "issuer", None)
+    if issuer is None:
+        return seen
+    refresh = issuer.refresh
+
+    def recorded(refresh_token: str, client_id: str) -> dict[str, Any] | None:
+        pair = refresh(refresh_token, client_id)
+        seen.append(TokenUse(time.time(), refresh_token[:6], pair is not None))
+        return pair
+
+    issuer.refresh = recorded
+    return seen
+
+
 @dataclass
 class TenantBoxes:
     """One company's emulators and what was seeded in them."""
@@ -78,6 +108,7 @@ class TenantBoxes:
     seed: int
     invoices: int
     paid: int
+    refreshes: list[TokenUse] = field(default_factory=list)  # at its ledger's token endpoint
 
     @property
     def source(self) -> str:
@@ -153,7 +184,8 @@ def launch_tenants(count: int, config_dir: Path, *, invoices_per_tenant: int = 6
             launched = _launch_pair(source, ledger, config_dir / "secrets" / name, invoices, tenant_seed,
                                     time_factor, interval_seconds)
             paid = sum(1 for inv in demo_invoices(invoices, tenant_seed) if inv["status"] == "paid")
-            fleet.tenants.append(TenantBoxes(name, launched, tenant_seed, invoices, paid))
+            fleet.tenants.append(TenantBoxes(name, launched, tenant_seed, invoices, paid,
+                                             watch_refreshes(launched.ledger)))
             fleet.files[config_dir / "tenants" / f"{name}.toml"] = {
                 "seller": tenant_seller(index, seed), "connections": [launched.connection]}
     except BaseException:

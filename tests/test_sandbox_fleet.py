@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import requests
 from stdnum.fr import siret, tva
 
 from pouracquit.app.sandbox_fleet import _pairs
@@ -102,3 +103,17 @@ def test_the_command_writes_the_deployment_and_stops_on_sigterm(tmp_path: Path) 
     names = sorted(p.stem for p in (config.parent / "tenants").glob("*.toml"))
     assert len(names) == 3 and deployment.store_url.startswith("postgresql")
     assert {load_tenant(deployment, n).connections[0].source.vendor for n in names} == {"zoho"}
+
+
+def test_a_refresh_token_used_twice_shows_granted_then_refused(tmp_path: Path) -> None:
+    fleet = launch_tenants(1, tmp_path, invoices_per_tenant=3, pairs=[("hubspot", "xero")], store_url="sqlite://")
+    try:
+        tenant = fleet.tenants[0]
+        ledger = tenant.launched.connection["ledger"]
+        secret, token = (Path(ledger[k]["file"]).read_text() for k in ("client_secret", "refresh_token"))
+        for _ in range(2):  # two processes holding the same stored token
+            requests.post(f"{ledger['identity_url']}/connect/token", timeout=5, auth=(ledger["client_id"], secret),
+                          data={"grant_type": "refresh_token", "refresh_token": token})
+        assert [(u.token, u.granted) for u in tenant.refreshes] == [(token[:6], True), (token[:6], False)]
+    finally:
+        fleet.stop()

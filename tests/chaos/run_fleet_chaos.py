@@ -1,16 +1,13 @@
 """The fleet's chaos run: many companies, Celery workers SIGKILLed on a clock.
 
-Every tenant is a company with its own emulator pair (sandbox/fleet.py), all in
-this process; the deployment uses a fresh PostgreSQL database, a RabbitMQ queue
-and Redis keys of its own. One ``pouracquit scheduler`` and N ``pouracquit
-worker`` processes run it; every ``--kill-every`` seconds one worker, chosen at
-random, is SIGKILLed and a new one started in its place, until every paid
-invoice of every tenant has a receipt done. Then, per tenant, from the
-emulators' state and the store: 0 duplicates (bookings per number and files per
-document in the ledger, files per invoice in the CRM, receipts per invoice),
-0 lost (every paid invoice has a done receipt), 0 numbering gaps, and
-``pouracquit --tenant T archive verify`` OK. A table per tenant and a summary
-are printed; the exit code is 1 on any failure.
+Every tenant is a company with its own emulator pair (sandbox/fleet.py), all in this process;
+the deployment has a fresh PostgreSQL database, a RabbitMQ queue and Redis keys of its own. One
+``pouracquit scheduler`` and N ``pouracquit worker`` run it; every ``--kill-every`` seconds a
+worker chosen at random is SIGKILLed and replaced, until every paid invoice of every tenant has
+a receipt done. Then per tenant, from the emulators' state and the store: 0 duplicates (bookings
+per number and files per document in the ledger, files per invoice in the CRM, receipts per
+invoice), 0 lost (every paid invoice has a done receipt), 0 numbering gaps, and ``pouracquit
+--tenant T archive verify`` OK. A table per tenant and a summary; exit code 1 on any failure.
 
     .venv/bin/python tests/chaos/run_fleet_chaos.py                      # the acceptance: 50 x 2,000, 3 workers
     .venv/bin/python tests/chaos/run_fleet_chaos.py --tenants 4 --paid 60 --workers 2 --kill-every 10
@@ -34,6 +31,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +49,10 @@ from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 from pouracquit.app.toml_out import dumps
 from pouracquit.sandbox.fleet import crm_attachments, launch_tenants, ledger_bookings, paid_invoices
 
-__all__ = ["FleetRig", "Run", "run_fleet_chaos", "services_down"]
-
 
 @dataclass
 class Kill:
-    at: float  # seconds into the run
+    at: float  # time.time()
     pid: int
     done_before: int
     leased: int  # receipts the killed worker held a lease on (it was working them); of them,
@@ -80,9 +76,8 @@ class Run:
         return out + [f"{row['tenant']}: {p}" for row in self.rows for p in row["problems"]]
 
     def summary(self) -> dict[str, Any]:
-        total: Counter[str] = Counter()
-        for row in self.rows:
-            total.update({k: v for k, v in row.items() if isinstance(v, int) and k != "archive_verify"})
+        total = sum((Counter({k: v for k, v in row.items() if isinstance(v, int) and k != "archive_verify"})
+                     for row in self.rows), Counter[str]())
         return {"tenants": self.tenants, "paid": self.paid, "workers": self.workers, "kills": len(self.kills),
                 "kills_mid_receipt": sum(1 for k in self.kills if k.leased),
                 "kills_mid_vendor_write": sum(1 for k in self.kills if k.intents),
@@ -185,10 +180,15 @@ class FleetRig:
                           "lease_owner LIKE %s", f"%:{pid}:%")
         return (int(found[0][0]), int(found[0][1])) if found else (0, 0)
 
-    def evidence(self) -> str:
+    def evidence(self, kills: list[Kill]) -> str:
+        """The receipts not done; the refresh tokens their companies' ledgers saw, beside the kills; logs."""
         stuck = self.rows("SELECT tenant, id, status, step, attempts, intent, lease_owner, lease_until, last_error "
                           "FROM receipt WHERE status <> 'done' ORDER BY tenant, id LIMIT 30")
         lines = ["receipts not done (first 30):", *(f"  {r}" for r in stuck)]
+        lines.append("kills at " + ", ".join(f"{_clock(k.at)} (pid {k.pid})" for k in kills))
+        for tenant in (t for t in self.fleet.tenants if t.name in {r[0] for r in stuck}):
+            lines.append(f"{tenant.name} {tenant.ledger} refresh tokens presented: " + ", ".join(
+                f"{_clock(u.at)} {u.token} {'ok' if u.granted else 'REFUSED'}" for u in tenant.refreshes))
         for proc in self._procs():
             lines += [f"--- {self.logs[proc.pid].name} (pid {proc.pid}):", tail(self.logs[proc.pid], 15)]
         return "\n".join(lines)
@@ -231,9 +231,9 @@ class FleetRig:
 
 def run_fleet_chaos(root: Path, *, tenants: int, paid: int, workers: int, kill_every: float,
                     deadline: float, seed: int, concurrency: int = 4, max_kills: int | None = None,
-                    echo: Any = print) -> Run:
+                    stall: float = 240.0, echo: Any = print) -> Run:
     """Run the fleet under kills (every ``kill_every`` s, at most ``max_kills``) until every receipt
-    is done (or ``deadline`` s), then count."""
+    is done (or ``deadline`` s, or ``stall`` s without one more done), then count."""
     rng = random.Random(seed)
     run = Run(tenants=tenants, paid=paid, workers=workers)
     rig = FleetRig(root, tenants=tenants, paid=paid, seed=seed, concurrency=concurrency, interval_seconds=10.0)
@@ -242,29 +242,27 @@ def run_fleet_chaos(root: Path, *, tenants: int, paid: int, workers: int, kill_e
              f"{kill_every:.0f} s, seed {seed}; database {rig.database}, queue {rig.queue}")
         started = time.monotonic()
         rig.start(workers)
-        next_kill = started + kill_every
+        next_kill, progress = started + kill_every, (0, started)
         while True:
             counts = rig.counts()
-            done, pending = counts.get("done", 0), counts.get("pending", 0)
-            if done >= rig.fleet.paid and not pending:
+            done, now = counts.get("done", 0), time.monotonic()
+            if done >= rig.fleet.paid and not counts.get("pending"):
                 break
-            if stopped := {s: n for s, n in counts.items() if s not in ("done", "pending")}:
-                run.problem = f"receipts stopped for good: {stopped}"
-                break
-            now = time.monotonic()
-            if now - started > deadline:
-                run.problem = f"not done after {deadline:.0f} s: {counts}"
+            progress = (done, now) if done != progress[0] else progress
+            stopped = {s: n for s, n in counts.items() if s not in ("done", "pending")}
+            run.problem = (f"receipts stopped for good: {stopped}" if stopped
+                           else f"not done after {deadline:.0f} s: {counts}" if now - started > deadline
+                           else f"no receipt done for {stall:.0f} s: {counts}" if now - progress[1] > stall
+                           else rig.died() or "")
+            if run.problem:
                 break
             if now >= next_kill and (max_kills is None or len(run.kills) < max_kills):
-                run.kills.append(_kill(rig, rng, now - started, done))
+                run.kills.append(_kill(rig, rng, done))
                 next_kill = now + kill_every
-            if died := rig.died():
-                run.problem = died
-                break
             time.sleep(0.5)
         run.seconds = time.monotonic() - started
         echo(f"  stopped: {run.problem}" if run.problem else f"  done in {run.seconds:.0f} s, {len(run.kills)} kills")
-        echo(rig.evidence() if run.problem else "")
+        echo(rig.evidence(run.kills) if run.problem else "")
         rig.stop_fleet()
         run.rows = tally(rig)
         return run
@@ -272,14 +270,18 @@ def run_fleet_chaos(root: Path, *, tenants: int, paid: int, workers: int, kill_e
         rig.close()
 
 
-def _kill(rig: FleetRig, rng: random.Random, at: float, done: int) -> Kill:
+def _kill(rig: FleetRig, rng: random.Random, done: int) -> Kill:
     slot = rng.randrange(len(rig.workers))
     pid = rig.workers[slot].pid
     rig.workers[slot].send_signal(signal.SIGKILL)
     rig.workers[slot].wait(timeout=10)
     leased, intents = rig.held_by(pid)
     rig.workers[slot] = rig.spawn("worker", "--concurrency", str(rig.concurrency))
-    return Kill(at=round(at, 1), pid=pid, done_before=done, leased=leased, intents=intents)
+    return Kill(at=time.time(), pid=pid, done_before=done, leased=leased, intents=intents)
+
+
+def _clock(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
 def _extra(counter: Counter[str]) -> int:
@@ -311,8 +313,7 @@ def _tenant_row(rig: FleetRig, tenant: Any, verify: subprocess.CompletedProcess[
     pdfs = len(list((rig.archive / tenant.name).glob("??/??/*.pdf")))
     row: dict[str, Any] = {
         "tenant": tenant.name, "pair": f"{tenant.source}>{tenant.ledger}", "paid": len(paid),
-        "done": len(done & paid),
-        "lost": len(paid - done),
+        "done": len(done & paid), "lost": len(paid - done),
         "duplicate_receipts": _extra(Counter(r[0] for r in receipts)),
         "ledger_bookings": len(booked),
         "duplicate_bookings": _extra(by_number),
@@ -367,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=4, help="threads per worker")
     p.add_argument("--kill-every", type=float, default=20.0, help="seconds between SIGKILLs")
     p.add_argument("--deadline", type=float, default=3600.0, help="give up after this many seconds")
+    p.add_argument("--stall", type=float, default=240.0, help="give up after this long without a receipt done")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--json", type=Path, help="write the run's figures here")
     args = p.parse_args(argv)
@@ -378,10 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="fleet-chaos-") as tmp:
         run = run_fleet_chaos(Path(tmp), tenants=args.tenants, paid=args.paid, workers=args.workers,
                               kill_every=args.kill_every, deadline=args.deadline, seed=seed,
-                              concurrency=args.concurrency)
+                              concurrency=args.concurrency, stall=args.stall)
     print(table(run))
     for kill in run.kills:
-        print(f"  kill at {kill.at:.0f} s: pid {kill.pid}, {kill.done_before} done, held {kill.leased} receipts, "
+        print(f"  kill at {_clock(kill.at)}: pid {kill.pid}, {kill.done_before} done, held {kill.leased} receipts, "
               f"{kill.intents} mid vendor write")
     print(json.dumps(run.summary(), indent=1))
     if args.json:
