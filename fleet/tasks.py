@@ -35,6 +35,7 @@ from pouracquit.core.sync import record_run, sync_connection
 from .daily import DUNNING_TASK, RECONCILE_TASK, paused, paused_key
 from .inflight import InFlight, Running, redis_client
 from .locks import SyncLocks
+from .rates import RedisGates
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -59,8 +60,9 @@ def sync_gate(namespace: str, tenant: str, connection: str) -> str:
 
 
 class Fleet:
-    """What the tasks of one worker process share: the tenants and their
-    services, Redis, the sync locks. Built on first use."""
+    """What the tasks of one worker process share: the tenants and their services (their
+    connectors' rate budgets shared through Redis, fleet/rates.py), Redis, the sync locks.
+    Built on first use."""
 
     def __init__(self, settings: Settings, *, tenants: Tenants | None = None, redis: Redis | None = None) -> None:
         self.settings, self.namespace = settings, settings.fleet.queue
@@ -80,9 +82,13 @@ class Fleet:
 
         with self._lock:
             if self._tenants is None:
-                self._tenants = Tenants.open(self.settings)
+                # each connection's vendor budget is the company's at the vendor: shared by every worker
+                self._tenants = Tenants.open(self.settings, gates=self._shared_gates)
                 self._refreshed = time.monotonic()
             return self._tenants
+
+    def _shared_gates(self, tenant: str, connection: str, vendor: str) -> RedisGates:
+        return RedisGates(self.redis, f"{tenant}/{connection}/{vendor}")
 
     def service(self, tenant: str) -> Service | None:
         """The tenant's service, or None (logged) when it is not served: disabled or removed."""

@@ -34,6 +34,7 @@ from pouracquit.core.sync import sync_connection
 from pouracquit.fleet.daily import paused_key
 from pouracquit.fleet.inflight import CRASHED_SECONDS, InFlight, Running, redis_client
 from pouracquit.fleet.locks import Leadership, SyncLocks
+from pouracquit.fleet.rates import RedisGates
 from pouracquit.fleet.tasks import Fleet, sync_gate
 from pouracquit.sandbox.launch import DEMO_SELLER, Launched, launch
 
@@ -42,6 +43,7 @@ pytestmark = [needs_pg, needs_redis]
 HOLDER = """
 import sys, time
 from pouracquit.fleet.locks import Leadership, SyncLocks
+from pouracquit.fleet.rates import RedisGates
 url, what = sys.argv[1], sys.argv[2]
 if what == "sync":
     hold = SyncLocks(url).hold("acme", "crm")
@@ -169,6 +171,9 @@ def test_tasks_run_twice_at_once_or_again_change_nothing(tenant_on_sandboxes: tu
             assert service.store.due("demo", datetime.now(UTC)) == []
         assert fleet.sync(name, "demo") == "ok"
         assert not fleet.redis.exists(sync_gate(fleet.namespace, name, "demo"))  # the next one may be sent
+        # the connectors' calls are paced by the budgets every worker shares (fleet/rates.py)
+        shared = service.gates("demo", "hubspot")
+        assert isinstance(shared, RedisGates) and shared.scope == f"{name}/demo/hubspot"
         assert fleet.sync(name, "demo") == "ok"  # a redelivered sync: the cursor says nothing is new
         due = service.store.due("demo", datetime.now(UTC))
         assert len(due) == expected
