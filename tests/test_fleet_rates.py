@@ -96,18 +96,19 @@ def _most_in_any_window(stamps: list[float], window: float) -> int:
 
 
 def test_processes_sharing_a_budget_never_exceed_it_in_any_window(scope: str) -> None:
-    limit, window, calls = 5, 0.4, 8
+    limit, window, calls = 5, 1.0, 8
     began = time.time()
     shared = [t for batch in _run_workers(_paced_calls, [(scope, calls, limit, window)] * 3) for t in batch]
     elapsed = time.time() - began
     assert len(shared) == 3 * calls
-    # A call is stamped just after its admission by Redis: a few ms of scheduling may
-    # separate the two, hence the windows checked are that much shorter.
-    assert _most_in_any_window(shared, window - 0.03) <= limit
+    # A call is stamped just after its admission by Redis: scheduling on a loaded machine (the
+    # suite runs two test processes on two cores) may separate the two, by tens of ms and at
+    # times more, hence the windows checked are that much shorter.
+    assert _most_in_any_window(shared, window - 0.15) <= limit
     assert elapsed >= (3 * calls / limit - 1) * window  # they did wait for one another
     # the check catches what it forbids: gates that each keep their own budget let three through
     unshared = [t for batch in _run_workers(_paced_calls, [(None, calls, limit, window)] * 3) for t in batch]
-    assert _most_in_any_window(unshared, window - 0.03) > limit
+    assert _most_in_any_window(unshared, window - 0.15) > limit
     client = redis.Redis.from_url(URL)
     for key in client.scan_iter(f"pouracquit:rate:{scope}:*"):
         assert 0 < client.pttl(key) <= window * 1000 + 1, key  # no key outlives its use
