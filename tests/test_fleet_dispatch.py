@@ -61,6 +61,7 @@ def fleet(tmp_path: Path, fleet_db: str) -> Iterator[tuple[Deployment, Tenants, 
     with app.connection_for_write() as conn:
         conn.default_channel.queue_delete(app.conf.task_default_queue)
     tenants.close()
+    deployment.forget()
 
 
 def _done(tenants: Tenants, tenant: str, ids: list[str]) -> None:

@@ -151,6 +151,7 @@ def make_rig(tmp_path: Path, fleet_db: str) -> Iterator[Callable[..., Rig]]:  # 
         app = make_app(rig.deployment.settings())
         with app.connection_for_write() as conn:
             conn.default_channel.queue_delete(rig.deployment.queue)
+        rig.deployment.forget()
 
 
 def test_two_workers_and_a_scheduler_work_every_receipt_once(make_rig: Callable[..., Rig]) -> None:

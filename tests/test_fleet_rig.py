@@ -131,6 +131,18 @@ class Deployment:
     def settings(self) -> Settings:
         return load_settings(self.write())
 
+    def forget(self) -> None:
+        """Remove this fleet's Redis keys (all under its queue's name)."""
+        forget_namespace(self.queue)
+
+
+def forget_namespace(namespace: str) -> None:
+    client = Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
 
 def offline_connection(name: str = "crm", interval: float = 3600.0) -> dict[str, Any]:
     """A connection whose vendors are never called (the scheduler only reads its settings)."""

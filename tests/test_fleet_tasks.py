@@ -22,6 +22,7 @@ from test_fleet_rig import (
     Deployment,
     booked_once,
     fleet_db,  # noqa: F401 - a fixture
+    forget_namespace,
     needs_pg,
     needs_redis,
     tenant_name,
@@ -123,7 +124,8 @@ def test_on_sqlite_the_locks_are_the_machines(tmp_path: Path) -> None:
 
 def test_claims_of_a_killed_worker_run_out_and_a_crashed_batch_waits() -> None:
     now = [1000.0]
-    inflight = InFlight(redis_client(REDIS_URL), f"fleet-test-{tenant_name('q')}", clock=lambda: now[0])
+    namespace = f"fleet-test-{tenant_name('q')}"
+    inflight = InFlight(redis_client(REDIS_URL), namespace, clock=lambda: now[0])
     tenant = tenant_name("acme")
     inflight.add(tenant, ["r1", "r2"], seconds=600)
     assert inflight.live(tenant) == {"r1", "r2"}
@@ -142,6 +144,7 @@ def test_claims_of_a_killed_worker_run_out_and_a_crashed_batch_waits() -> None:
         assert inflight.live(tenant) == {"r4"}
     assert inflight.live(tenant) == set()
     running.close()
+    forget_namespace(namespace)
 
 
 @pytest.fixture
@@ -153,6 +156,7 @@ def tenant_on_sandboxes(tmp_path: Path, fleet_db: str) -> Iterator[tuple[Deploym
     deployment.add_tenant(name, launched.connection)
     yield deployment, name, launched
     launched.stop()
+    deployment.forget()
 
 
 def test_tasks_run_twice_at_once_or_again_change_nothing(tenant_on_sandboxes: tuple[Deployment, str, Launched]) -> None:
@@ -236,8 +240,8 @@ def test_tasks_of_a_disabled_tenant_are_dropped(tenant_on_sandboxes: tuple[Deplo
 
 def test_a_one_company_config_on_sqlite_is_the_tenant_default(tmp_path: Path) -> None:
     launched = launch(None, None, tmp_path / "secrets", count=8, time_factor=0.05)
+    deployment = Deployment(tmp_path, f"sqlite:///{tmp_path / 'state.sqlite'}")
     try:
-        deployment = Deployment(tmp_path, f"sqlite:///{tmp_path / 'state.sqlite'}")
         config = tomllib.loads(deployment.write().read_text(encoding="utf-8"))
         del config["tenants"]
         config.update(seller=DEMO_SELLER, document={"render_processes": 0}, connections=[launched.connection])
@@ -256,3 +260,4 @@ def test_a_one_company_config_on_sqlite_is_the_tenant_default(tmp_path: Path) ->
             fleet.close()
     finally:
         launched.stop()
+        deployment.forget()
