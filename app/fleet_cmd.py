@@ -52,6 +52,7 @@ def worker_command(settings: Settings, concurrency: int = 4, pool: str = "thread
     from pouracquit.fleet.tasks import Fleet
 
     _service_logs(settings)
+    concurrency = 1 if pool == "solo" else concurrency  # solo runs its one task in the main thread
     fleet = Fleet(settings)  # Redis checked now
     queue = settings.fleet.queue
     try:
