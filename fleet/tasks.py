@@ -120,6 +120,8 @@ class Fleet:
             except ConfigError as exc:
                 log.error("tenant not wired: its tasks will fail until its configuration is fixed", tenant=tenant,
                           error=str(exc))
+            except Exception:  # one company's surprise (its archive directory...) must not stop the worker
+                log.exception("tenant not wired", tenant=tenant)
         return wired
 
     def sync(self, tenant: str, connection: str) -> str:
