@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -282,6 +283,10 @@ class TokenStore(Protocol):
     def get(self, name: str) -> str | None: ...
 
     def put(self, name: str, value: str) -> None: ...
+
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """Held around read-refresh-put of a rotating token: one process at a time."""
+        ...
 
 
 class ReplayGuard(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 from pouracquit.common.calls import CallMeter, RetryPolicy
@@ -31,6 +32,7 @@ class DictTokens:
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
         self.puts: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
 
     def get(self, name: str) -> str | None:
         return self.values.get(name)
@@ -38,6 +40,9 @@ class DictTokens:
     def put(self, name: str, value: str) -> None:
         self.values[name] = value
         self.puts.append((name, value))
+
+    def exclusive(self, name: str) -> threading.Lock:
+        return self._lock
 
 
 def fast_context(tokens: DictTokens, window_scale: float, connection: str = "t") -> ConnectorContext:

@@ -202,12 +202,13 @@ class Connection:
                     s.client_id, s.client_secret.value().get_secret_value(), s.redirect_uri, s.discovery_url,
                     timeout=s.timeout))
             auth = self._auth
-            current = stored_refresh_token(self._tokens, TOKEN_NAME, s.refresh_token, VENDOR)
-            self._call("oauth.refresh", lambda: auth.refresh(refresh_token=current))
-            if not auth.access_token or not auth.refresh_token:
-                raise PermanentError("quickbooks token endpoint answered without tokens")
-            if auth.refresh_token != current:
-                self._tokens.put(TOKEN_NAME, auth.refresh_token)
+            with self._tokens.exclusive(TOKEN_NAME):  # another worker's rotation is read, not spent again
+                current = stored_refresh_token(self._tokens, TOKEN_NAME, s.refresh_token, VENDOR)
+                self._call("oauth.refresh", lambda: auth.refresh(refresh_token=current))
+                if not auth.access_token or not auth.refresh_token:
+                    raise PermanentError("quickbooks token endpoint answered without tokens")
+                if auth.refresh_token != current:
+                    self._tokens.put(TOKEN_NAME, auth.refresh_token)
             self.session.access_token = auth.access_token
 
 

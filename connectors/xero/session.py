@@ -166,7 +166,7 @@ class XeroApi:
     # -- OAuth ------------------------------------------------------------------------
     def refresh(self) -> None:
         """Swap the current refresh token for a new pair; persist the rotated one first."""
-        with self._lock:
+        with self._lock, self._tokens.exclusive(TOKEN_NAME):  # another worker's rotation is read, not spent again
             s = self._settings
             current = stored_refresh_token(self._tokens, TOKEN_NAME, s.refresh_token, VENDOR)
             secret = s.client_secret.value().get_secret_value()
