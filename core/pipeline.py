@@ -180,7 +180,7 @@ class Pipeline:
         if receipt is None:
             return "busy", None
         self.heartbeat.hold(receipt_id)
-        blog = log.bind(connection=self.w.connection, receipt_id=receipt_id)
+        blog = log.bind(tenant=self.w.store.tenant, connection=self.w.connection, receipt_id=receipt_id)
         try:
             invoice = Invoice.model_validate_json(receipt.invoice_json)
             while receipt.step != "done":
@@ -280,8 +280,8 @@ class Pipeline:
             if nxt == "done":
                 u.log(self.w.connection, "receipt_done", receipt_id=receipt.id, source_id=receipt.source_id)
         if nxt == "done":  # here, not in process(): a batch ends receipts too
-            log.info("receipt done", connection=self.w.connection, receipt_id=receipt.id, number=row.number,
-                     ledger_id=row.ledger_id)
+            log.info("receipt done", tenant=self.w.store.tenant, connection=self.w.connection, receipt_id=receipt.id,
+                     number=row.number, ledger_id=row.ledger_id)
         if step == "archive" or nxt == "done":
             # only once the archive step is committed, since a replay still needs the
             # staged copy; again at the end, in case a crash came in between

@@ -96,7 +96,7 @@ def sync_connection(
     conn = service.settings.connection(name)
     wiring = service.wiring(conn)
     result = SyncResult(connection=name, dry_run=dry_run)
-    blog = log.bind(connection=name, dry_run=dry_run)
+    blog = log.bind(tenant=service.tenant, connection=name, dry_run=dry_run)
     started, clock = datetime.now(UTC), time.monotonic()
     state = service.store.connection_states().get(name)
     intake = IntakeReport()
