@@ -76,8 +76,9 @@ class Run:
         return out + [f"{row['tenant']}: {p}" for row in self.rows for p in row["problems"]]
 
     def summary(self) -> dict[str, Any]:
-        total = sum((Counter({k: v for k, v in row.items() if isinstance(v, int) and k != "archive_verify"})
-                     for row in self.rows), Counter[str]())
+        total: Counter[str] = Counter()  # update, not +: a figure that stayed 0 is shown
+        for row in self.rows:
+            total.update({k: v for k, v in row.items() if isinstance(v, int) and k != "archive_verify"})
         return {"tenants": self.tenants, "paid": self.paid, "workers": self.workers, "kills": len(self.kills),
                 "kills_mid_receipt": sum(1 for k in self.kills if k.leased),
                 "kills_mid_vendor_write": sum(1 for k in self.kills if k.intents),
@@ -174,8 +175,7 @@ class FleetRig:
         return {s: n for s, n in self.rows("SELECT status, count(*) FROM receipt GROUP BY status")}
 
     def held_by(self, pid: int) -> tuple[int, int]:
-        """Receipts process ``pid`` held a lease on (lease owners are host:pid:random), and of them
-        those with a vendor write begun and not recorded."""
+        """Receipts ``pid`` held a lease on (owners are host:pid:...), and of them those mid vendor write."""
         found = self.rows("SELECT count(*), count(intent) FROM receipt WHERE status = 'pending' AND "
                           "lease_owner LIKE %s", f"%:{pid}:%")
         return (int(found[0][0]), int(found[0][1])) if found else (0, 0)
