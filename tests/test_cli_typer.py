@@ -33,7 +33,9 @@ def _command_paths() -> list[list[str]]:
     for group in app.registered_groups:
         assert group.typer_instance is not None
         name = group.typer_instance.info.name
-        paths += [[name, c.name or c.callback.__name__] for c in group.typer_instance.registered_commands]  # type: ignore[list-item,union-attr]
+        # a group added without a name (the fleet's worker and scheduler, admin) puts its commands at the top
+        paths += [[name, c.name or c.callback.__name__] if name else [c.name or c.callback.__name__]  # type: ignore[list-item,union-attr]
+                  for c in group.typer_instance.registered_commands]
     return paths
 
 
