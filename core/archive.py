@@ -10,7 +10,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import socket
 import time
+import uuid
 from pathlib import Path
 
 from pouracquit.common.errors import ConfigError, PermanentError, RetryableError
@@ -21,7 +23,8 @@ ARCHIVED_FILE = 0o400
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # host, pid and a random part: workers in containers sharing one volume may all run as pid 1
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
         os.fchmod(fd, PRIVATE_FILE)  # the umask could only narrow the mode; a leftover file could be wider
