@@ -294,14 +294,19 @@ def parse_settings(data: dict[str, Any], origin: str = "config", base_dir: Path 
     return settings
 
 
-def load_settings(path: Path) -> Settings:
-    """Read and validate the TOML file at ``path``."""
+def read_toml(path: Path, missing: str) -> dict[str, Any]:
+    """The TOML file at ``path``; ``missing`` says what its absence means."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
+        raise ConfigError(missing) from None
     except OSError as exc:
-        raise ConfigError(f"config file {path} unreadable: {exc.strerror}") from None
+        raise ConfigError(f"{path} unreadable: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate the TOML file at ``path``."""
+    data = read_toml(path, f"config file {path} not found")
     return parse_settings(data, origin=str(path), base_dir=path.parent)

@@ -30,7 +30,7 @@ from pouracquit.state.tables import DEFAULT_TENANT, TenantRecord
 from pouracquit.state.tenancy import check_tenant_name
 from pouracquit.state.types import utcnow
 
-from .config import DEPLOYMENT_KEYS, Settings, parse_settings
+from .config import DEPLOYMENT_KEYS, Settings, parse_settings, read_toml
 from .datadir import secure_data_dir
 from .service import Service
 
@@ -78,14 +78,7 @@ def load_tenant(deployment: Settings, name: str) -> Settings:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     path = deployment.tenants.dir / f"{name}.toml"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"no tenant {name!r}: {path} not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path} unreadable: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, f"no tenant {name!r}: {path} not found")
     return tenant_settings(deployment, name, data, str(path))
 
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+
+from sqlalchemy import create_engine, text
 
 from pouracquit.common.calls import CallMeter, RetryPolicy
 from pouracquit.connectors.registry import ConnectorContext
@@ -50,3 +55,19 @@ def fast_context(tokens: DictTokens, window_scale: float, connection: str = "t")
     return ConnectorContext(connection=connection, meter=CallMeter(), tokens=tokens,
                             retry=RetryPolicy(attempts=4, backoff_base=0.01, backoff_max=0.5),
                             window_scale=window_scale)
+
+
+@contextmanager
+def fresh_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own (tables and advisory locks are per database), dropped
+    afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -13,7 +13,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from support import fresh_database
 from test_admin_page import Browser, csrf_of
 
 from pouracquit.app.admin import AdminServer
@@ -62,14 +62,8 @@ def pg_db() -> Iterator[str]:
     """A PostgreSQL database of this module's own, dropped afterwards."""
     if not _pg_up():
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
-    name = f"test_admin_tenants_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(PG_ADMIN_URL, "test_admin_tenants") as url:
+        yield url
 
 
 def _connection() -> dict[str, Any]:

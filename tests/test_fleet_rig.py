@@ -23,6 +23,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from support import fresh_database
 
 from pouracquit.app.toml_out import dumps
 from pouracquit.core.config import Settings, load_settings
@@ -69,14 +70,8 @@ needs_rabbit = pytest.mark.skipif(not _port_open("127.0.0.1", 5672), reason="Rab
 def fleet_db() -> Iterator[str]:
     """A PostgreSQL database of this module's own (the store's tables and the advisory locks are
     per database), dropped afterwards."""
-    name = f"test_fleet_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(PG_ADMIN_URL, "test_fleet") as url:
+        yield url
 
 
 def tenant_name(label: str) -> str:

@@ -7,12 +7,11 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from support import fresh_database
 
 PG_ADMIN_URL = os.environ.get("POURACQUIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PROCESSES = 5
@@ -33,14 +32,8 @@ with engine.connect() as conn:
 @pytest.fixture
 def fresh_pg_url() -> Iterator[str]:
     """A database of its own, never migrated, dropped afterwards."""
-    name = f"pouracquit_race_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(PG_ADMIN_URL, "pouracquit_race") as url:
+        yield url
 
 
 def _open_all_at_once(url: str) -> list[subprocess.CompletedProcess[str]]:
