@@ -58,9 +58,9 @@ def fast_context(tokens: DictTokens, window_scale: float, connection: str = "t")
 
 
 @contextmanager
-def fresh_database(admin_url: str, prefix: str) -> Iterator[str]:
+def fresh_database(admin_url: str, prefix: str, *, keep: bool = False) -> Iterator[str]:
     """A PostgreSQL database of its own (tables and advisory locks are per database), dropped
-    afterwards; yields its URL."""
+    afterwards unless ``keep``; yields its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -68,6 +68,7 @@ def fresh_database(admin_url: str, prefix: str) -> Iterator[str]:
     try:
         yield admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -34,8 +34,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,7 +59,7 @@ from chaos.run_chaos import (
 )
 from chaos.tally import tally
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
+from support import fresh_database
 
 from pouracquit.app.toml_out import dumps
 from pouracquit.connectors.quickbooks.session import TOKEN_NAME
@@ -80,20 +80,9 @@ WATCHED_EVENTS = ("lease lost", "lease lost: another worker goes on with this re
                   "CRM attach ahead of the ledger failed, it comes in its turn")
 
 
-@contextmanager
-def throwaway_database(keep: bool = False) -> Iterator[str]:
+def throwaway_database(keep: bool = False) -> AbstractContextManager[str]:
     """A fresh PostgreSQL database (like tests/conftest.py's pg_url), dropped afterwards."""
-    name = f"pouracquit_chaos_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        if not keep:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return fresh_database(PG_ADMIN_URL, "pouracquit_chaos", keep=keep)
 
 
 class DuoRig(ChaosRig):
