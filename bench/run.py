@@ -27,6 +27,7 @@ import report
 import scale
 import webhook
 
+import fleet
 from pouracquit.app import logs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,9 @@ def main() -> int:
     for n in sizes:
         _attempt(f"scale {n}", results, lambda n=n: scale.run(n))
     _attempt("webhook", results, lambda: webhook.measure(5 if args.quick else 20))
+    # the fleet writes its own page (docs/benchmarks-fleet.md): workers, tenants, scaling
+    _attempt("fleet", results, lambda: fleet.main([*(["--tenants", "6", "--paid", "60"] if args.quick else []),
+                                                   "--out", str(args.out.with_name("benchmarks-fleet.md"))]))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,  # noqa: S607
                             text=True, check=False).stdout.strip()
     machine = {"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit or "?",

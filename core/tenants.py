@@ -44,13 +44,14 @@ def laid_over(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def tenant_settings(deployment: Settings, name: str, data: Mapping[str, Any], origin: str) -> Settings:
-    """One company's settings: its file's keys over the deployment's."""
+def tenant_settings(deployment: Settings, name: str, data: Mapping[str, Any], origin: str,
+                    overrides: Mapping[str, Any] | None = None) -> Settings:
+    """One company's settings: its file's keys over the deployment's (and ``overrides`` over both)."""
     check = sorted(DEPLOYMENT_KEYS & set(data))
     if check:
         raise ConfigError(f"{origin}: {check[0]}: set for the whole deployment, not in a tenant's file")
     base = {k: v for k, v in deployment._raw.items() if k != "tenants"}
-    merged = laid_over(base, data)
+    merged = laid_over(laid_over(base, data), overrides or {})
     merged["tenant"] = name
     # absolute, so the company's copy does not re-anchor them on its own file
     merged["data_dir"] = str(deployment.data_dir)
@@ -67,7 +68,7 @@ def tenant_settings(deployment: Settings, name: str, data: Mapping[str, Any], or
     return parse_settings(merged, origin=origin)
 
 
-def load_tenant(deployment: Settings, name: str) -> Settings:
+def load_tenant(deployment: Settings, name: str, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Company ``name`` of a deployment, read from its file; a one-company config is its own "default"."""
     if deployment.tenants is None:
         if name != DEFAULT_TENANT:
@@ -79,7 +80,7 @@ def load_tenant(deployment: Settings, name: str) -> Settings:
         raise ConfigError(str(exc)) from None
     path = deployment.tenants.dir / f"{name}.toml"
     data = read_toml(path, f"no tenant {name!r}: {path} not found")
-    return tenant_settings(deployment, name, data, str(path))
+    return tenant_settings(deployment, name, data, str(path), overrides)
 
 
 @dataclass
@@ -93,18 +94,21 @@ class Tenants:
     """The companies of one deployment over one state store."""
 
     def __init__(self, settings: Settings, store: Store,
-                 gates: Callable[[str, str, str], GateFactory] | None = None) -> None:
-        """``gates``: the connectors' rate gates by (tenant, connection, vendor); in-process when None."""
-        self.settings, self.store, self.gates = settings, store, gates
+                 gates: Callable[[str, str, str], GateFactory] | None = None,
+                 overrides: Mapping[str, Any] | None = None) -> None:
+        """``gates``: the connectors' rate gates by (tenant, connection, vendor); in-process when None.
+        ``overrides``: keys the process lays over every company's (a fleet worker's own choices)."""
+        self.settings, self.store, self.gates, self.overrides = settings, store, gates, overrides
         self._lock = threading.Lock()
         self._files: dict[str, _Loaded] = {}
         self._services: dict[str, Service] = {}
         self.refresh()
 
     @classmethod
-    def open(cls, settings: Settings, gates: Callable[[str, str, str], GateFactory] | None = None) -> Tenants:
+    def open(cls, settings: Settings, gates: Callable[[str, str, str], GateFactory] | None = None,
+             overrides: Mapping[str, Any] | None = None) -> Tenants:
         secure_data_dir(settings)
-        return cls(settings, Store(open_engine(settings.store_url), settings.tenant), gates)
+        return cls(settings, Store(open_engine(settings.store_url), settings.tenant), gates, overrides)
 
     @property
     def many(self) -> bool:
@@ -142,7 +146,7 @@ class Tenants:
 
     def _read(self, name: str, stamp: tuple[int, int]) -> _Loaded:
         try:
-            return _Loaded(stamp, load_tenant(self.settings, name), None)
+            return _Loaded(stamp, load_tenant(self.settings, name, self.overrides), None)
         except ConfigError as exc:
             return _Loaded(stamp, None, str(exc))
 

@@ -83,12 +83,16 @@ class Fleet:
         with self._lock:
             if self._tenants is None:
                 # each connection's vendor budget is the company's at the vendor: shared by every worker
-                self._tenants = Tenants.open(self.settings, gates=self._shared_gates)
+                # documents render on the worker's own threads: a render pool per company would start
+                # processes for every company served (hundreds of MB each); the fleet scales by workers
+                self._tenants = Tenants.open(self.settings, gates=self._shared_gates,
+                                             overrides={"document": {"render_processes": 0}})
                 self._refreshed = time.monotonic()
             return self._tenants
 
     def _shared_gates(self, tenant: str, connection: str, vendor: str) -> RedisGates:
-        return RedisGates(self.redis, f"{tenant}/{connection}/{vendor}")
+        # the deployment's queue name first: two deployments sharing a Redis keep their budgets apart
+        return RedisGates(self.redis, f"{self.namespace}/{tenant}/{connection}/{vendor}")
 
     def service(self, tenant: str) -> Service | None:
         """The tenant's service, or None (logged) when it is not served: disabled or removed."""

@@ -177,7 +177,7 @@ def test_tasks_run_twice_at_once_or_again_change_nothing(tenant_on_sandboxes: tu
         assert not fleet.redis.exists(sync_gate(fleet.namespace, name, "demo"))  # the next one may be sent
         # the connectors' calls are paced by the budgets every worker shares (fleet/rates.py)
         shared = service.gates("demo", "hubspot")
-        assert isinstance(shared, RedisGates) and shared.scope == f"{name}/demo/hubspot"
+        assert isinstance(shared, RedisGates) and shared.scope == f"{fleet.namespace}/{name}/demo/hubspot"
         assert fleet.sync(name, "demo") == "ok"  # a redelivered sync: the cursor says nothing is new
         due = service.store.due("demo", datetime.now(UTC))
         assert len(due) == expected

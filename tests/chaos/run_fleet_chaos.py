@@ -219,7 +219,7 @@ class FleetRig:
             conn.default_channel.queue_delete(self.queue)
             conn.default_channel.exchange_delete(self.queue)
         with Redis.from_url(REDIS_URL) as redis:
-            for pattern in (f"{self.queue}:*", f"pouracquit:rate:{self.prefix}-*"):
+            for pattern in (f"{self.queue}:*", f"pouracquit:rate:{self.queue}/*"):
                 for key in redis.scan_iter(match=pattern, count=1000):
                     redis.delete(key)
 
