@@ -133,7 +133,9 @@ class Deployment:
 
 def forget_namespace(namespace: str) -> None:
     client = Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+    # the fleet's keys ("<queue>:...") and, with Redis as the broker, kombu's queue and bindings
+    # ("<queue>", "_kombu.binding.<queue>"): the name is this test's own, so nothing else matches
+    keys = list(client.scan_iter(match=f"*{namespace}*", count=1000))
     if keys:
         client.delete(*keys)
     client.close()
