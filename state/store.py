@@ -28,6 +28,8 @@ from .tables import (
     Quarantine,
     Receipt,
     Snapshot,
+    Tenanted,
+    TenantOwned,
     WebhookSeen,
 )
 from .tenancy import check_tenant_name, tenant_of
@@ -42,7 +44,8 @@ def _receipt_query(connection: str, source_id: str, version: int, kind: str) -> 
 
 
 def _keyed_by_tenant(model: type[Any]) -> bool:
-    return "tenant" in {c.name for c in model.__table__.primary_key.columns}
+    # state/tables.py: a Tenanted table leads its key with the tenant, a TenantOwned one only indexes it
+    return issubclass(model, Tenanted) and not issubclass(model, TenantOwned)
 
 
 class Unit:
